@@ -1,0 +1,124 @@
+/**
+ * `PipeError`: a Win32 failure with its number, its `ERROR_*` name, the call that failed, the pipe
+ * it concerns and the system's own text (`FormatMessageW`).
+ *
+ * @module
+ */
+import { systemMessage } from "./system_message.ts";
+
+/** The Win32 codes winpipe names and handles. */
+export const Win32 = {
+  ERROR_SUCCESS: 0,
+  ERROR_INVALID_FUNCTION: 1,
+  ERROR_FILE_NOT_FOUND: 2,
+  ERROR_PATH_NOT_FOUND: 3,
+  ERROR_ACCESS_DENIED: 5,
+  ERROR_INVALID_HANDLE: 6,
+  ERROR_NOT_ENOUGH_MEMORY: 8,
+  ERROR_OUTOFMEMORY: 14,
+  ERROR_GEN_FAILURE: 31,
+  ERROR_NOT_SUPPORTED: 50,
+  ERROR_BAD_NETPATH: 53,
+  ERROR_NETNAME_DELETED: 64,
+  ERROR_BAD_NET_NAME: 67,
+  ERROR_INVALID_PARAMETER: 87,
+  ERROR_BROKEN_PIPE: 109,
+  ERROR_SEM_TIMEOUT: 121,
+  ERROR_INVALID_NAME: 123,
+  ERROR_BAD_PATHNAME: 161,
+  ERROR_ALREADY_EXISTS: 183,
+  ERROR_PIPE_BUSY: 231,
+  ERROR_NO_DATA: 232,
+  ERROR_PIPE_NOT_CONNECTED: 233,
+  ERROR_MORE_DATA: 234,
+  ERROR_WAIT_TIMEOUT: 258,
+  ERROR_PIPE_CONNECTED: 535,
+  ERROR_PIPE_LISTENING: 536,
+  ERROR_OPERATION_ABORTED: 995,
+  ERROR_IO_INCOMPLETE: 996,
+  ERROR_IO_PENDING: 997,
+  ERROR_NOT_FOUND: 1168,
+  ERROR_LOGON_FAILURE: 1326,
+  ERROR_BAD_IMPERSONATION_LEVEL: 1346,
+  ERROR_NO_SYSTEM_RESOURCES: 1450,
+  ERROR_TIMEOUT: 1460,
+} as const;
+
+const names = new Map<number, string>(Object.entries(Win32).map(([k, v]) => [v, k]));
+
+/** The `ERROR_*` name of a Win32 code, or `WIN32_ERROR_<n>` for a code winpipe does not name. */
+export function errnoName(code: number): string {
+  return names.get(code) ?? `WIN32_ERROR_${code}`;
+}
+
+/** 109, 232, 233: the other end has gone. Expected on a pipe, and never warned about. */
+export function isPeerGone(code: number): boolean {
+  return code === Win32.ERROR_BROKEN_PIPE || code === Win32.ERROR_NO_DATA ||
+    code === Win32.ERROR_PIPE_NOT_CONNECTED;
+}
+
+/** What a {@link PipeError} is built from. */
+export interface PipeErrorInit {
+  /** The Win32 error number. */
+  code: number;
+  /** The call that failed, e.g. "WriteFile". */
+  syscall: string;
+  /** The pipe's name, when there is one. */
+  path?: string;
+  /** Words to put before the system text, e.g. "write after close". */
+  detail?: string;
+  cause?: unknown;
+}
+
+/**
+ * A Win32 failure on a pipe.
+ *
+ * `code` is the Win32 number, `errno` its `ERROR_*` name, `syscall` the call that failed, `path`
+ * the pipe, and `message` says all of that plus the system's text from `FormatMessageW`.
+ *
+ * @example
+ * ```ts
+ * import { PipeError, PipeWriter } from "@winpipe/winpipe";
+ *
+ * try {
+ *   await PipeWriter.open(String.raw`\\.\pipe\nobody-listens`);
+ * } catch (e) {
+ *   if (e instanceof PipeError && e.errno === "ERROR_FILE_NOT_FOUND") {
+ *     console.error("no server:", e.message);
+ *   }
+ * }
+ * ```
+ */
+export class PipeError extends Error {
+  /** The Win32 error number, e.g. 232. */
+  readonly code: number;
+  /** The `ERROR_*` name, e.g. "ERROR_NO_DATA". */
+  readonly errno: string;
+  /** The call that failed, e.g. "WriteFile". */
+  readonly syscall: string;
+  /** The pipe's name, when known. */
+  readonly path: string | undefined;
+  /** The system's text for `code` (`FormatMessageW`), without a trailing newline. */
+  readonly systemMessage: string;
+
+  constructor(init: PipeErrorInit) {
+    const errno = errnoName(init.code);
+    const text = systemMessage(init.code);
+    const where = init.path === undefined ? "" : ` on ${init.path}`;
+    const detail = init.detail ? `${init.detail}: ` : "";
+    super(`${detail}${init.syscall} failed${where}: ${errno} (${init.code}): ${text}`, {
+      cause: init.cause,
+    });
+    this.name = "PipeError";
+    this.code = init.code;
+    this.errno = errno;
+    this.syscall = init.syscall;
+    this.path = init.path;
+    this.systemMessage = text;
+  }
+
+  /** True for 109, 232 and 233: the other end closed the pipe. */
+  get peerGone(): boolean {
+    return isPeerGone(this.code);
+  }
+}

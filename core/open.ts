@@ -1,0 +1,131 @@
+/**
+ * Opening the client end of a named pipe by name: secure flags, local names only unless asked,
+ * `ERROR_PIPE_BUSY` retried until a deadline without blocking the JS thread.
+ *
+ * @module
+ */
+import {
+  FILE_FLAG_OVERLAPPED,
+  FILE_READ_ATTRIBUTES,
+  FILE_WRITE_ATTRIBUTES,
+  GENERIC_READ,
+  GENERIC_WRITE,
+  INVALID_HANDLE_VALUE,
+  type Native,
+  OPEN_EXISTING,
+  SECURITY_IDENTIFICATION,
+  SECURITY_SQOS_PRESENT,
+} from "../ffi/kernel32.ts";
+import { native } from "../ffi/runtime.ts";
+import { PipeError, Win32 } from "./errors.ts";
+import { type PipeNameOptions, validatePipeName } from "./names.ts";
+import { securityAttributes } from "./security.ts";
+
+/** Options for opening a pipe by name. */
+export interface OpenOptions extends PipeNameOptions {
+  /**
+   * How long to keep retrying while every instance is busy (`ERROR_PIPE_BUSY`), or, with
+   * `wait: true`, while the pipe does not exist yet. Milliseconds; default 5000.
+   */
+  timeout?: number;
+  /** Wait (until `timeout`) for a server to create the pipe. Default false: fail at once. */
+  wait?: boolean;
+  /** Abandons the attempt; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Which way the client end is opened. */
+export type OpenAccess = "read" | "write" | "duplex";
+
+const DEFAULT_TIMEOUT = 5_000;
+
+// The client may read the pipe's attributes (GetNamedPipeInfo) and, when it reads, set its
+// read mode (SetNamedPipeHandleState), as libuv asks for too.
+const ACCESS: Record<OpenAccess, number> = {
+  write: GENERIC_WRITE | FILE_READ_ATTRIBUTES,
+  read: GENERIC_READ | FILE_WRITE_ATTRIBUTES,
+  duplex: GENERIC_READ | GENERIC_WRITE,
+};
+
+/** The loaded FFI, or a PipeError(ERROR_NOT_SUPPORTED) that names the platform. */
+export function requireNative(): Native {
+  try {
+    return native();
+  } catch (cause) {
+    throw new PipeError({
+      code: Win32.ERROR_NOT_SUPPORTED,
+      syscall: "dlopen",
+      detail: (cause as Error).message,
+      cause,
+    });
+  }
+}
+
+/**
+ * `CreateFileW` on a pipe name with `FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
+ * SECURITY_IDENTIFICATION`. Returns the handle, which the caller owns.
+ */
+export async function openPipeHandle(
+  name: string,
+  access: OpenAccess,
+  options: OpenOptions = {},
+): Promise<bigint> {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("options must be an object");
+  }
+  const wide = validatePipeName(name, options);
+  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  if (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0) {
+    throw new TypeError(`timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
+  }
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError("signal must be an AbortSignal");
+  }
+  const { kernel32 } = requireNative();
+  const deadline = performance.now() + timeout;
+  const sa = securityAttributes();
+  let delay = 1;
+  for (;;) {
+    signal?.throwIfAborted();
+    const handle = kernel32.CreateFileW(
+      wide,
+      ACCESS[access],
+      0,
+      sa,
+      OPEN_EXISTING,
+      FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+      0n,
+    );
+    if (handle !== INVALID_HANDLE_VALUE) return handle;
+    const code = kernel32.GetLastError();
+    const retry = code === Win32.ERROR_PIPE_BUSY ||
+      (code === Win32.ERROR_FILE_NOT_FOUND && options.wait === true);
+    const left = deadline - performance.now();
+    if (!retry || left <= 0) {
+      throw new PipeError({
+        code,
+        syscall: "CreateFileW",
+        path: name,
+        detail: retry ? `gave up after ${timeout} ms` : undefined,
+      });
+    }
+    // Polling instead of WaitNamedPipeW, which would block the JS thread.
+    await sleep(Math.min(delay, left), signal);
+    delay = Math.min(delay * 2, 25);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

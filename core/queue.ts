@@ -1,0 +1,90 @@
+/**
+ * The write queue: chunks copied into writer-owned blocks (each over a `new ArrayBuffer`, whose
+ * memory never moves), small chunks coalesced into one block so that one `WriteFile` carries many
+ * of them. Never hands the kernel a view the user owns.
+ *
+ * @module
+ */
+
+/** The smallest block; small writes coalesce into it. */
+export const MIN_BLOCK = 16 * 1024;
+/**
+ * The largest block, and so the largest single `WriteFile`. Chosen by measurement (bench/): past
+ * 1 MiB throughput stops improving and memory per writer grows. It also keeps every write far
+ * below the 4 GiB − 1 that `nNumberOfBytesToWrite` (a DWORD) allows.
+ */
+export const MAX_BLOCK = 1024 * 1024;
+
+/** A block: its memory, and how much of it is filled. */
+interface Block {
+  bytes: Uint8Array;
+  filled: number;
+}
+
+/** A FIFO of bytes in writer-owned blocks. */
+export class WriteQueue {
+  #blocks: Block[] = [];
+  #spare: Uint8Array[] = [];
+  #queuedBytes = 0;
+  readonly #maxBlock: number;
+
+  constructor(maxBlock: number = MAX_BLOCK) {
+    this.#maxBlock = maxBlock;
+  }
+
+  /** Bytes queued and not yet taken. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Copies `data` to the tail, filling the last block first. */
+  push(data: Uint8Array): void {
+    let offset = 0;
+    while (offset < data.byteLength) {
+      let tail = this.#blocks[this.#blocks.length - 1];
+      if (!tail || tail.filled === tail.bytes.byteLength) {
+        // Grow while writes pile up behind the one in flight, so coalesced writes get large.
+        const grow = tail ? tail.bytes.byteLength * 2 : 0;
+        tail = { bytes: this.#allocate(Math.max(data.byteLength - offset, grow)), filled: 0 };
+        this.#blocks.push(tail);
+      }
+      const n = Math.min(tail.bytes.byteLength - tail.filled, data.byteLength - offset);
+      tail.bytes.set(data.subarray(offset, offset + n), tail.filled);
+      tail.filled += n;
+      offset += n;
+    }
+    this.#queuedBytes += data.byteLength;
+  }
+
+  /** Removes and returns the first block's bytes (everything coalesced into it), or null. */
+  take(): Uint8Array | null {
+    const head = this.#blocks.shift();
+    if (!head) return null;
+    this.#queuedBytes -= head.filled;
+    return head.bytes.subarray(0, head.filled);
+  }
+
+  /** Gives a taken block back for reuse, once the kernel is done with it. */
+  recycle(bytes: Uint8Array): void {
+    if (bytes.buffer.byteLength === this.#maxBlock && this.#spare.length < 2) {
+      this.#spare.push(new Uint8Array(bytes.buffer));
+    }
+  }
+
+  /** Drops everything queued. */
+  clear(): void {
+    this.#blocks = [];
+    this.#queuedBytes = 0;
+  }
+
+  #allocate(want: number): Uint8Array {
+    if (want >= this.#maxBlock) {
+      const spare = this.#spare.pop();
+      if (spare) return spare;
+      return new Uint8Array(new ArrayBuffer(this.#maxBlock));
+    }
+    let size = MIN_BLOCK;
+    while (size < want) size *= 2;
+    return new Uint8Array(new ArrayBuffer(Math.min(size, this.#maxBlock)));
+  }
+}

@@ -1,0 +1,574 @@
+/**
+ * `PipeWriter`: Qt's `QWindowsPipeWriter` for Deno and Bun. A queue of writer-owned blocks is
+ * drained by one overlapped `WriteFile` at a time; completions arrive from the thread pool and are
+ * handled here, on the JS thread.
+ *
+ * States: `open` → `closing` (flushing, then released) → `closed`; `open`/`closing` → `stopping`
+ * (cancelled, waiting for the completion) → `closed`; any → `failed` (first error kept, released).
+ *
+ * @module
+ */
+import type { WriteChannel, WriteResult } from "./channel.ts";
+import { type Chunk, chunkBytes } from "./chunk.ts";
+import { PipeError, Win32 } from "./errors.ts";
+import { WriteQueue } from "./queue.ts";
+import { openPipeHandle, type OpenOptions } from "./open.ts";
+import { OverlappedPipe } from "./overlapped.ts";
+
+/** Options for a {@link PipeWriter}. */
+export interface PipeWriterOptions {
+  /**
+   * `write()` returns false, and `writable` applies backpressure, once `bytesToWrite` reaches
+   * this many bytes. Default 64 KiB.
+   */
+  highWaterMark?: number;
+}
+
+/** Options for {@link PipeWriter.open}. */
+export interface PipeWriterOpenOptions extends OpenOptions, PipeWriterOptions {}
+
+/** Options for {@link PipeWriter.fromHandle}. */
+export interface FromHandleOptions extends PipeWriterOptions {
+  /** Close the handle when the writer is released. Default false: the caller keeps ownership. */
+  owned?: boolean;
+  /** A name for error messages. */
+  path?: string;
+}
+
+/** Options for {@link PipeWriter.flush}. */
+export interface FlushOptions {
+  /** Stop waiting (the writes go on) when this aborts. */
+  signal?: AbortSignal;
+  /** Stop waiting after this many milliseconds (the writes go on). */
+  timeout?: number;
+}
+
+/** The event a {@link PipeWriter} dispatches when it fails: `error` holds the {@link PipeError}. */
+export class PipeErrorEvent extends Event {
+  /** The failure. */
+  readonly error: PipeError;
+  constructor(error: PipeError) {
+    super("error");
+    this.error = error;
+  }
+}
+
+const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+const CONSTRUCT = Symbol("PipeWriter.construct");
+
+type State = "open" | "closing" | "stopping" | "closed" | "failed";
+
+interface InFlight {
+  block: Uint8Array;
+  offset: number;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * An asynchronous writer to a Windows named pipe, with a queue and backpressure.
+ *
+ * One overlapped `WriteFile` is in flight at a time; everything written meanwhile is copied into
+ * writer-owned memory and coalesced into the next write. Completion arrives from the Win32 thread
+ * pool (`CreateThreadpoolIo`), never by APC. Events: `byteswritten` (a `CustomEvent<number>`),
+ * `drain`, `error` (a {@link PipeErrorEvent}) and `close`.
+ *
+ * @example Write, then close (which flushes)
+ * ```ts
+ * import { PipeWriter } from "@winpipe/winpipe";
+ *
+ * await using w = await PipeWriter.open(String.raw`\\.\pipe\my-app`, { timeout: 5_000 });
+ * if (!w.write("hello\n")) {
+ *   await new Promise((r) => w.addEventListener("drain", r, { once: true }));
+ * }
+ * await w.flush();
+ * ```
+ *
+ * @example As a WritableStream
+ * ```ts
+ * import { PipeWriter } from "@winpipe/winpipe";
+ *
+ * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+ * const file = await Deno.open("big.bin");
+ * await file.readable.pipeTo(w.writable); // closes the writer at the end
+ * ```
+ */
+export class PipeWriter extends EventTarget {
+  #channel: WriteChannel | null;
+  readonly #queue: WriteQueue;
+  readonly #highWaterMark: number;
+  #state: State = "open";
+  #inFlight: InFlight | null = null;
+  #bytesToWrite = 0;
+  #error: PipeError | null = null;
+  #needDrain = false;
+  #flushWaiters: Waiter[] = [];
+  #drainWaiters: Waiter[] = [];
+  #closed: Promise<void> | undefined;
+  #stopped: Promise<void> | undefined;
+  #released: Promise<void> | undefined;
+  #emitting = false;
+  #pendingEvents: Event[] = [];
+  #writable: WritableStream<Uint8Array> | undefined;
+  #streamError: ((e: unknown) => void) | undefined;
+  #onComplete = (r: WriteResult) => this.#completed(r);
+
+  /**
+   * Not public: use {@link PipeWriter.open} or {@link PipeWriter.fromHandle}.
+   * @ignore
+   */
+  constructor(
+    token: unknown,
+    channel: WriteChannel,
+    options: PipeWriterOptions & { maxBlock?: number } = {},
+  ) {
+    super();
+    if (token !== CONSTRUCT) {
+      throw new TypeError("use PipeWriter.open() or PipeWriter.fromHandle() to make a PipeWriter");
+    }
+    this.#highWaterMark = validateHighWaterMark(options.highWaterMark);
+    this.#queue = new WriteQueue(options.maxBlock);
+    this.#channel = channel;
+  }
+
+  /**
+   * Opens the client end of a named pipe for writing (`CreateFileW` with `GENERIC_WRITE`,
+   * `FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION`, so the server cannot
+   * impersonate you). `ERROR_PIPE_BUSY` is retried until `timeout`; a missing pipe fails at once
+   * unless `wait: true`. Remote names are refused unless `allowRemote: true`.
+   *
+   * @throws {TypeError} for a malformed or remote name, or bad options.
+   * @throws {PipeError} `ERROR_FILE_NOT_FOUND`, `ERROR_PIPE_BUSY` after the timeout,
+   *   `ERROR_ACCESS_DENIED`, or `ERROR_NOT_SUPPORTED` off Windows.
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`, { timeout: 2_000, wait: true });
+   * w.write(new TextEncoder().encode("ping"));
+   * await w.close();
+   * ```
+   */
+  static async open(name: string, options: PipeWriterOpenOptions = {}): Promise<PipeWriter> {
+    validateHighWaterMark(options.highWaterMark);
+    const handle = await openPipeHandle(name, "write", options);
+    return PipeWriter.fromHandle(handle, { ...options, owned: true, path: name });
+  }
+
+  /**
+   * Wraps an existing pipe handle opened with `FILE_FLAG_OVERLAPPED` (e.g. inherited). The handle
+   * is bound to the thread pool (`CreateThreadpoolIo`). With `owned: true` it is closed on
+   * release, also if this call fails; otherwise the caller keeps it.
+   *
+   * @throws {TypeError} when `handle` is not a pipe handle value.
+   * @throws {PipeError} when the handle is not a pipe, or the pool binding fails.
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const handle = BigInt(Deno.env.get("PIPE_HANDLE")!);
+   * const w = PipeWriter.fromHandle(handle, { owned: true });
+   * ```
+   */
+  static fromHandle(handle: bigint, options: FromHandleOptions = {}): PipeWriter {
+    const highWaterMark = validateHighWaterMark(options.highWaterMark);
+    const pipe = OverlappedPipe.bind(handle, { owned: options.owned === true, path: options.path });
+    try {
+      return new PipeWriter(CONSTRUCT, pipe.writeChannel(), { ...options, highWaterMark });
+    } catch (e) {
+      void pipe.release();
+      throw e;
+    }
+  }
+
+  /**
+   * Bytes queued or in flight, as `QWindowsPipeWriter::bytesToWrite`. After a failure it keeps
+   * the count that was never written; after `stop()` it is 0.
+   */
+  get bytesToWrite(): number {
+    return this.#bytesToWrite;
+  }
+
+  /** The high-water mark in bytes. */
+  get highWaterMark(): number {
+    return this.#highWaterMark;
+  }
+
+  /** The first failure, or null. */
+  get error(): PipeError | null {
+    return this.#error;
+  }
+
+  /** The pipe's name, when it was opened by name. */
+  get path(): string | undefined {
+    return this.#channel?.path;
+  }
+
+  /**
+   * Queues a copy of `chunk` (a `Uint8Array`, another `ArrayBufferView`, an `ArrayBuffer`, or a
+   * string as UTF-8) and starts writing if nothing is in flight. Returns false once
+   * `bytesToWrite >= highWaterMark`: wait for `drain` before writing more.
+   *
+   * @throws {TypeError} for anything that is not bytes, or a detached buffer.
+   * @throws {PipeError} after `close()`, `stop()`, or a failure (then the failure itself).
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * for (const line of ["a\n", "b\n"]) {
+   *   if (!w.write(line)) await new Promise((r) => w.addEventListener("drain", r, { once: true }));
+   * }
+   * ```
+   */
+  write(chunk: Chunk): boolean {
+    const bytes = chunkBytes(chunk);
+    if (this.#state !== "open") throw this.#notWritable("write");
+    if (bytes.byteLength > 0) {
+      this.#queue.push(bytes);
+      this.#bytesToWrite += bytes.byteLength;
+      this.#startNext();
+    }
+    const below = this.#bytesToWrite < this.#highWaterMark;
+    if (!below) this.#needDrain = true;
+    return below;
+  }
+
+  /**
+   * Resolves when every queued byte has been written to the pipe (`bytesToWrite === 0`). Rejects
+   * with the writer's {@link PipeError} if it fails, and with the signal's reason or a
+   * `TimeoutError` `DOMException` if told to stop waiting (the writes go on).
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * w.write("report\n");
+   * await w.flush({ timeout: 1_000 });
+   * ```
+   */
+  flush(options: FlushOptions = {}): Promise<void> {
+    const { signal, timeout } = validateFlushOptions(options);
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#bytesToWrite === 0) return Promise.resolve();
+    if (this.#state === "stopping" || this.#state === "closed") {
+      return Promise.reject(this.#notWritable("flush"));
+    }
+    return this.#wait(this.#flushWaiters, signal, timeout);
+  }
+
+  /**
+   * Blocks the JS thread until every queued byte is written or `timeoutMs` passes, like
+   * `QWindowsPipeWriter::waitForWrite`. For exit handlers and scripts; prefer `flush()`.
+   * Returns true when everything was written, false on timeout.
+   *
+   * @throws {PipeError} if the writer fails meanwhile, or was stopped or closed with bytes queued.
+   * @throws {TypeError} for a negative or non-numeric timeout.
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * w.write("last words\n");
+   * if (!w.flushSync(500)) console.error("pipe reader is too slow");
+   * ```
+   */
+  flushSync(timeoutMs: number): boolean {
+    if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      throw new TypeError(`flushSync(timeoutMs) takes a number >= 0, got ${String(timeoutMs)}`);
+    }
+    const deadline = performance.now() + timeoutMs;
+    while (this.#bytesToWrite > 0) {
+      if (this.#error) throw this.#error;
+      if (this.#state === "stopping" || this.#state === "closed") {
+        throw this.#notWritable("flushSync");
+      }
+      this.#startNext();
+      const channel = this.#channel;
+      if (!this.#inFlight || !channel) continue; // a synchronous failure: reported above
+      const left = Math.max(0, deadline - performance.now());
+      const result = channel.waitWrite(Math.min(Math.ceil(left), 0xffff_fffe));
+      if (!result) return false;
+      this.#completed(result);
+    }
+    if (this.#error) throw this.#error;
+    return true;
+  }
+
+  /**
+   * Flushes, then releases the handle and everything else; idempotent. Rejects with the writer's
+   * {@link PipeError} if it failed (everything is still released). Also `await using`.
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * w.write("bye");
+   * await w.close();
+   * ```
+   */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    if (this.#stopped) return (this.#closed = this.#stopped);
+    if (this.#state === "failed") {
+      return (this.#closed = this.#release().then(() => Promise.reject(this.#error)));
+    }
+    this.#state = "closing";
+    const flushed = this.#bytesToWrite === 0
+      ? Promise.resolve()
+      : this.#wait(this.#flushWaiters, undefined, undefined);
+    this.#closed = flushed.then(
+      () => this.#release().then(() => this.#finish()),
+      (e) => this.#release().then(() => Promise.reject(e)),
+    );
+    return this.#closed;
+  }
+
+  /**
+   * Cancels the write in flight (`CancelIoEx`), drops the queue, and releases everything once the
+   * cancelled write's completion has arrived, so its memory is never freed under the kernel. No
+   * events are dispatched once it starts. Never blocks the JS thread. If `CancelIoEx` fails
+   * (other than `ERROR_NOT_FOUND`, which means the write had completed), an owned handle is
+   * closed to end the I/O, and the returned promise rejects with that `CancelIoEx` error after
+   * everything is released.
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * w.write(new Uint8Array(1 << 20));
+   * await w.stop(); // nothing more is written
+   * ```
+   */
+  stop(): Promise<void> {
+    if (this.#stopped) return this.#stopped;
+    if (this.#state === "closed" || this.#state === "failed") {
+      return (this.#stopped = this.#release());
+    }
+    this.#state = "stopping";
+    this.#queue.clear();
+    this.#bytesToWrite = 0;
+    const aborted = new PipeError({
+      code: Win32.ERROR_OPERATION_ABORTED,
+      syscall: "WriteFile",
+      path: this.path,
+      detail: "the writer was stopped",
+    });
+    this.#settle(this.#flushWaiters, aborted);
+    this.#settle(this.#drainWaiters, aborted);
+    this.#streamError?.(aborted);
+    let cancelError: PipeError | undefined;
+    const channel = this.#channel;
+    if (this.#inFlight && channel) {
+      const code = channel.cancelWrite();
+      if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) {
+        cancelError = new PipeError({ code, syscall: "CancelIoEx", path: this.path });
+        channel.abortHandle();
+      }
+    }
+    // release() waits for every owed completion before it frees memory or closes the handle.
+    this.#stopped = this.#release().then(() => {
+      this.#state = "closed";
+      if (cancelError) throw cancelError;
+    });
+    return this.#stopped;
+  }
+
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * A `WritableStream` over this writer, with a byte-length strategy at `highWaterMark`. Its
+   * `close()` is the writer's `close()`, its `abort()` is `stop()`, and it errors when the writer
+   * fails.
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * await ReadableStream.from(["a", "b"]).pipeThrough(new TextEncoderStream()).pipeTo(w.writable);
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    this.#writable ??= new WritableStream<Uint8Array>({
+      start: (controller) => {
+        this.#streamError = (e) => controller.error(e);
+        if (this.#error) controller.error(this.#error);
+      },
+      write: (chunk) => {
+        if (!this.write(chunk)) return this.#wait(this.#drainWaiters, undefined, undefined);
+      },
+      close: () => this.close(),
+      abort: () => this.stop(),
+    }, {
+      highWaterMark: this.#highWaterMark,
+      size: (chunk: unknown) => (chunk as { byteLength?: number })?.byteLength ?? 1,
+    });
+    return this.#writable;
+  }
+
+  // ---- the state machine ----
+
+  #startNext(): void {
+    const channel = this.#channel;
+    if (this.#inFlight || !channel || (this.#state !== "open" && this.#state !== "closing")) return;
+    const block = this.#queue.take();
+    if (!block) return;
+    this.#inFlight = { block, offset: 0 };
+    this.#issue(channel);
+  }
+
+  #issue(channel: WriteChannel): void {
+    const op = this.#inFlight!;
+    const code = channel.startWrite(op.block.subarray(op.offset), this.#onComplete);
+    if (code !== 0) {
+      this.#inFlight = null;
+      this.#fail(code);
+    }
+  }
+
+  #completed({ error, bytes }: WriteResult): void {
+    const op = this.#inFlight;
+    this.#inFlight = null;
+    if (!op || this.#state === "stopping" || this.#state === "closed") return;
+    if (error !== 0) {
+      this.#fail(error);
+      return;
+    }
+    this.#bytesToWrite -= bytes;
+    op.offset += bytes;
+    if (op.offset < op.block.byteLength) {
+      this.#inFlight = op; // a short write: the rest of the block goes next
+      this.#issue(this.#channel!);
+    } else {
+      this.#queue.recycle(op.block);
+      this.#startNext();
+    }
+    this.#emit(new CustomEvent("byteswritten", { detail: bytes }));
+    if (this.#needDrain && this.#bytesToWrite < this.#highWaterMark && !this.#error) {
+      this.#needDrain = false;
+      this.#settle(this.#drainWaiters);
+      this.#emit(new Event("drain"));
+    }
+    if (this.#bytesToWrite === 0 && !this.#error) this.#settle(this.#flushWaiters);
+  }
+
+  #fail(code: number): void {
+    if (this.#error || this.#state === "stopping" || this.#state === "closed") return;
+    const error = new PipeError({ code, syscall: "WriteFile", path: this.path });
+    this.#error = error;
+    this.#state = "failed";
+    this.#queue.clear(); // bytesToWrite keeps the unwritten count
+    this.#settle(this.#flushWaiters, error);
+    this.#settle(this.#drainWaiters, error);
+    this.#streamError?.(error);
+    // Reported asynchronously, so that a handler never runs inside write().
+    queueMicrotask(() => {
+      this.#emit(new PipeErrorEvent(error));
+      void this.#release().then(() => this.#emit(new Event("close")));
+    });
+  }
+
+  #finish(): void {
+    this.#state = "closed";
+    this.#emit(new Event("close"));
+  }
+
+  #release(): Promise<void> {
+    if (!this.#released) {
+      const channel = this.#channel;
+      this.#released = channel ? channel.release() : Promise.resolve();
+    }
+    return this.#released;
+  }
+
+  /** Dispatches in order; a handler's own events queue behind it instead of recursing. */
+  #emit(event: Event): void {
+    if (this.#stopped) return;
+    this.#pendingEvents.push(event);
+    if (this.#emitting) return;
+    this.#emitting = true;
+    try {
+      for (let e; (e = this.#pendingEvents.shift()) && !this.#stopped;) this.dispatchEvent(e);
+    } finally {
+      this.#emitting = false;
+      if (this.#stopped) this.#pendingEvents = [];
+    }
+  }
+
+  #wait(list: Waiter[], signal: AbortSignal | undefined, timeout: number | undefined) {
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => done(signal!.reason);
+      const done = (e?: unknown) => {
+        const i = list.indexOf(waiter);
+        if (i >= 0) list.splice(i, 1);
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        if (e === undefined) resolve();
+        else reject(e);
+      };
+      const waiter: Waiter = { resolve: () => done(), reject: done };
+      if (signal?.aborted) return reject(signal.reason);
+      list.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (timeout !== undefined) {
+        timer = setTimeout(
+          () => done(new DOMException(`flush timed out after ${timeout} ms`, "TimeoutError")),
+          timeout,
+        );
+      }
+    });
+  }
+
+  #settle(list: Waiter[], error?: unknown): void {
+    for (const w of list.splice(0)) error === undefined ? w.resolve() : w.reject(error);
+  }
+
+  #notWritable(what: string): PipeError {
+    if (this.#error) return this.#error;
+    const how = this.#state === "stopping" || this.#stopped ? "stopped" : "closed";
+    return new PipeError({
+      code: Win32.ERROR_INVALID_HANDLE,
+      syscall: what,
+      path: this.path,
+      detail: `${what} after the writer was ${how}`,
+    });
+  }
+}
+
+function validateHighWaterMark(v: unknown): number {
+  if (v === undefined) return DEFAULT_HIGH_WATER_MARK;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
+    throw new TypeError(`highWaterMark must be a whole number of bytes >= 1, got ${String(v)}`);
+  }
+  return v;
+}
+
+function validateFlushOptions(o: FlushOptions): FlushOptions {
+  if (o === null || typeof o !== "object") throw new TypeError("flush(options) takes an object");
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new TypeError("flush({ signal }) must be an AbortSignal");
+  }
+  if (
+    o.timeout !== undefined &&
+    (typeof o.timeout !== "number" || Number.isNaN(o.timeout) || o.timeout < 0)
+  ) {
+    throw new TypeError(`flush({ timeout }) must be a number >= 0, got ${String(o.timeout)}`);
+  }
+  return o;
+}
+
+/** @internal For the Linux suites: a writer over any channel (a fake completion source). */
+export function writerOverChannel(
+  channel: WriteChannel,
+  options: PipeWriterOptions & { maxBlock?: number } = {},
+): PipeWriter {
+  return new PipeWriter(CONSTRUCT, channel, options);
+}
+

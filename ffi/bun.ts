@@ -1,0 +1,104 @@
+/**
+ * The Bun adapter: binds a symbol table with `bun:ffi`'s `dlopen` and makes thread-safe callbacks
+ * with `JSCallback({ threadsafe: true })`. `bun:ffi` is loaded only inside the Bun branch, and its
+ * types are declared locally (only what is used) so that this file type-checks under Deno too.
+ *
+ * @module
+ */
+import {
+  type Bindings,
+  type IoCompletion,
+  ioCompletionCallback,
+  type Kernel32,
+  kernel32Symbols,
+  type Native,
+  type NativeCallback,
+  type NativeSymbol,
+  type NativeType,
+} from "./kernel32.ts";
+
+interface BunFfi {
+  dlopen(
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void };
+  ptr(view: ArrayBufferView): number;
+  toArrayBuffer(address: number, byteOffset: number, byteLength: number): ArrayBuffer;
+  JSCallback: new(
+    fn: (...args: unknown[]) => void,
+    def: { args: string[]; returns: string; threadsafe: boolean },
+  ) => { ptr: number | null; close(): void };
+}
+
+// `u64` makes Bun take and return bigint, which is the neutral face of a pointer-sized value.
+const bunType: Record<NativeType, string> = {
+  u32: "u32",
+  i32: "i32",
+  usize: "u64",
+  buffer: "ptr",
+  void: "void",
+};
+
+function bunDefs(symbols: Record<string, NativeSymbol>) {
+  const defs: Record<string, { args: string[]; returns: string }> = {};
+  for (const [name, def] of Object.entries(symbols)) {
+    defs[name] = { args: def.parameters.map((t) => bunType[t]), returns: bunType[def.result] };
+  }
+  return defs;
+}
+
+let ffi: BunFfi | undefined;
+function bunFfi(): BunFfi {
+  // Synchronous, so that PipeWriter.fromHandle can be synchronous; only reached under Bun.
+  ffi ??= (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
+  return ffi;
+}
+
+/** Binds `symbols` from `library`. */
+export function bindBun<S extends Record<string, NativeSymbol>>(
+  library: string,
+  symbols: S,
+): Bindings<S> {
+  const lib = bunFfi().dlopen(library, bunDefs(symbols));
+  return lib.symbols as unknown as Bindings<S>;
+}
+
+/** The Bun implementation of {@link Native}. */
+export function loadBun(): Native {
+  const { ptr, toArrayBuffer, JSCallback } = bunFfi();
+  const kernel32: Kernel32 = bindBun("kernel32.dll", kernel32Symbols);
+  return {
+    runtime: "bun",
+    kernel32,
+    addressOf: (view) => BigInt(ptr(view)),
+    copyFrom(address, dst) {
+      dst.set(new Uint8Array(toArrayBuffer(Number(address), 0, dst.byteLength)));
+    },
+    threadSafeIoCallback(onCompletion: IoCompletion): NativeCallback {
+      const def = bunDefs({ cb: ioCompletionCallback }).cb;
+      const cb = new JSCallback(
+        (_instance, context, overlapped, ioResult, bytes) =>
+          onCompletion(
+            BigInt(context as bigint),
+            BigInt(overlapped as bigint),
+            Number(ioResult),
+            Number(bytes),
+          ),
+        { ...def, threadsafe: true },
+      );
+      if (cb.ptr === null) throw new Error("bun:ffi JSCallback has no pointer");
+      // A threadsafe JSCallback keeps nothing alive: hold a timer while a completion is owed.
+      let refs = 0;
+      let timer: ReturnType<typeof setInterval> | undefined;
+      return {
+        address: BigInt(cb.ptr),
+        ref() {
+          if (refs++ === 0) timer = setInterval(() => {}, 1 << 30);
+        },
+        unref() {
+          if (--refs === 0) clearInterval(timer);
+        },
+      };
+    },
+  };
+}

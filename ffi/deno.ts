@@ -1,0 +1,93 @@
+/**
+ * The Deno adapter: binds a symbol table with `Deno.dlopen` and makes thread-safe callbacks with
+ * `Deno.UnsafeCallback.threadSafe`. Deno's types are declared locally (only what is used), so that
+ * this file type-checks under Bun and tsc as well and no Deno type leaks into the public API.
+ *
+ * @module
+ */
+import {
+  type Bindings,
+  type IoCompletion,
+  ioCompletionCallback,
+  type Kernel32,
+  kernel32Symbols,
+  type Native,
+  type NativeCallback,
+  type NativeSymbol,
+} from "./kernel32.ts";
+
+type PointerObject = object;
+interface DenoFfi {
+  dlopen(
+    path: string,
+    symbols: Record<string, NativeSymbol>,
+  ): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void };
+  UnsafePointer: {
+    of(view: ArrayBufferView): PointerObject | null;
+    value(p: PointerObject | null): bigint | number;
+    create(v: bigint): PointerObject | null;
+  };
+  UnsafePointerView: new(p: PointerObject) => {
+    copyInto(dst: Uint8Array, offset?: number): void;
+  };
+  UnsafeCallback: {
+    threadSafe(
+      def: NativeSymbol,
+      fn: (...args: unknown[]) => void,
+    ): { pointer: PointerObject; ref(): number; unref(): number; close(): void };
+  };
+}
+
+const D = (globalThis as unknown as { Deno: DenoFfi }).Deno;
+
+/** Binds `symbols` from `library`, normalising pointer-sized results to `bigint`. */
+export function bindDeno<S extends Record<string, NativeSymbol>>(
+  library: string,
+  symbols: S,
+): Bindings<S> {
+  const lib = D.dlopen(library, symbols);
+  const out: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(symbols)) {
+    const fn = lib.symbols[name];
+    // Deno returns a 64-bit integer as a number when it fits; the neutral face says bigint.
+    out[name] = def.result === "usize" ? (...a: unknown[]) => BigInt(fn(...a) as number) : fn;
+  }
+  return out as Bindings<S>;
+}
+
+/** The Deno implementation of {@link Native}. */
+export function loadDeno(): Native {
+  const kernel32: Kernel32 = bindDeno("kernel32.dll", kernel32Symbols);
+  return {
+    runtime: "deno",
+    kernel32,
+    addressOf(view) {
+      return BigInt(D.UnsafePointer.value(D.UnsafePointer.of(view)));
+    },
+    copyFrom(address, dst) {
+      const p = D.UnsafePointer.create(address);
+      if (p === null) throw new TypeError("copyFrom: null address");
+      new D.UnsafePointerView(p).copyInto(dst);
+    },
+    threadSafeIoCallback(onCompletion: IoCompletion): NativeCallback {
+      // A foreign-thread call blocks that pool thread until JS has run the callback, so the JS
+      // thread never waits synchronously for pool callbacks (see README "Design").
+      const cb = D.UnsafeCallback.threadSafe(
+        ioCompletionCallback,
+        (_instance, context, overlapped, ioResult, bytes) =>
+          onCompletion(
+            BigInt(context as number),
+            BigInt(overlapped as number),
+            ioResult as number,
+            Number(bytes),
+          ),
+      );
+      cb.unref(); // threadSafe callbacks start ref'ed; winpipe refs only while a completion is owed
+      return {
+        address: BigInt(D.UnsafePointer.value(cb.pointer)),
+        ref: () => void cb.ref(),
+        unref: () => void cb.unref(),
+      };
+    },
+  };
+}

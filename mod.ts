@@ -1,0 +1,33 @@
+/**
+ * Windows named pipes for Deno and Bun, over kernel32 through FFI.
+ *
+ * {@link PipeWriter} is an asynchronous, overlapped-I/O pipe writer in the spirit of Qt's
+ * `QWindowsPipeWriter`: a queue drained by one overlapped `WriteFile` at a time, completions from
+ * the Win32 thread pool, backpressure, `flush`/`flushSync`/`close`/`stop`, and a `WritableStream`.
+ *
+ * Deno needs `--allow-ffi`. Off Windows, importing works and using it throws a {@link PipeError}
+ * (`ERROR_NOT_SUPPORTED`) that names the platform.
+ *
+ * @example
+ * ```ts
+ * import { PipeWriter } from "@winpipe/winpipe";
+ *
+ * await using w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+ * w.write("hello, pipe\n");
+ * await w.flush();
+ * ```
+ *
+ * @module
+ */
+export {
+  type FlushOptions,
+  type FromHandleOptions,
+  PipeErrorEvent,
+  PipeWriter,
+  type PipeWriterOpenOptions,
+  type PipeWriterOptions,
+} from "./core/writer.ts";
+export { errnoName, isPeerGone, PipeError, type PipeErrorInit, Win32 } from "./core/errors.ts";
+export type { Chunk } from "./core/chunk.ts";
+export type { OpenOptions } from "./core/open.ts";
+export type { PipeNameOptions } from "./core/names.ts";

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs a pinned Windows runtime under Wine 10 in the cached trixie root, with this checkout bound
+# in at /winpipe (Z:\winpipe). Windows programs' output goes to files, never to a Linux pipe
+# (node.exe dies with EBADF on one); the files are printed after the program exits.
+#
+#   scripts/wine.sh deno|bun|node ARGS...      e.g. scripts/wine.sh deno test -A tests/win
+#
+# The working directory inside is Z:\winpipe. Exit status is the program's.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+ROOT=$("$here/wine-root.sh" | tail -n1)
+read -r DENO_VER BUN_VER NODE_VER < <(node -e '
+  const v = require(process.argv[1]); console.log(v.deno, v.bun, v.node);' "$here/versions.json")
+
+tool=${1:?usage: scripts/wine.sh deno|bun|node ARGS...}; shift
+case "$tool" in
+  deno) exe="/opt/winpipe/deno-$DENO_VER/deno.exe" ;;
+  bun) exe="/opt/winpipe/bun-$BUN_VER/bin/bun.exe" ;;
+  node) exe="/opt/winpipe/node-$NODE_VER/bin/node.exe" ;;
+  *) echo "unknown runtime $tool" >&2; exit 2 ;;
+esac
+
+# One mount set per root at a time: concurrent callers wait here.
+exec 8>"$ROOT.run.lock"
+flock 8
+out=$(mktemp -d "$ROOT/tmp/winpipe-out.XXXXXX")
+cleanup() {
+  for m in "$ROOT/winpipe" "$ROOT/dev" "$ROOT/proc"; do
+    if mountpoint -q "$m"; then umount -R "$m" 2>/dev/null || umount -l "$m" || true; fi
+  done
+  rm -rf "$out"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$ROOT/winpipe" "$ROOT/tmp/xdg-winpipe"; chmod 700 "$ROOT/tmp/xdg-winpipe"
+mountpoint -q "$ROOT/dev" || mount --rbind /dev "$ROOT/dev"
+mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+mountpoint -q "$ROOT/winpipe" || mount --bind "$repo" "$ROOT/winpipe"
+
+inner_out=${out#"$ROOT"}
+set +e
+chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
+  WINEDEBUG=-all WINEPREFIX=/root/.wine-winpipe WINEDLLOVERRIDES="mscoree,mshtml=" \
+  XDG_RUNTIME_DIR=/tmp/xdg-winpipe DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 CI="${CI:-}" WINPIPE_TEST_FILTER="${WINPIPE_TEST_FILTER:-}" \
+  /bin/sh -c 'cd /winpipe && exec /usr/lib/wine/wine64 "$0" "$@" >"'"$inner_out"'/stdout" 2>"'"$inner_out"'/stderr" </dev/null' \
+  "$exe" "$@"
+rc=$?
+set -e
+cat "$out/stdout"
+cat "$out/stderr" >&2
+exit $rc
