@@ -52,17 +52,30 @@ class Operation {
   }
 }
 
+/**
+ * The callback generation: one thread-safe callback shared by every bound pipe, made when the
+ * first pipe is bound and closed when the last one has closed its pool object (after waiting for
+ * its callbacks), so that no pool object can ever call a closed callback (Bun crashes if one
+ * does). While it lives, the process stays alive, as with an open socket.
+ */
 let callback: NativeCallback | undefined;
+let boundPipes = 0;
 const targets = new Map<bigint, OverlappedPipe>();
 let nextId = 1n;
 
-function ioCallback(nat: Native): NativeCallback {
-  // One callback for the life of the process: a pool thread may still be returning from it when
-  // the last pipe is released, and Bun crashes if a JSCallback is closed under a pool object.
+function acquireCallback(nat: Native): NativeCallback {
   callback ??= nat.threadSafeIoCallback((context, overlapped, ioResult, bytes) =>
     targets.get(context)?.completed(overlapped, ioResult, bytes)
   );
+  boundPipes++;
   return callback;
+}
+
+function releaseCallback(): void {
+  if (--boundPipes === 0 && callback) {
+    callback.close();
+    callback = undefined;
+  }
 }
 
 /** What {@link OverlappedPipe.bind} takes. */
@@ -88,6 +101,7 @@ export class OverlappedPipe {
   #events: bigint[] = [];
   #releasing: Promise<void> | undefined;
   #releaseNow: (() => void) | undefined;
+  #callbackReleased = false;
 
   private constructor(nat: Native, handle: bigint, options: BindOptions) {
     this.#nat = nat;
@@ -96,7 +110,7 @@ export class OverlappedPipe {
     this.path = options.path;
     this.#handle = handle;
     this.#id = nextId++;
-    this.#callback = ioCallback(nat);
+    this.#callback = acquireCallback(nat);
   }
 
   /**
@@ -132,7 +146,18 @@ export class OverlappedPipe {
       });
     }
     const io = k.CreateThreadpoolIo(handle, this.#callback.address, this.#id, 0n);
-    if (io === 0n) this.#throwLast("CreateThreadpoolIo");
+    if (io === 0n) {
+      const code = k.GetLastError();
+      throw new PipeError({
+        code,
+        syscall: "CreateThreadpoolIo",
+        path: this.path,
+        // A handle is associated with one completion port for good (CreateIoCompletionPort).
+        detail: code === Win32.ERROR_INVALID_PARAMETER
+          ? "the handle is already bound to a completion port (a handle can be bound once)"
+          : undefined,
+      });
+    }
     this.#io = io;
     this.#free.push(this.#newOperation());
     targets.set(this.#id, this);
@@ -192,7 +217,7 @@ export class OverlappedPipe {
     }
     // Synchronous success still queues a completion (no FILE_SKIP_COMPLETION_PORT_ON_SUCCESS).
     this.#pending.set(op.address, op);
-    this.#callback.ref();
+    this.#callback.owe();
     return op;
   }
 
@@ -218,7 +243,7 @@ export class OverlappedPipe {
     const op = this.#pending.get(overlapped);
     if (!op) return;
     this.#pending.delete(overlapped);
-    this.#callback.unref();
+    this.#callback.paid();
     const { onComplete, consumed } = op;
     op.data = null;
     op.onComplete = null;
@@ -245,8 +270,12 @@ export class OverlappedPipe {
     this.#releasing ??= new Promise<void>((resolve) => {
       this.#releaseNow = () => {
         this.#releaseNow = undefined;
-        this.#close();
-        resolve();
+        targets.delete(this.#id);
+        const io = this.#io;
+        if (io === null) return resolve(this.#close());
+        // Every completion has been observed, but a pool thread may still be returning from
+        // the last callback: wait for it before the pool object, then the handle, go away.
+        this.#nat.waitForThreadpoolIoCallbacks(io).finally(() => resolve(this.#close()));
       };
       if (this.#pending.size === 0) this.#releaseNow();
     });
@@ -256,8 +285,6 @@ export class OverlappedPipe {
   #close(): void {
     const k = this.#k32;
     targets.delete(this.#id);
-    // Nothing is owed, so no callback for this object can still be queued; a pool thread may
-    // still be returning from the last one, which CloseThreadpoolIo allows (it frees later).
     if (this.#io !== null) {
       k.CloseThreadpoolIo(this.#io);
       this.#io = null;
@@ -266,6 +293,10 @@ export class OverlappedPipe {
     this.#handle = null;
     for (const e of this.#events.splice(0)) k.CloseHandle(e);
     this.#free = [];
+    if (!this.#callbackReleased) {
+      this.#callbackReleased = true;
+      releaseCallback();
+    }
   }
 
   #closeHandle(): void {

@@ -71,6 +71,11 @@ export function loadBun(): Native {
     runtime: "bun",
     kernel32,
     addressOf: (view) => BigInt(ptr(view)),
+    waitForThreadpoolIoCallbacks: async (io) => {
+      // On a fresh macrotask, so never from inside a completion callback.
+      await new Promise((r) => setTimeout(r, 0));
+      kernel32.WaitForThreadpoolIoCallbacks(io, 0);
+    },
     copyFrom(address, dst) {
       dst.set(new Uint8Array(toArrayBuffer(Number(address), 0, dst.byteLength)));
     },
@@ -87,16 +92,15 @@ export function loadBun(): Native {
         { ...def, threadsafe: true },
       );
       if (cb.ptr === null) throw new Error("bun:ffi JSCallback has no pointer");
-      // A threadsafe JSCallback keeps nothing alive: hold a timer while a completion is owed.
-      let refs = 0;
-      let timer: ReturnType<typeof setInterval> | undefined;
+      // A threadsafe JSCallback keeps nothing alive: a timer holds the process while it lives.
+      const keepAlive = setInterval(() => {}, 1 << 30);
       return {
         address: BigInt(cb.ptr),
-        ref() {
-          if (refs++ === 0) timer = setInterval(() => {}, 1 << 30);
-        },
-        unref() {
-          if (--refs === 0) clearInterval(timer);
+        owe() {},
+        paid() {},
+        close() {
+          clearInterval(keepAlive);
+          cb.close();
         },
       };
     },

@@ -20,7 +20,7 @@ type PointerObject = object;
 interface DenoFfi {
   dlopen(
     path: string,
-    symbols: Record<string, NativeSymbol>,
+    symbols: Record<string, NativeSymbol & { nonblocking?: boolean }>,
   ): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void };
   UnsafePointer: {
     of(view: ArrayBufferView): PointerObject | null;
@@ -37,6 +37,12 @@ interface DenoFfi {
     ): { pointer: PointerObject; ref(): number; unref(): number; close(): void };
   };
 }
+
+/** How often the event loop is woken while a completion is owed (see threadSafeIoCallback). */
+const WATCHDOG_MS = 5;
+/** ...and once nothing has completed for WATCHDOG_IDLE_AFTER_MS. */
+const WATCHDOG_IDLE_MS = 50;
+const WATCHDOG_IDLE_AFTER_MS = 100;
 
 const D = (globalThis as unknown as { Deno: DenoFfi }).Deno;
 
@@ -58,11 +64,18 @@ export function bindDeno<S extends Record<string, NativeSymbol>>(
 /** The Deno implementation of {@link Native}. */
 export function loadDeno(): Native {
   const kernel32: Kernel32 = bindDeno("kernel32.dll", kernel32Symbols);
+  // A second binding whose one symbol runs on Deno's blocking pool and returns a promise.
+  const waiter = D.dlopen("kernel32.dll", {
+    WaitForThreadpoolIoCallbacks: { ...kernel32Symbols.WaitForThreadpoolIoCallbacks, nonblocking: true },
+  });
   return {
     runtime: "deno",
     kernel32,
     addressOf(view) {
       return BigInt(D.UnsafePointer.value(D.UnsafePointer.of(view)));
+    },
+    waitForThreadpoolIoCallbacks: async (io) => {
+      await waiter.symbols.WaitForThreadpoolIoCallbacks(io, 0);
     },
     copyFrom(address, dst) {
       const p = D.UnsafePointer.create(address);
@@ -82,11 +95,31 @@ export function loadDeno(): Native {
             Number(bytes),
           ),
       );
-      cb.unref(); // threadSafe callbacks start ref'ed; winpipe refs only while a completion is owed
+      // threadSafe() refs the callback once; it stays ref'ed until close(). While a completion
+      // is owed, a watchdog timer also wakes the event loop every WATCHDOG_MS: measured here,
+      // a pool thread's call into JS occasionally fails to wake Deno's event loop, and then
+      // waits for an unrelated wake-up (~30 s under `deno test`, one stall in a few thousand).
+      let owed = 0;
+      let lastCompletion = 0;
+      let watchdog: ReturnType<typeof setTimeout> | undefined;
+      const tick = () => {
+        // Busy: wake often. Idle for a while (a read waiting for a peer): back off.
+        const idle = performance.now() - lastCompletion > WATCHDOG_IDLE_AFTER_MS;
+        watchdog = setTimeout(tick, idle ? WATCHDOG_IDLE_MS : WATCHDOG_MS);
+      };
       return {
         address: BigInt(D.UnsafePointer.value(cb.pointer)),
-        ref: () => void cb.ref(),
-        unref: () => void cb.unref(),
+        owe() {
+          if (owed++ === 0) {
+            lastCompletion = performance.now();
+            tick();
+          }
+        },
+        paid() {
+          lastCompletion = performance.now();
+          if (--owed === 0) clearTimeout(watchdog);
+        },
+        close: () => cb.close(),
       };
     },
   };

@@ -40,13 +40,15 @@ mountpoint -q "$ROOT/winpipe" || mount --bind "$repo" "$ROOT/winpipe"
 
 inner_out=${out#"$ROOT"}
 set +e
-chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
+# A hung Windows program must not hang the caller: WINPIPE_TIMEOUT seconds (default 1800).
+timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
   WINEDEBUG=-all WINEPREFIX=/root/.wine-winpipe WINEDLLOVERRIDES="mscoree,mshtml=" \
-  XDG_RUNTIME_DIR=/tmp/xdg-winpipe DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 CI="${CI:-}" WINPIPE_TEST_FILTER="${WINPIPE_TEST_FILTER:-}" \
+  XDG_RUNTIME_DIR=/tmp/xdg-winpipe DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 WINPIPE_NODE="Z:\opt\winpipe\node-$NODE_VER\bin\node.exe" CI="${CI:-}" WINPIPE_TEST_FILTER="${WINPIPE_TEST_FILTER:-}" \
   /bin/sh -c 'cd /winpipe && exec /usr/lib/wine/wine64 "$0" "$@" >"'"$inner_out"'/stdout" 2>"'"$inner_out"'/stderr" </dev/null' \
   "$exe" "$@"
 rc=$?
 set -e
+[ $rc = 124 ] && echo "[wine.sh] $tool $* timed out after ${WINPIPE_TIMEOUT:-1800} s" >&2
 cat "$out/stdout"
 cat "$out/stderr" >&2
 exit $rc

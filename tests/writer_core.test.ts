@@ -1,0 +1,488 @@
+// The writer's state machine against a fake completion source: queue, coalescing, ordering,
+// error-once, re-entrancy, backpressure and stop(), deterministically. Runs on any OS.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { PipeError, PipeErrorEvent } from "../mod.ts";
+import { fakeWriter, prng, recordEvents, tick } from "./fake_channel.ts";
+
+const bytes = (...v: number[]) => new Uint8Array(v);
+
+test("write queues a copy: changing the caller's buffer afterwards changes nothing", () => {
+  const { channel, writer } = fakeWriter();
+  const src = bytes(1, 2, 3);
+  writer.write(src);
+  src.fill(9);
+  channel.drain();
+  assert.deepEqual(channel.received, [1, 2, 3]);
+});
+
+test("the kernel is never handed the caller's memory", () => {
+  const { channel, writer } = fakeWriter();
+  const src = new Uint8Array(new ArrayBuffer(100));
+  writer.write(src);
+  assert.notEqual(channel.started[0].view.buffer, src.buffer);
+});
+
+test("one write in flight; everything written meanwhile is coalesced into the next write", () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  writer.write(bytes(2, 3));
+  writer.write(bytes(4));
+  writer.write("5");
+  assert.equal(channel.started.length, 1);
+  assert.deepEqual([...channel.started[0].bytes], [1]);
+  channel.complete();
+  assert.equal(channel.started.length, 2);
+  assert.deepEqual([...channel.started[1].bytes], [2, 3, 4, 0x35]);
+  channel.complete();
+  assert.equal(channel.inFlight, null);
+  assert.equal(writer.bytesToWrite, 0);
+});
+
+test("order is kept across random chunk sizes and short completions", () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 4096 });
+  const rnd = prng(42);
+  const expected: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const chunk = rnd.bytes(1 + (rnd.next() % 9000));
+    expected.push(...chunk);
+    writer.write(chunk);
+    if (rnd.next() % 3 === 0 && channel.inFlight) {
+      // a short write: the kernel took only part of the block
+      channel.complete(0, 1 + (rnd.next() % channel.inFlight.bytes.byteLength));
+    }
+  }
+  channel.drain();
+  assert.equal(channel.received.length, expected.length);
+  assert.deepEqual(channel.received, expected);
+  assert.equal(writer.bytesToWrite, 0);
+});
+
+test("a chunk larger than the largest block is split across writes", () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 1024 });
+  const big = prng(7).bytes(5000);
+  writer.write(big);
+  channel.drain();
+  assert.ok(channel.started.every((w) => w.bytes.byteLength <= 1024));
+  assert.ok(channel.started.length >= 5);
+  assert.deepEqual(Uint8Array.from(channel.received), big);
+});
+
+test("bytesToWrite counts queued plus in-flight bytes", () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(new Uint8Array(10));
+  writer.write(new Uint8Array(5));
+  assert.equal(writer.bytesToWrite, 15);
+  channel.complete();
+  assert.equal(writer.bytesToWrite, 5);
+  channel.complete();
+  assert.equal(writer.bytesToWrite, 0);
+});
+
+test("write returns false at the high-water mark, and drain fires once below it", () => {
+  const { channel, writer } = fakeWriter({ highWaterMark: 100 });
+  const events = recordEvents(writer);
+  assert.equal(writer.write(new Uint8Array(60)), true);
+  assert.equal(writer.write(new Uint8Array(60)), false);
+  channel.complete(); // 60 written, 60 left: below 100
+  assert.deepEqual(events, ["byteswritten", "drain"]);
+  channel.complete();
+  assert.deepEqual(events, ["byteswritten", "drain", "byteswritten"]);
+});
+
+test("byteswritten carries the byte count of each completion", () => {
+  const { channel, writer } = fakeWriter();
+  const counts: number[] = [];
+  writer.addEventListener("byteswritten", (e) => counts.push((e as CustomEvent<number>).detail));
+  writer.write(new Uint8Array(7));
+  writer.write(new Uint8Array(3));
+  channel.drain();
+  assert.deepEqual(counts, [7, 3]);
+});
+
+test("an empty chunk is a no-op", () => {
+  const { channel, writer } = fakeWriter();
+  assert.equal(writer.write(new Uint8Array(0)), true);
+  assert.equal(writer.write(""), true);
+  assert.equal(channel.started.length, 0);
+  assert.equal(writer.bytesToWrite, 0);
+});
+
+test("every kind of bytes is accepted: ArrayBuffer, DataView, Uint16Array, string", () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1, 2).buffer);
+  writer.write(new DataView(bytes(0, 3, 4).buffer, 1, 2));
+  writer.write(new Uint16Array([0x0605]));
+  writer.write("é");
+  channel.drain();
+  assert.deepEqual(channel.received, [1, 2, 3, 4, 5, 6, 0xc3, 0xa9]);
+});
+
+test("bad chunks are a TypeError and lose nothing already queued", () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  for (const bad of [123, null, undefined, {}, [1, 2], true, Symbol("x")]) {
+    assert.throws(() => writer.write(bad as never), TypeError);
+  }
+  const detached = new ArrayBuffer(8);
+  structuredClone(detached, { transfer: [detached] });
+  assert.throws(() => writer.write(detached), TypeError);
+  assert.throws(() => writer.write(new Uint8Array(detached)), TypeError);
+  channel.drain();
+  assert.deepEqual(channel.received, [1]);
+});
+
+test("bad options are a TypeError", () => {
+  for (const highWaterMark of [0, -1, 1.5, NaN, "64" as never]) {
+    assert.throws(() => fakeWriter({ highWaterMark }), TypeError);
+  }
+  const { writer } = fakeWriter();
+  assert.throws(() => writer.flushSync(-1), TypeError);
+  assert.throws(() => writer.flushSync("1" as never), TypeError);
+  assert.throws(() => writer.flush({ timeout: -5 }), TypeError);
+  assert.throws(() => writer.flush({ signal: {} as never }), TypeError);
+});
+
+test("flush resolves when every byte is written", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(new Uint8Array(10));
+  let done = false;
+  const p = writer.flush().then(() => (done = true));
+  await tick();
+  assert.equal(done, false);
+  channel.drain();
+  await p;
+  assert.equal(done, true);
+});
+
+test("flush with a timeout rejects with TimeoutError and the writes go on", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(new Uint8Array(10));
+  await assert.rejects(writer.flush({ timeout: 5 }), { name: "TimeoutError" });
+  channel.drain();
+  assert.equal(channel.received.length, 10);
+});
+
+test("flush with an aborted signal rejects with its reason", async () => {
+  const { writer } = fakeWriter();
+  writer.write(new Uint8Array(10));
+  const ac = new AbortController();
+  const p = writer.flush({ signal: ac.signal });
+  ac.abort(new Error("enough"));
+  await assert.rejects(p, /enough/);
+});
+
+test("an error is reported once, everywhere, and the writer is disabled", async () => {
+  const { channel, writer } = fakeWriter();
+  const errors: PipeError[] = [];
+  writer.addEventListener("error", (e) => errors.push((e as PipeErrorEvent).error));
+  const stream = writer.writable; // made before the failure
+  writer.write(new Uint8Array(10));
+  writer.write(new Uint8Array(5));
+  const flushed = writer.flush();
+  flushed.catch(() => {}); // asserted below
+  channel.complete(232);
+  await tick();
+  assert.equal(errors.length, 1);
+  const err = errors[0];
+  assert.ok(err instanceof PipeError);
+  assert.equal(err.code, 232);
+  assert.equal(err.errno, "ERROR_NO_DATA");
+  assert.equal(err.syscall, "WriteFile");
+  assert.equal(err.peerGone, true);
+  assert.match(err.message, /WriteFile failed on \\\\\.\\pipe\\fake: ERROR_NO_DATA \(232\)/);
+  await assert.rejects(flushed, (e) => e === err);
+  await assert.rejects(writer.close(), (e) => e === err);
+  assert.throws(() => writer.write(bytes(1)), (e) => e === err);
+  await assert.rejects(stream.getWriter().write(bytes(1)), (e) => e === err);
+  assert.equal(writer.bytesToWrite, 15, "the unwritten count is kept");
+  assert.equal(writer.error, err);
+  assert.equal(channel.released, true);
+  assert.equal(errors.length, 1);
+});
+
+test("a synchronous WriteFile failure is reported asynchronously, not inside write()", async () => {
+  const { channel, writer } = fakeWriter();
+  const events = recordEvents(writer);
+  channel.failNextStart = 6;
+  writer.write(bytes(1, 2));
+  assert.deepEqual(events, []);
+  await tick();
+  assert.deepEqual(events, ["error", "close"]);
+  assert.equal(writer.error?.errno, "ERROR_INVALID_HANDLE");
+});
+
+test("an unknown code is reported with its number and a name", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  channel.complete(31);
+  await tick();
+  assert.equal(writer.error?.code, 31);
+  assert.equal(writer.error?.errno, "ERROR_GEN_FAILURE");
+  const { channel: c2, writer: w2 } = fakeWriter();
+  w2.write(bytes(1));
+  c2.complete(12345);
+  await tick();
+  assert.equal(w2.error?.errno, "WIN32_ERROR_12345");
+  assert.match(w2.error!.message, /12345/);
+});
+
+test("995 (cancelled) is an error when we did not cancel", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  channel.complete(995);
+  await tick();
+  assert.equal(writer.error?.errno, "ERROR_OPERATION_ABORTED");
+});
+
+test("stop() cancels the write in flight and releases only after its completion", async () => {
+  const { channel, writer } = fakeWriter();
+  const events = recordEvents(writer);
+  writer.write(new Uint8Array(10));
+  writer.write(new Uint8Array(10));
+  let stopped = false;
+  const p = writer.stop().then(() => (stopped = true));
+  assert.equal(channel.cancelCalls, 1);
+  assert.equal(writer.bytesToWrite, 0, "the queue is dropped");
+  await tick();
+  assert.equal(stopped, false, "stop waits for the completion");
+  assert.equal(channel.released, false, "memory is not released under the kernel");
+  channel.complete(995); // the cancelled write completes: quiet
+  await p;
+  assert.equal(channel.released, true);
+  assert.equal(channel.started.length, 1, "the queued bytes were never written");
+  assert.deepEqual(events, [], "no events once stop starts");
+  assert.throws(() => writer.write(bytes(1)), PipeError);
+});
+
+test("stop() when the write had already completed (ERROR_NOT_FOUND) resolves", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  channel.cancelResult = 1168;
+  const p = writer.stop();
+  assert.equal(channel.abortHandleCalls, 0);
+  channel.complete(0);
+  await p;
+  assert.equal(channel.released, true);
+});
+
+test("stop() when CancelIoEx fails: reported, the handle is aborted, and memory outlives the I/O", async () => {
+  const { channel, writer } = fakeWriter();
+  const events = recordEvents(writer);
+  writer.write(bytes(1));
+  channel.cancelResult = 6; // ERROR_INVALID_HANDLE from CancelIoEx
+  const p = writer.stop();
+  assert.equal(channel.abortHandleCalls, 1);
+  let settled = false;
+  p.catch(() => {}).finally(() => (settled = true));
+  await tick();
+  assert.equal(settled, false, "still waiting for the completion");
+  channel.complete(995);
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.equal(e.syscall, "CancelIoEx");
+    assert.equal(e.errno, "ERROR_INVALID_HANDLE");
+    return true;
+  });
+  assert.equal(channel.released, true);
+  assert.deepEqual(events, []);
+});
+
+test("stop() with nothing in flight releases at once; it is idempotent", async () => {
+  const { channel, writer } = fakeWriter();
+  const a = writer.stop();
+  const b = writer.stop();
+  assert.equal(a, b);
+  await a;
+  assert.equal(channel.released, true);
+  assert.equal(channel.cancelCalls, 0);
+  assert.equal(channel.releaseCalls, 1);
+});
+
+test("stop() rejects pending flushes", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  const f = writer.flush();
+  const s = writer.stop();
+  await assert.rejects(f, { name: "PipeError", errno: "ERROR_OPERATION_ABORTED" });
+  channel.complete(995);
+  await s;
+});
+
+test("close() flushes, then releases, once; the close event fires once", async () => {
+  const { channel, writer } = fakeWriter();
+  const events = recordEvents(writer);
+  writer.write(bytes(1, 2));
+  const a = writer.close();
+  assert.equal(writer.close(), a);
+  assert.equal(channel.released, false);
+  channel.drain();
+  await a;
+  assert.equal(channel.released, true);
+  assert.equal(channel.releaseCalls, 1);
+  assert.deepEqual(events, ["byteswritten", "close"]);
+  assert.deepEqual(channel.received, [1, 2]);
+  await writer.close();
+  assert.deepEqual(events, ["byteswritten", "close"]);
+});
+
+test("write after close throws a PipeError and queues nothing", () => {
+  const { channel, writer } = fakeWriter();
+  void writer.close();
+  assert.throws(() => writer.write(bytes(1)), (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.match(e.message, /write after the writer was closed/);
+    return true;
+  });
+  assert.equal(channel.started.length, 0);
+});
+
+test("stop() during close(): close rejects as aborted, stop resolves after the completion", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  const c = writer.close();
+  const s = writer.stop();
+  channel.complete(995);
+  await s;
+  await assert.rejects(c, { errno: "ERROR_OPERATION_ABORTED" });
+});
+
+test("await using closes the writer", async () => {
+  const { channel, writer } = fakeWriter();
+  {
+    await using w = writer;
+    w.write(bytes(4));
+    queueMicrotask(() => channel.drain());
+  }
+  assert.equal(channel.released, true);
+  assert.deepEqual(channel.received, [4]);
+});
+
+test("flushSync writes everything synchronously and returns true", () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 1024 });
+  writer.write(new Uint8Array(5000).fill(3));
+  assert.equal(writer.flushSync(1000), true);
+  assert.equal(writer.bytesToWrite, 0);
+  assert.equal(channel.received.length, 5000);
+});
+
+test("flushSync returns false at the deadline, and nothing is lost", () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1, 2, 3));
+  channel.waitBehaviour = "timeout";
+  assert.equal(writer.flushSync(10), false);
+  assert.equal(writer.bytesToWrite, 3);
+  channel.drain();
+  assert.deepEqual(channel.received, [1, 2, 3]);
+});
+
+test("re-entrant handlers: a byteswritten handler that writes does not recurse", () => {
+  const { channel, writer } = fakeWriter();
+  let depth = 0;
+  let maxDepth = 0;
+  let writes = 0;
+  writer.addEventListener("byteswritten", () => {
+    depth++;
+    maxDepth = Math.max(maxDepth, depth);
+    if (writes++ < 100) writer.write(bytes(writes & 0xff));
+    depth--;
+  });
+  writer.write(bytes(0));
+  channel.drain();
+  assert.equal(maxDepth, 1);
+  assert.equal(channel.received.length, 101);
+  assert.deepEqual(channel.received, Array.from({ length: 101 }, (_, i) => i));
+});
+
+test("re-entrant handlers: stop() from byteswritten ends events at once and the state stays sound", async () => {
+  const { channel, writer } = fakeWriter({ highWaterMark: 2 });
+  const events = recordEvents(writer);
+  let stopped: Promise<void> | undefined;
+  writer.addEventListener("byteswritten", () => {
+    stopped ??= writer.stop();
+  });
+  writer.write(bytes(1));
+  writer.write(bytes(2, 3));
+  channel.complete();
+  assert.deepEqual(events, ["byteswritten"], "no drain after stop, though it was due");
+  channel.complete(995);
+  await stopped;
+  assert.equal(channel.released, true);
+});
+
+test("re-entrant handlers: close() and flush() from a handler complete normally", async () => {
+  const { channel, writer } = fakeWriter();
+  let closing: Promise<void> | undefined;
+  let flushing: Promise<void> | undefined;
+  writer.addEventListener("byteswritten", () => {
+    flushing ??= writer.flush();
+    closing ??= writer.close();
+  });
+  writer.write(bytes(1));
+  writer.write(bytes(2));
+  channel.drain();
+  await Promise.all([flushing, closing]);
+  assert.equal(channel.released, true);
+  assert.deepEqual(channel.received, [1, 2]);
+});
+
+test("re-entrant handlers: an error handler that writes gets the error, not a recursion", async () => {
+  const { channel, writer } = fakeWriter();
+  const seen: unknown[] = [];
+  writer.addEventListener("error", () => {
+    try {
+      writer.write(bytes(1));
+    } catch (e) {
+      seen.push(e);
+    }
+  });
+  writer.write(bytes(1));
+  channel.complete(109);
+  await tick();
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0], writer.error);
+});
+
+test("writable: pipeTo delivers every byte in order and closes the writer", async () => {
+  const { channel, writer } = fakeWriter({ highWaterMark: 16 });
+  const chunks = Array.from({ length: 50 }, (_, i) => new Uint8Array(7).fill(i));
+  const auto = setInterval(() => channel.inFlight && channel.complete(), 0);
+  try {
+    await ReadableStream.from(chunks).pipeTo(writer.writable);
+  } finally {
+    clearInterval(auto);
+  }
+  assert.equal(channel.released, true);
+  assert.deepEqual(channel.received, chunks.flatMap((c) => [...c]));
+});
+
+test("writable: backpressure holds the stream while bytesToWrite is at the mark", async () => {
+  const { channel, writer } = fakeWriter({ highWaterMark: 8 });
+  const w = writer.writable.getWriter();
+  await w.write(new Uint8Array(4)); // below the mark: accepted at once
+  const second = w.write(new Uint8Array(8)); // reaches the mark: the sink waits for drain
+  let done = false;
+  void second.then(() => (done = true));
+  await tick();
+  assert.equal(done, false);
+  channel.drain();
+  await second;
+  assert.equal(done, true);
+});
+
+test("writable: abort() is stop()", async () => {
+  const { channel, writer } = fakeWriter();
+  const w = writer.writable.getWriter();
+  await w.write(bytes(1));
+  const aborted = w.abort(new Error("no more"));
+  assert.equal(channel.cancelCalls, 1);
+  channel.complete(995);
+  await aborted;
+  assert.equal(channel.released, true);
+});
+
+test("the constructor is not public", () => {
+  const { writer } = fakeWriter();
+  const Ctor = writer.constructor as new (...a: unknown[]) => unknown;
+  assert.throws(() => new Ctor(), TypeError);
+});
