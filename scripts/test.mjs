@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// `npm test`: every suite, in both runtimes, and one closing line for all of them.
+//
+// On Linux:   tests/*.test.ts        with deno and bun (from node_modules)
+//             tests/win/*.test.ts    with deno.exe and bun.exe under Wine (scripts/wine.sh)
+// On Windows: tests/ (both folders)  with deno and bun, natively
+//
+// A Windows suite that cannot run is announced loudly; under CI (CI=true) it counts as a failure.
+// Environment: WINPIPE_SKIP_WINE=1 skips Wine on purpose (still loud, still a failure in CI).
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
+const ci = process.env.CI === "true" || process.env.CI === "1";
+const onWindows = process.platform === "win32";
+const bin = (name) => join(repo, "node_modules", ".bin", onWindows ? `${name}.cmd` : name);
+
+const results = [];
+
+function strip(s) {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
+/** Counts from a runner's closing lines: deno's "ok | 3 passed | 1 failed", bun's " 3 pass". */
+function count(output) {
+  const text = strip(output);
+  const deno = [...text.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/g)];
+  if (deno.length) {
+    const m = deno[deno.length - 1];
+    return { passed: +m[1], failed: +m[3], skipped: +(m[5] ?? 0) };
+  }
+  const pass = text.match(/^\s*(\d+) pass\s*$/m);
+  const fail = text.match(/^\s*(\d+) fail\s*$/m);
+  if (pass || fail) {
+    const skip = text.match(/^\s*(\d+) skip\s*$/m);
+    return { passed: +(pass?.[1] ?? 0), failed: +(fail?.[1] ?? 0), skipped: +(skip?.[1] ?? 0) };
+  }
+  return null;
+}
+
+function run(label, command, args, env = {}) {
+  console.log(`\n=== ${label}: ${command} ${args.join(" ")}`);
+  const t0 = Date.now();
+  const r = spawnSync(command, args, {
+    cwd: repo,
+    env: { ...process.env, NO_COLOR: "1", ...env },
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+    shell: onWindows,
+  });
+  const output = (r.stdout ?? "") + (r.stderr ?? "");
+  process.stdout.write(output);
+  const counts = count(output);
+  const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+  if (!counts) {
+    console.log(`!!! ${label}: no test results (exit ${r.status ?? r.signal}${r.error ? `, ${r.error.message}` : ""})`);
+    results.push({ label, passed: 0, failed: 1, skipped: 0, note: "no results" });
+  } else {
+    // A runner that exits non-zero with no failed test still failed (a crash, a type error).
+    const crashed = r.status !== 0 && counts.failed === 0;
+    if (crashed) console.log(`!!! ${label}: exited ${r.status ?? r.signal} though no test failed`);
+    results.push({ label, ...counts, failed: counts.failed + (crashed ? 1 : 0) });
+  }
+  console.log(`=== ${label}: done in ${seconds} s`);
+}
+
+function notRun(label, why) {
+  const banner = "!".repeat(78);
+  console.log(`\n${banner}\n!!! ${label} DID NOT RUN: ${why}\n!!! ${ci ? "Under CI this is a failure." : "The Windows code was NOT tested."}\n${banner}`);
+  results.push({ label, passed: 0, failed: ci ? 1 : 0, skipped: 1, note: `not run: ${why}` });
+}
+
+if (onWindows) {
+  run("deno (Windows)", bin("deno"), ["test", "-A", "tests/"]);
+  run("bun (Windows)", bin("bun"), ["test", "tests/"]);
+} else {
+  // tests/*.test.ts only: tests/win needs kernel32.
+  const linuxSuites = readdirSync(join(repo, "tests"))
+    .filter((f) => f.endsWith(".test.ts"))
+    .map((f) => `./tests/${f}`);
+  run("deno (Linux)", bin("deno"), ["test", "-A", ...linuxSuites]);
+  run("bun (Linux)", bin("bun"), ["test", ...linuxSuites]);
+
+  const wineRoot = join(repo, "scripts", "wine-root.sh");
+  let why = null;
+  if (process.env.WINPIPE_SKIP_WINE === "1") why = "WINPIPE_SKIP_WINE=1";
+  else if (!existsSync(wineRoot)) why = "scripts/wine-root.sh is missing";
+  else {
+    console.log("\n=== Wine root: scripts/wine-root.sh (made once, then cached)");
+    const setup = spawnSync("bash", [wineRoot], { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
+    if (setup.status !== 0) {
+      why = setup.status === 3
+        ? "making the Wine root needs root (debootstrap, chroot, mount); run as root"
+        : `scripts/wine-root.sh failed (exit ${setup.status})`;
+    }
+  }
+  if (why) {
+    notRun("deno.exe under Wine", why);
+    notRun("bun.exe under Wine", why);
+  } else {
+    const wine = join(repo, "scripts", "wine.sh");
+    run("deno.exe under Wine", "bash", [wine, "deno", "test", "-A", "tests/win/"]);
+    run("bun.exe under Wine", "bash", [wine, "bun", "test", "tests/win/"]);
+  }
+}
+
+console.log("\n=== Summary");
+for (const r of results) {
+  console.log(`${r.label.padEnd(22)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ""}${r.note ? `  (${r.note})` : ""}`);
+}
+const total = (k) => results.reduce((n, r) => n + r[k], 0);
+const skipped = total("skipped");
+console.log(`${total("passed")} passed, ${total("failed")} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(total("failed") > 0 ? 1 : 0);
