@@ -19,6 +19,10 @@
  *
  * @module
  */
+export type { Chunk } from "./core/chunk.ts";
+export { errnoName, isPeerGone, PipeError, type PipeErrorInit, Win32 } from "./core/errors.ts";
+export type { PipeNameOptions } from "./core/names.ts";
+export type { OpenOptions } from "./core/open.ts";
 export {
   type FlushOptions,
   type FromHandleOptions,
@@ -27,7 +31,3 @@ export {
   type PipeWriterOpenOptions,
   type PipeWriterOptions,
 } from "./core/writer.ts";
-export { errnoName, isPeerGone, PipeError, type PipeErrorInit, Win32 } from "./core/errors.ts";
-export type { Chunk } from "./core/chunk.ts";
-export type { OpenOptions } from "./core/open.ts";
-export type { PipeNameOptions } from "./core/names.ts";

@@ -53,8 +53,8 @@ export function errnoName(code: number): string {
 
 /** 109, 232, 233: the other end has gone. Expected on a pipe, and never warned about. */
 export function isPeerGone(code: number): boolean {
-  return code === Win32.ERROR_BROKEN_PIPE || code === Win32.ERROR_NO_DATA ||
-    code === Win32.ERROR_PIPE_NOT_CONNECTED;
+  return code === Win32.ERROR_BROKEN_PIPE || code === Win32.ERROR_NO_DATA
+    || code === Win32.ERROR_PIPE_NOT_CONNECTED;
 }
 
 /** What a {@link PipeError} is built from. */

@@ -27,7 +27,9 @@ export function validatePipeName(name: unknown, options: PipeNameOptions = {}): 
   const m = PIPE_PATH.exec(name);
   if (!m) {
     throw new TypeError(
-      `not a pipe name: ${JSON.stringify(name)}; expected \\\\.\\pipe\\NAME (write it as String.raw\`\\\\.\\pipe\\NAME\`)`,
+      `not a pipe name: ${
+        JSON.stringify(name)
+      }; expected \\\\.\\pipe\\NAME (write it as String.raw\`\\\\.\\pipe\\NAME\`)`,
     );
   }
   if (name.length > MAX_PIPE_PATH) {
@@ -36,7 +38,9 @@ export function validatePipeName(name: unknown, options: PipeNameOptions = {}): 
   const host = m[1];
   if (host !== "." && host !== "?" && options.allowRemote !== true) {
     throw new TypeError(
-      `${JSON.stringify(name)} names a pipe on the remote host "${host}"; remote pipes are refused unless { allowRemote: true } is given`,
+      `${
+        JSON.stringify(name)
+      } names a pipe on the remote host "${host}"; remote pipes are refused unless { allowRemote: true } is given`,
     );
   }
   return toWide(name);

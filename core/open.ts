@@ -99,8 +99,8 @@ export async function openPipeHandle(
     );
     if (handle !== INVALID_HANDLE_VALUE) return handle;
     const code = kernel32.GetLastError();
-    const retry = code === Win32.ERROR_PIPE_BUSY ||
-      (code === Win32.ERROR_FILE_NOT_FOUND && options.wait === true);
+    const retry = code === Win32.ERROR_PIPE_BUSY
+      || (code === Win32.ERROR_FILE_NOT_FOUND && options.wait === true);
     const left = deadline - performance.now();
     if (!retry || left <= 0) {
       throw new PipeError({

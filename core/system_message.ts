@@ -25,7 +25,8 @@ const fallback: Record<number, string> = {
   232: "The pipe is being closed.",
   233: "No process is on the other end of the pipe.",
   234: "More data is available.",
-  995: "The I/O operation has been aborted because of either a thread exit or an application request.",
+  995:
+    "The I/O operation has been aborted because of either a thread exit or an application request.",
   1168: "Element not found.",
   1460: "This operation returned because the timeout period expired.",
 };
@@ -36,8 +37,8 @@ const cache = new Map<number, string>();
 export function systemMessage(code: number): string {
   let text = cache.get(code);
   if (text === undefined) {
-    text = (isWindows() ? formatMessage(code) : undefined) ?? fallback[code] ??
-      `Unknown error ${code}.`;
+    text = (isWindows() ? formatMessage(code) : undefined) ?? fallback[code]
+      ?? `Unknown error ${code}.`;
     cache.set(code, text);
   }
   return text;

@@ -11,9 +11,9 @@
 import type { WriteChannel, WriteResult } from "./channel.ts";
 import { type Chunk, chunkBytes } from "./chunk.ts";
 import { PipeError, Win32 } from "./errors.ts";
-import { WriteQueue } from "./queue.ts";
-import { openPipeHandle, type OpenOptions } from "./open.ts";
+import { type OpenOptions, openPipeHandle } from "./open.ts";
 import { OverlappedPipe } from "./overlapped.ts";
+import { WriteQueue } from "./queue.ts";
 
 /** Options for a {@link PipeWriter}. */
 export interface PipeWriterOptions {
@@ -556,8 +556,8 @@ function validateFlushOptions(o: FlushOptions): FlushOptions {
     throw new TypeError("flush({ signal }) must be an AbortSignal");
   }
   if (
-    o.timeout !== undefined &&
-    (typeof o.timeout !== "number" || Number.isNaN(o.timeout) || o.timeout < 0)
+    o.timeout !== undefined
+    && (typeof o.timeout !== "number" || Number.isNaN(o.timeout) || o.timeout < 0)
   ) {
     throw new TypeError(`flush({ timeout }) must be a number >= 0, got ${String(o.timeout)}`);
   }
@@ -571,4 +571,3 @@ export function writerOverChannel(
 ): PipeWriter {
   return new PipeWriter(CONSTRUCT, channel, options);
 }
-

@@ -66,7 +66,10 @@ export function loadDeno(): Native {
   const kernel32: Kernel32 = bindDeno("kernel32.dll", kernel32Symbols);
   // A second binding whose one symbol runs on Deno's blocking pool and returns a promise.
   const waiter = D.dlopen("kernel32.dll", {
-    WaitForThreadpoolIoCallbacks: { ...kernel32Symbols.WaitForThreadpoolIoCallbacks, nonblocking: true },
+    WaitForThreadpoolIoCallbacks: {
+      ...kernel32Symbols.WaitForThreadpoolIoCallbacks,
+      nonblocking: true,
+    },
   });
   return {
     runtime: "deno",

@@ -66,8 +66,8 @@ function load(): Native | Error {
     return new Error(`winpipe runs on Deno or Bun; this is ${runtimeDescription()}`);
   } catch (cause) {
     return new Error(
-      `winpipe could not load kernel32 through ${runtimeDescription()}'s FFI` +
-        (runtimeName() === "deno" ? " (run with --allow-ffi)" : ""),
+      `winpipe could not load kernel32 through ${runtimeDescription()}'s FFI`
+        + (runtimeName() === "deno" ? " (run with --allow-ffi)" : ""),
       { cause },
     );
   }

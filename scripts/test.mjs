@@ -27,7 +27,11 @@ function strip(s) {
 /** Counts from a runner's closing lines: deno's "ok | 3 passed | 1 failed", bun's " 3 pass". */
 function count(output) {
   const text = strip(output);
-  const deno = [...text.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/g)];
+  const deno = [
+    ...text.matchAll(
+      /(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/g,
+    ),
+  ];
   if (deno.length) {
     const m = deno[deno.length - 1];
     return { passed: +m[1], failed: +m[3], skipped: +(m[5] ?? 0) };
@@ -56,7 +60,11 @@ function run(label, command, args, env = {}) {
   const counts = count(output);
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   if (!counts) {
-    console.log(`!!! ${label}: no test results (exit ${r.status ?? r.signal}${r.error ? `, ${r.error.message}` : ""})`);
+    console.log(
+      `!!! ${label}: no test results (exit ${r.status ?? r.signal}${
+        r.error ? `, ${r.error.message}` : ""
+      })`,
+    );
     results.push({ label, passed: 0, failed: 1, skipped: 0, note: "no results" });
   } else {
     // A runner that exits non-zero with no failed test still failed (a crash, a type error).
@@ -69,9 +77,18 @@ function run(label, command, args, env = {}) {
 
 function notRun(label, why) {
   const banner = "!".repeat(78);
-  console.log(`\n${banner}\n!!! ${label} DID NOT RUN: ${why}\n!!! ${ci ? "Under CI this is a failure." : "The Windows code was NOT tested."}\n${banner}`);
+  console.log(
+    `\n${banner}\n!!! ${label} DID NOT RUN: ${why}\n!!! ${
+      ci ? "Under CI this is a failure." : "The Windows code was NOT tested."
+    }\n${banner}`,
+  );
   results.push({ label, passed: 0, failed: ci ? 1 : 0, skipped: 1, note: `not run: ${why}` });
 }
+
+// tests/win/dist.test.ts imports the built package.
+console.log("=== npm run build");
+const build = spawnSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit", shell: onWindows });
+if (build.status !== 0) results.push({ label: "npm run build", passed: 0, failed: 1, skipped: 0 });
 
 if (onWindows) {
   run("deno (Windows)", bin("deno"), ["test", "-A", "tests/"]);
@@ -90,7 +107,10 @@ if (onWindows) {
   else if (!existsSync(wineRoot)) why = "scripts/wine-root.sh is missing";
   else {
     console.log("\n=== Wine root: scripts/wine-root.sh (made once, then cached)");
-    const setup = spawnSync("bash", [wineRoot], { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
+    const setup = spawnSync("bash", [wineRoot], {
+      cwd: repo,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     if (setup.status !== 0) {
       why = setup.status === 3
         ? "making the Wine root needs root (debootstrap, chroot, mount); run as root"
@@ -109,9 +129,15 @@ if (onWindows) {
 
 console.log("\n=== Summary");
 for (const r of results) {
-  console.log(`${r.label.padEnd(22)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ""}${r.note ? `  (${r.note})` : ""}`);
+  console.log(
+    `${r.label.padEnd(22)} ${r.passed} passed, ${r.failed} failed${
+      r.skipped ? `, ${r.skipped} skipped` : ""
+    }${r.note ? `  (${r.note})` : ""}`,
+  );
 }
 const total = (k) => results.reduce((n, r) => n + r[k], 0);
 const skipped = total("skipped");
-console.log(`${total("passed")} passed, ${total("failed")} failed${skipped ? `, ${skipped} skipped` : ""}`);
+console.log(
+  `${total("passed")} passed, ${total("failed")} failed${skipped ? `, ${skipped} skipped` : ""}`,
+);
 process.exit(total("failed") > 0 ? 1 : 0);

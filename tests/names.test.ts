@@ -1,6 +1,6 @@
 // Pipe-name validation: what is local, what is remote, what is not a pipe name at all.
-import { test } from "node:test";
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { validatePipeName } from "../core/names.ts";
 
 const decode = (w: Uint16Array) => String.fromCharCode(...w.subarray(0, w.length - 1));

@@ -1,8 +1,8 @@
 // Off Windows, importing works and using it throws a clear error that names the platform.
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as winpipe from "../mod.ts";
+import { test } from "node:test";
 import { isWindows, platformName, runtimeName } from "../ffi/runtime.ts";
+import * as winpipe from "../mod.ts";
 
 test("importing the module works and exports the API", () => {
   assert.equal(typeof winpipe.PipeWriter.open, "function");

@@ -1,7 +1,7 @@
 // The writer's state machine against a fake completion source: queue, coalescing, ordering,
 // error-once, re-entrancy, backpressure and stop(), deterministically. Runs on any OS.
-import { test } from "node:test";
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { PipeError, PipeErrorEvent } from "../mod.ts";
 import { fakeWriter, prng, recordEvents, tick } from "./fake_channel.ts";
 
@@ -448,7 +448,13 @@ test("writable: pipeTo delivers every byte in order and closes the writer", asyn
   const chunks = Array.from({ length: 50 }, (_, i) => new Uint8Array(7).fill(i));
   const auto = setInterval(() => channel.inFlight && channel.complete(), 0);
   try {
-    await ReadableStream.from(chunks).pipeTo(writer.writable);
+    const source = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const chunk of chunks) c.enqueue(chunk);
+        c.close();
+      },
+    });
+    await source.pipeTo(writer.writable);
   } finally {
     clearInterval(auto);
   }
@@ -483,6 +489,6 @@ test("writable: abort() is stop()", async () => {
 
 test("the constructor is not public", () => {
   const { writer } = fakeWriter();
-  const Ctor = writer.constructor as new (...a: unknown[]) => unknown;
+  const Ctor = writer.constructor as new(...a: unknown[]) => unknown;
   assert.throws(() => new Ctor(), TypeError);
 });

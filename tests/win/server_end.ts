@@ -2,6 +2,11 @@
  * A real server end for the Windows suites, made through the same FFI and completion path as
  * the writer: CreateNamedPipeW (overlapped), ConnectNamedPipe and ReadFile on the thread pool.
  */
+import type { WriteResult } from "../../core/channel.ts";
+import { PipeError, Win32 } from "../../core/errors.ts";
+import { toWide } from "../../core/names.ts";
+import { OverlappedPipe } from "../../core/overlapped.ts";
+import { securityAttributes } from "../../core/security.ts";
 import {
   FILE_FLAG_OVERLAPPED,
   PIPE_ACCESS_INBOUND,
@@ -9,16 +14,12 @@ import {
   PIPE_TYPE_BYTE,
 } from "../../ffi/kernel32.ts";
 import { native } from "../../ffi/runtime.ts";
-import type { WriteResult } from "../../core/channel.ts";
-import { PipeError, Win32 } from "../../core/errors.ts";
-import { toWide } from "../../core/names.ts";
-import { OverlappedPipe } from "../../core/overlapped.ts";
-import { securityAttributes } from "../../core/security.ts";
 
 let counter = 0;
 /** A pipe name unique to this process and call. */
 export function uniqueName(tag: string): string {
-  return String.raw`\\.\pipe\winpipe-test-${tag}-${native().kernel32.GetCurrentProcessId()}-${++counter}`;
+  return String
+    .raw`\\.\pipe\winpipe-test-${tag}-${native().kernel32.GetCurrentProcessId()}-${++counter}`;
 }
 
 export interface ServerEndOptions {

@@ -1,15 +1,15 @@
 // PipeWriter against real kernel32: natively on Windows, under Wine on Linux (scripts/test.mjs).
-import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PipeError, type PipeErrorEvent, PipeWriter } from "../../mod.ts";
-import { native } from "../../ffi/runtime.ts";
-import { securityAttributes } from "../../core/security.ts";
+import { test } from "node:test";
 import { processHandleCount } from "../../core/overlapped.ts";
+import { securityAttributes } from "../../core/security.ts";
+import { native } from "../../ffi/runtime.ts";
+import { PipeError, type PipeErrorEvent, PipeWriter } from "../../mod.ts";
 import { Pattern, ServerEnd, sleep, uniqueName, within } from "./server_end.ts";
 
 const MiB = 1024 * 1024;
@@ -83,7 +83,8 @@ test("Node for Windows' net server (an independent peer) receives exactly what w
     await writer.close();
     assert.equal(await within(60_000, exited, "node peer"), 0);
     const result = JSON.parse(readFileSync(resultFile, "utf8"));
-    assert.deepEqual(result, { bytes: written, sha256: hash.digest("hex") });
+    assert.equal(result.bytes, written);
+    assert.equal(result.sha256, hash.digest("hex"));
   } finally {
     peer.kill();
     rmSync(dir, { recursive: true, force: true });

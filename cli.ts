@@ -1,0 +1,226 @@
+#!/usr/bin/env bun
+/**
+ * The `winpipe` command.
+ *
+ * `winpipe send <pipe> [file]` streams a file, or standard input, into a named pipe through a
+ * {@link PipeWriter}, with a progress bar on stderr when stderr is a terminal. It exits 1 with the
+ * Win32 error name on failure, and 2 on a usage error.
+ *
+ * @example Deno
+ * ```sh
+ * deno run --allow-ffi --allow-read jsr:@winpipe/winpipe/cli send '\\.\pipe\my-app' big.bin
+ * ```
+ *
+ * @example Bun
+ * ```sh
+ * bunx winpipe send '\\.\pipe\my-app' big.bin
+ * some-command | bunx winpipe send --wait '\\.\pipe\my-app'
+ * ```
+ *
+ * @module
+ */
+import { open } from "node:fs/promises";
+import process from "node:process";
+import { PipeError, PipeWriter } from "./mod.ts";
+
+/** What {@link main} prints to; the process's streams by default. */
+export interface CliIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  stdin: AsyncIterable<Uint8Array>;
+}
+
+const USAGE = `usage: winpipe send [options] <pipe> [file]
+
+Streams FILE (or standard input) into the named pipe PIPE, e.g. \\\\.\\pipe\\my-app.
+
+options:
+  --wait            wait for the pipe to be created (up to --timeout)
+  --timeout <ms>    how long to retry a busy (or, with --wait, missing) pipe; default 5000
+  --allow-remote    accept \\\\server\\pipe\\name
+  --quiet           no progress bar
+  --help            this text
+`;
+
+/** Parsed `send` arguments. */
+interface SendArgs {
+  pipe: string;
+  file?: string;
+  wait: boolean;
+  timeout: number;
+  allowRemote: boolean;
+  quiet: boolean;
+}
+
+class UsageError extends Error {}
+
+function parseSend(args: string[]): SendArgs {
+  const out: Partial<SendArgs> & { rest: string[] } = {
+    wait: false,
+    timeout: 5_000,
+    allowRemote: false,
+    quiet: false,
+    rest: [],
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--wait") out.wait = true;
+    else if (a === "--allow-remote") out.allowRemote = true;
+    else if (a === "--quiet" || a === "-q") out.quiet = true;
+    else if (a === "--timeout") {
+      const v = Number(args[++i]);
+      if (!Number.isFinite(v) || v < 0) throw new UsageError("--timeout takes milliseconds >= 0");
+      out.timeout = v;
+    } else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
+    else out.rest.push(a);
+  }
+  if (out.rest.length < 1 || out.rest.length > 2) throw new UsageError("send takes <pipe> [file]");
+  return { ...(out as SendArgs), pipe: out.rest[0], file: out.rest[1] };
+}
+
+/** A progress line: bytes, rate and, when the size is known, a bar. */
+class Progress {
+  #last = 0;
+  #shown = false;
+  readonly #start = performance.now();
+  constructor(
+    readonly io: CliIo,
+    readonly total: number | undefined,
+    readonly enabled: boolean,
+  ) {}
+
+  update(done: number, force = false): void {
+    if (!this.enabled) return;
+    const now = performance.now();
+    if (!force && now - this.#last < 100) return;
+    this.#last = now;
+    this.#shown = true;
+    const seconds = Math.max((now - this.#start) / 1000, 1e-3);
+    const rate = `${formatBytes(done / seconds)}/s`;
+    let line = `${formatBytes(done)}  ${rate}`;
+    if (this.total) {
+      const width = Math.max(10, Math.min(40, (this.io.stderr.columns ?? 80) - 40));
+      const f = Math.min(1, done / this.total);
+      const bar = "#".repeat(Math.round(f * width)).padEnd(width, ".");
+      line = `[${bar}] ${(f * 100).toFixed(0).padStart(3)}%  ${formatBytes(done)} / ${
+        formatBytes(this.total)
+      }  ${rate}`;
+    }
+    this.io.stderr.write(`\r${line}\x1b[K`);
+  }
+
+  end(): void {
+    if (this.#shown) this.io.stderr.write("\n");
+  }
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+async function* readFile(path: string, onSize: (n: number) => void): AsyncGenerator<Uint8Array> {
+  const file = await open(path, "r");
+  try {
+    onSize((await file.stat()).size);
+    // One buffer, reused: PipeWriter.write() copies what it is given.
+    const buffer = new Uint8Array(256 * 1024);
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+async function send(args: SendArgs, io: CliIo): Promise<number> {
+  let total: number | undefined;
+  const source = args.file ? readFile(args.file, (n) => (total = n)) : io.stdin;
+  const writer = await PipeWriter.open(args.pipe, {
+    wait: args.wait,
+    timeout: args.timeout,
+    allowRemote: args.allowRemote,
+    highWaterMark: 1024 * 1024,
+  });
+  let sent = 0;
+  let progress: Progress | undefined;
+  try {
+    for await (const chunk of source) {
+      progress ??= new Progress(io, total, !args.quiet && io.stderr.isTTY === true);
+      if (!writer.write(chunk)) {
+        await new Promise<void>((resolve, reject) => {
+          const done = () => (writer.error ? reject(writer.error) : resolve());
+          writer.addEventListener("drain", done, { once: true });
+          writer.addEventListener("error", done, { once: true });
+        });
+      }
+      sent += chunk.byteLength;
+      progress.update(sent - writer.bytesToWrite);
+    }
+    await writer.close();
+    progress?.update(sent, true);
+    return 0;
+  } catch (e) {
+    await writer.stop().catch(() => {});
+    throw e;
+  } finally {
+    progress?.end();
+  }
+}
+
+/**
+ * Runs the command line `args` (without the program name) and resolves to the exit code.
+ *
+ * @example
+ * ```ts
+ * import { main } from "@winpipe/winpipe/cli";
+ * const code = await main(["send", String.raw`\\.\pipe\my-app`, "data.bin"]);
+ * ```
+ */
+export async function main(args: string[], io: CliIo = processIo()): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+      (command === undefined ? io.stderr : io.stdout).write(USAGE);
+      return command === undefined ? 2 : 0;
+    }
+    if (command !== "send") throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    if (rest.includes("--help")) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    return await send(parseSend(rest), io);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof TypeError) {
+      io.stderr.write(`winpipe: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof PipeError) {
+      io.stderr.write(`winpipe: ${e.errno}: ${e.message}\n`);
+      return 1;
+    }
+    const err = e as { code?: string; message?: string };
+    io.stderr.write(`winpipe: ${err.code ? `${err.code}: ` : ""}${err.message ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin as unknown as AsyncIterable<Uint8Array>,
+  };
+}
+
+if ((import.meta as { main?: boolean }).main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

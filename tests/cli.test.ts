@@ -1,0 +1,57 @@
+// The winpipe command's argument handling and error reporting (any OS).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { formatBytes, main } from "../cli.ts";
+import { isWindows } from "../ffi/runtime.ts";
+
+function io() {
+  const out = { stdout: "", stderr: "" };
+  return {
+    out,
+    io: {
+      stdout: { write: (s: string) => (out.stdout += s) },
+      stderr: { write: (s: string) => (out.stderr += s), isTTY: false },
+      stdin: (async function*() {})(),
+    },
+  };
+}
+
+test("no command prints usage and exits 2; --help exits 0", async () => {
+  const a = io();
+  assert.equal(await main([], a.io), 2);
+  assert.match(a.out.stderr, /usage: winpipe send/);
+  const b = io();
+  assert.equal(await main(["--help"], b.io), 0);
+  assert.match(b.out.stdout, /usage: winpipe send/);
+});
+
+test("usage errors exit 2 and say what is wrong", async () => {
+  const cases: [string[], RegExp][] = [
+    [["frobnicate"], /unknown command "frobnicate"/],
+    [["send"], /send takes <pipe> \[file\]/],
+    [["send", "a", "b", "c"], /send takes <pipe> \[file\]/],
+    [["send", "--timeout", "soon", String.raw`\\.\pipe\x`], /--timeout takes milliseconds/],
+    [["send", "--bogus", String.raw`\\.\pipe\x`], /unknown option --bogus/],
+    [["send", "not-a-pipe"], /not a pipe name/],
+    [["send", String.raw`\\host\pipe\x`], /allowRemote/],
+  ];
+  for (const [args, message] of cases) {
+    const c = io();
+    assert.equal(await main(args, c.io), 2, args.join(" "));
+    assert.match(c.out.stderr, message);
+  }
+});
+
+test("a failure exits 1 with the Win32 error name", {
+  skip: isWindows() ? "tests/win/cli.test.ts covers failures on Windows" : false,
+}, async () => {
+  const c = io();
+  assert.equal(await main(["send", String.raw`\\.\pipe\x`, "README.md"], c.io), 1);
+  assert.match(c.out.stderr, /^winpipe: ERROR_NOT_SUPPORTED: /);
+});
+
+test("formatBytes", () => {
+  assert.equal(formatBytes(0), "0 B");
+  assert.equal(formatBytes(1536), "1.5 KiB");
+  assert.equal(formatBytes(64 * 1024 * 1024), "64.0 MiB");
+});

@@ -1,0 +1,83 @@
+// `winpipe send` against a real pipe: the bytes, the progress bar, and the exit codes.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { main } from "../../cli.ts";
+import { Pattern, ServerEnd, uniqueName, within } from "./server_end.ts";
+
+function ttyIo(stdin: AsyncIterable<Uint8Array> = (async function*() {})()) {
+  const out = { stdout: "", stderr: "" };
+  return {
+    out,
+    io: {
+      stdout: { write: (s: string) => (out.stdout += s) },
+      stderr: { write: (s: string) => (out.stderr += s), isTTY: true, columns: 100 },
+      stdin,
+    },
+  };
+}
+
+test("send FILE delivers the file byte-exact and draws a progress bar on a TTY", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-cli-"));
+  const file = join(dir, "data.bin");
+  const size = 8 * 1024 * 1024 + 123;
+  const pattern = new Pattern(3);
+  const data = new Uint8Array(size);
+  for (let p = 0; p < size; p += Pattern.P) {
+    data.set(pattern.at(p, Math.min(Pattern.P, size - p)), p);
+  }
+  writeFileSync(file, data);
+  const name = uniqueName("cli");
+  const server = ServerEnd.create(name);
+  const connected = server.connect();
+  const verify = pattern.verifier();
+  const reading = connected.then(() => server.drain((b) => verify.check(b)));
+  const c = ttyIo();
+  try {
+    assert.equal(await within(30_000, main(["send", name, file], c.io)), 0, c.out.stderr);
+    assert.equal(await within(30_000, reading), size);
+    assert.match(c.out.stderr, /\r\[#+\] 100%  8\.0 MiB \/ 8\.0 MiB  [\d.]+ [KMG]iB\/s/);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("send reads standard input when no file is given; --quiet draws nothing", async () => {
+  const name = uniqueName("cli-stdin");
+  const server = ServerEnd.create(name);
+  const connected = server.connect();
+  const stdin = (async function*() {
+    for (let i = 0; i < 100; i++) yield new TextEncoder().encode(`line ${i}\n`);
+  })();
+  const c = ttyIo(stdin);
+  const reading = connected.then(async () => {
+    let text = "";
+    await server.drain((b) => void (text += new TextDecoder().decode(b)));
+    return text;
+  });
+  assert.equal(await within(30_000, main(["send", "--quiet", name], c.io)), 0);
+  const text = await within(30_000, reading);
+  assert.equal(text.split("\n").length, 101);
+  assert.ok(text.startsWith("line 0\nline 1\n") && text.endsWith("line 99\n"));
+  assert.equal(c.out.stderr, "");
+  await server.close();
+});
+
+test("send to a missing pipe exits 1 and names the Win32 error", async () => {
+  const c = ttyIo();
+  assert.equal(await main(["send", uniqueName("nobody"), "README.md"], c.io), 1);
+  assert.match(c.out.stderr, /^winpipe: ERROR_FILE_NOT_FOUND: CreateFileW failed on /);
+});
+
+test("send of a missing file exits 1 with the file error, after the pipe is released", async () => {
+  const name = uniqueName("cli-nofile");
+  const server = ServerEnd.create(name);
+  void server.connect();
+  const c = ttyIo();
+  assert.equal(await main(["send", name, "no/such/file.bin"], c.io), 1);
+  assert.match(c.out.stderr, /ENOENT/);
+  await server.close();
+});

@@ -1,0 +1,14 @@
+import { defineConfig } from "tsup";
+
+// The npm package: ESM + .d.ts in dist/, and the `winpipe` bin (dist/cli.js, run by Bun).
+export default defineConfig({
+  entry: ["mod.ts", "cli.ts"],
+  format: ["esm"],
+  dts: true,
+  clean: true,
+  target: "es2022",
+  platform: "node",
+  splitting: true,
+  sourcemap: true,
+  external: ["bun:ffi"],
+});
