@@ -148,7 +148,6 @@ async function send(args: SendArgs, io: CliIo): Promise<number> {
     wait: args.wait,
     timeout: args.timeout,
     allowRemote: args.allowRemote,
-    highWaterMark: 1024 * 1024,
   });
   let sent = 0;
   let progress: Progress | undefined;

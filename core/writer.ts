@@ -19,7 +19,7 @@ import { WriteQueue } from "./queue.ts";
 export interface PipeWriterOptions {
   /**
    * `write()` returns false, and `writable` applies backpressure, once `bytesToWrite` reaches
-   * this many bytes. Default 64 KiB.
+   * this many bytes. Default 1 MiB (chosen by measurement; see README "Design").
    */
   highWaterMark?: number;
 }
@@ -53,7 +53,10 @@ export class PipeErrorEvent extends Event {
   }
 }
 
-const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+// Each completion costs about the same whatever it carries, so bytes per completion set the
+// rate: measured under Wine (bench/RESULTS.md), 256 B writes ran 40-100 MB/s with a 64 KiB mark
+// and 120-180 MB/s with 1 MiB, where the largest single write (MAX_BLOCK) is too.
+const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 const CONSTRUCT = Symbol("PipeWriter.construct");
 
 type State = "open" | "closing" | "stopping" | "closed" | "failed";

@@ -46,8 +46,22 @@ export class FakeChannel implements WriteChannel {
     return 0;
   }
 
-  /** Completes the write in flight, as the pool callback would, with `bytes` transferred. */
-  complete(error = 0, bytes?: number): void {
+  /**
+   * Completes the write in flight, as the pool callback would, with `bytes` transferred, after
+   * letting pending reactions run (the pool callback always arrives on a later turn).
+   */
+  async complete(error = 0, bytes?: number): Promise<void> {
+    await this.settle();
+    this.completeNow(error, bytes);
+  }
+
+  /** Lets pending microtasks run. */
+  async settle(): Promise<void> {
+    await null;
+  }
+
+  /** complete(), without waiting for a queued start. */
+  completeNow(error = 0, bytes?: number): void {
     const w = this.inFlight;
     if (!w) throw new Error("fake: nothing in flight");
     this.inFlight = null;
@@ -58,8 +72,12 @@ export class FakeChannel implements WriteChannel {
   }
 
   /** Completes writes until nothing is in flight (the writer keeps starting the next). */
-  drain(): void {
-    while (this.inFlight) this.complete();
+  async drain(): Promise<void> {
+    for (;;) {
+      await this.settle();
+      if (!this.inFlight) return;
+      this.completeNow();
+    }
   }
 
   cancelWrite(): number {

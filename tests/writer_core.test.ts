@@ -7,39 +7,41 @@ import { fakeWriter, prng, recordEvents, tick } from "./fake_channel.ts";
 
 const bytes = (...v: number[]) => new Uint8Array(v);
 
-test("write queues a copy: changing the caller's buffer afterwards changes nothing", () => {
+test("write queues a copy: changing the caller's buffer afterwards changes nothing", async () => {
   const { channel, writer } = fakeWriter();
   const src = bytes(1, 2, 3);
   writer.write(src);
   src.fill(9);
-  channel.drain();
+  await channel.drain();
   assert.deepEqual(channel.received, [1, 2, 3]);
 });
 
-test("the kernel is never handed the caller's memory", () => {
+test("the kernel is never handed the caller's memory", async () => {
   const { channel, writer } = fakeWriter();
   const src = new Uint8Array(new ArrayBuffer(100));
   writer.write(src);
+  await channel.settle();
   assert.notEqual(channel.started[0].view.buffer, src.buffer);
 });
 
-test("one write in flight; everything written meanwhile is coalesced into the next write", () => {
+test("one write in flight; everything written meanwhile is coalesced into the next write", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1));
+  await channel.settle();
   writer.write(bytes(2, 3));
   writer.write(bytes(4));
   writer.write("5");
   assert.equal(channel.started.length, 1);
   assert.deepEqual([...channel.started[0].bytes], [1]);
-  channel.complete();
+  await channel.complete();
   assert.equal(channel.started.length, 2);
   assert.deepEqual([...channel.started[1].bytes], [2, 3, 4, 0x35]);
-  channel.complete();
+  await channel.complete();
   assert.equal(channel.inFlight, null);
   assert.equal(writer.bytesToWrite, 0);
 });
 
-test("order is kept across random chunk sizes and short completions", () => {
+test("order is kept across random chunk sizes and short completions", async () => {
   const { channel, writer } = fakeWriter({ maxBlock: 4096 });
   const rnd = prng(42);
   const expected: number[] = [];
@@ -49,58 +51,61 @@ test("order is kept across random chunk sizes and short completions", () => {
     writer.write(chunk);
     if (rnd.next() % 3 === 0 && channel.inFlight) {
       // a short write: the kernel took only part of the block
-      channel.complete(0, 1 + (rnd.next() % channel.inFlight.bytes.byteLength));
+      await channel.complete(0, 1 + (rnd.next() % channel.inFlight.bytes.byteLength));
     }
   }
-  channel.drain();
+  await channel.drain();
   assert.equal(channel.received.length, expected.length);
   assert.deepEqual(channel.received, expected);
   assert.equal(writer.bytesToWrite, 0);
 });
 
-test("a chunk larger than the largest block is split across writes", () => {
+test("a chunk larger than the largest block is split across writes", async () => {
   const { channel, writer } = fakeWriter({ maxBlock: 1024 });
   const big = prng(7).bytes(5000);
   writer.write(big);
-  channel.drain();
+  await channel.drain();
   assert.ok(channel.started.every((w) => w.bytes.byteLength <= 1024));
   assert.ok(channel.started.length >= 5);
   assert.deepEqual(Uint8Array.from(channel.received), big);
 });
 
-test("bytesToWrite counts queued plus in-flight bytes", () => {
+test("bytesToWrite counts queued plus in-flight bytes", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(new Uint8Array(10));
+  await channel.settle();
   writer.write(new Uint8Array(5));
   assert.equal(writer.bytesToWrite, 15);
-  channel.complete();
+  await channel.complete();
   assert.equal(writer.bytesToWrite, 5);
-  channel.complete();
+  await channel.complete();
   assert.equal(writer.bytesToWrite, 0);
 });
 
-test("write returns false at the high-water mark, and drain fires once below it", () => {
+test("write returns false at the high-water mark, and drain fires once below it", async () => {
   const { channel, writer } = fakeWriter({ highWaterMark: 100 });
   const events = recordEvents(writer);
   assert.equal(writer.write(new Uint8Array(60)), true);
+  await channel.settle();
   assert.equal(writer.write(new Uint8Array(60)), false);
-  channel.complete(); // 60 written, 60 left: below 100
+  await channel.complete(); // 60 written, 60 left: below 100
   assert.deepEqual(events, ["byteswritten", "drain"]);
-  channel.complete();
+  await channel.complete();
   assert.deepEqual(events, ["byteswritten", "drain", "byteswritten"]);
 });
 
-test("byteswritten carries the byte count of each completion", () => {
+test("byteswritten carries the byte count of each completion", async () => {
   const { channel, writer } = fakeWriter();
   const counts: number[] = [];
   writer.addEventListener("byteswritten", (e) => counts.push((e as CustomEvent<number>).detail));
   writer.write(new Uint8Array(7));
+  await channel.settle();
   writer.write(new Uint8Array(3));
-  channel.drain();
+  await channel.drain();
   assert.deepEqual(counts, [7, 3]);
 });
 
-test("an empty chunk is a no-op", () => {
+test("an empty chunk is a no-op", async () => {
   const { channel, writer } = fakeWriter();
   assert.equal(writer.write(new Uint8Array(0)), true);
   assert.equal(writer.write(""), true);
@@ -108,17 +113,17 @@ test("an empty chunk is a no-op", () => {
   assert.equal(writer.bytesToWrite, 0);
 });
 
-test("every kind of bytes is accepted: ArrayBuffer, DataView, Uint16Array, string", () => {
+test("every kind of bytes is accepted: ArrayBuffer, DataView, Uint16Array, string", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1, 2).buffer);
   writer.write(new DataView(bytes(0, 3, 4).buffer, 1, 2));
   writer.write(new Uint16Array([0x0605]));
   writer.write("é");
-  channel.drain();
+  await channel.drain();
   assert.deepEqual(channel.received, [1, 2, 3, 4, 5, 6, 0xc3, 0xa9]);
 });
 
-test("bad chunks are a TypeError and lose nothing already queued", () => {
+test("bad chunks are a TypeError and lose nothing already queued", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1));
   for (const bad of [123, null, undefined, {}, [1, 2], true, Symbol("x")]) {
@@ -128,11 +133,11 @@ test("bad chunks are a TypeError and lose nothing already queued", () => {
   structuredClone(detached, { transfer: [detached] });
   assert.throws(() => writer.write(detached), TypeError);
   assert.throws(() => writer.write(new Uint8Array(detached)), TypeError);
-  channel.drain();
+  await channel.drain();
   assert.deepEqual(channel.received, [1]);
 });
 
-test("bad options are a TypeError", () => {
+test("bad options are a TypeError", async () => {
   for (const highWaterMark of [0, -1, 1.5, NaN, "64" as never]) {
     assert.throws(() => fakeWriter({ highWaterMark }), TypeError);
   }
@@ -150,7 +155,7 @@ test("flush resolves when every byte is written", async () => {
   const p = writer.flush().then(() => (done = true));
   await tick();
   assert.equal(done, false);
-  channel.drain();
+  await channel.drain();
   await p;
   assert.equal(done, true);
 });
@@ -159,7 +164,7 @@ test("flush with a timeout rejects with TimeoutError and the writes go on", asyn
   const { channel, writer } = fakeWriter();
   writer.write(new Uint8Array(10));
   await assert.rejects(writer.flush({ timeout: 5 }), { name: "TimeoutError" });
-  channel.drain();
+  await channel.drain();
   assert.equal(channel.received.length, 10);
 });
 
@@ -181,7 +186,7 @@ test("an error is reported once, everywhere, and the writer is disabled", async 
   writer.write(new Uint8Array(5));
   const flushed = writer.flush();
   flushed.catch(() => {}); // asserted below
-  channel.complete(232);
+  await channel.complete(232);
   await tick();
   assert.equal(errors.length, 1);
   const err = errors[0];
@@ -215,13 +220,13 @@ test("a synchronous WriteFile failure is reported asynchronously, not inside wri
 test("an unknown code is reported with its number and a name", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1));
-  channel.complete(31);
+  await channel.complete(31);
   await tick();
   assert.equal(writer.error?.code, 31);
   assert.equal(writer.error?.errno, "ERROR_GEN_FAILURE");
   const { channel: c2, writer: w2 } = fakeWriter();
   w2.write(bytes(1));
-  c2.complete(12345);
+  await c2.complete(12345);
   await tick();
   assert.equal(w2.error?.errno, "WIN32_ERROR_12345");
   assert.match(w2.error!.message, /12345/);
@@ -230,7 +235,7 @@ test("an unknown code is reported with its number and a name", async () => {
 test("995 (cancelled) is an error when we did not cancel", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1));
-  channel.complete(995);
+  await channel.complete(995);
   await tick();
   assert.equal(writer.error?.errno, "ERROR_OPERATION_ABORTED");
 });
@@ -239,6 +244,7 @@ test("stop() cancels the write in flight and releases only after its completion"
   const { channel, writer } = fakeWriter();
   const events = recordEvents(writer);
   writer.write(new Uint8Array(10));
+  await channel.settle();
   writer.write(new Uint8Array(10));
   let stopped = false;
   const p = writer.stop().then(() => (stopped = true));
@@ -247,7 +253,7 @@ test("stop() cancels the write in flight and releases only after its completion"
   await tick();
   assert.equal(stopped, false, "stop waits for the completion");
   assert.equal(channel.released, false, "memory is not released under the kernel");
-  channel.complete(995); // the cancelled write completes: quiet
+  await channel.complete(995); // the cancelled write completes: quiet
   await p;
   assert.equal(channel.released, true);
   assert.equal(channel.started.length, 1, "the queued bytes were never written");
@@ -258,10 +264,11 @@ test("stop() cancels the write in flight and releases only after its completion"
 test("stop() when the write had already completed (ERROR_NOT_FOUND) resolves", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1));
+  await channel.settle();
   channel.cancelResult = 1168;
   const p = writer.stop();
   assert.equal(channel.abortHandleCalls, 0);
-  channel.complete(0);
+  await channel.complete(0);
   await p;
   assert.equal(channel.released, true);
 });
@@ -270,6 +277,7 @@ test("stop() when CancelIoEx fails: reported, the handle is aborted, and memory 
   const { channel, writer } = fakeWriter();
   const events = recordEvents(writer);
   writer.write(bytes(1));
+  await channel.settle();
   channel.cancelResult = 6; // ERROR_INVALID_HANDLE from CancelIoEx
   const p = writer.stop();
   assert.equal(channel.abortHandleCalls, 1);
@@ -277,7 +285,7 @@ test("stop() when CancelIoEx fails: reported, the handle is aborted, and memory 
   p.catch(() => {}).finally(() => (settled = true));
   await tick();
   assert.equal(settled, false, "still waiting for the completion");
-  channel.complete(995);
+  await channel.complete(995);
   await assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof PipeError);
     assert.equal(e.syscall, "CancelIoEx");
@@ -302,10 +310,11 @@ test("stop() with nothing in flight releases at once; it is idempotent", async (
 test("stop() rejects pending flushes", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1));
+  await channel.settle();
   const f = writer.flush();
   const s = writer.stop();
   await assert.rejects(f, { name: "PipeError", errno: "ERROR_OPERATION_ABORTED" });
-  channel.complete(995);
+  await channel.complete(995);
   await s;
 });
 
@@ -316,7 +325,7 @@ test("close() flushes, then releases, once; the close event fires once", async (
   const a = writer.close();
   assert.equal(writer.close(), a);
   assert.equal(channel.released, false);
-  channel.drain();
+  await channel.drain();
   await a;
   assert.equal(channel.released, true);
   assert.equal(channel.releaseCalls, 1);
@@ -326,7 +335,7 @@ test("close() flushes, then releases, once; the close event fires once", async (
   assert.deepEqual(events, ["byteswritten", "close"]);
 });
 
-test("write after close throws a PipeError and queues nothing", () => {
+test("write after close throws a PipeError and queues nothing", async () => {
   const { channel, writer } = fakeWriter();
   void writer.close();
   assert.throws(() => writer.write(bytes(1)), (e: unknown) => {
@@ -340,9 +349,10 @@ test("write after close throws a PipeError and queues nothing", () => {
 test("stop() during close(): close rejects as aborted, stop resolves after the completion", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1));
+  await channel.settle();
   const c = writer.close();
   const s = writer.stop();
-  channel.complete(995);
+  await channel.complete(995);
   await s;
   await assert.rejects(c, { errno: "ERROR_OPERATION_ABORTED" });
 });
@@ -352,13 +362,13 @@ test("await using closes the writer", async () => {
   {
     await using w = writer;
     w.write(bytes(4));
-    queueMicrotask(() => channel.drain());
+    void channel.drain();
   }
   assert.equal(channel.released, true);
   assert.deepEqual(channel.received, [4]);
 });
 
-test("flushSync writes everything synchronously and returns true", () => {
+test("flushSync writes everything synchronously and returns true", async () => {
   const { channel, writer } = fakeWriter({ maxBlock: 1024 });
   writer.write(new Uint8Array(5000).fill(3));
   assert.equal(writer.flushSync(1000), true);
@@ -366,17 +376,17 @@ test("flushSync writes everything synchronously and returns true", () => {
   assert.equal(channel.received.length, 5000);
 });
 
-test("flushSync returns false at the deadline, and nothing is lost", () => {
+test("flushSync returns false at the deadline, and nothing is lost", async () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1, 2, 3));
   channel.waitBehaviour = "timeout";
   assert.equal(writer.flushSync(10), false);
   assert.equal(writer.bytesToWrite, 3);
-  channel.drain();
+  await channel.drain();
   assert.deepEqual(channel.received, [1, 2, 3]);
 });
 
-test("re-entrant handlers: a byteswritten handler that writes does not recurse", () => {
+test("re-entrant handlers: a byteswritten handler that writes does not recurse", async () => {
   const { channel, writer } = fakeWriter();
   let depth = 0;
   let maxDepth = 0;
@@ -388,24 +398,25 @@ test("re-entrant handlers: a byteswritten handler that writes does not recurse",
     depth--;
   });
   writer.write(bytes(0));
-  channel.drain();
+  await channel.drain();
   assert.equal(maxDepth, 1);
   assert.equal(channel.received.length, 101);
   assert.deepEqual(channel.received, Array.from({ length: 101 }, (_, i) => i));
 });
 
 test("re-entrant handlers: stop() from byteswritten ends events at once and the state stays sound", async () => {
-  const { channel, writer } = fakeWriter({ highWaterMark: 2 });
+  const { channel, writer } = fakeWriter({ highWaterMark: 3 });
   const events = recordEvents(writer);
   let stopped: Promise<void> | undefined;
   writer.addEventListener("byteswritten", () => {
     stopped ??= writer.stop();
   });
   writer.write(bytes(1));
-  writer.write(bytes(2, 3));
-  channel.complete();
+  await channel.settle();
+  assert.equal(writer.write(bytes(2, 3)), false);
+  await channel.complete(); // 1 byte done: 2 < 3, so a drain is due
   assert.deepEqual(events, ["byteswritten"], "no drain after stop, though it was due");
-  channel.complete(995);
+  await channel.complete(995);
   await stopped;
   assert.equal(channel.released, true);
 });
@@ -420,7 +431,7 @@ test("re-entrant handlers: close() and flush() from a handler complete normally"
   });
   writer.write(bytes(1));
   writer.write(bytes(2));
-  channel.drain();
+  await channel.drain();
   await Promise.all([flushing, closing]);
   assert.equal(channel.released, true);
   assert.deepEqual(channel.received, [1, 2]);
@@ -437,7 +448,7 @@ test("re-entrant handlers: an error handler that writes gets the error, not a re
     }
   });
   writer.write(bytes(1));
-  channel.complete(109);
+  await channel.complete(109);
   await tick();
   assert.equal(seen.length, 1);
   assert.equal(seen[0], writer.error);
@@ -446,7 +457,7 @@ test("re-entrant handlers: an error handler that writes gets the error, not a re
 test("writable: pipeTo delivers every byte in order and closes the writer", async () => {
   const { channel, writer } = fakeWriter({ highWaterMark: 16 });
   const chunks = Array.from({ length: 50 }, (_, i) => new Uint8Array(7).fill(i));
-  const auto = setInterval(() => channel.inFlight && channel.complete(), 0);
+  const auto = setInterval(() => channel.inFlight && channel.completeNow(), 0);
   try {
     const source = new ReadableStream<Uint8Array>({
       start(c) {
@@ -471,7 +482,7 @@ test("writable: backpressure holds the stream while bytesToWrite is at the mark"
   void second.then(() => (done = true));
   await tick();
   assert.equal(done, false);
-  channel.drain();
+  await channel.drain();
   await second;
   assert.equal(done, true);
 });
@@ -482,12 +493,12 @@ test("writable: abort() is stop()", async () => {
   await w.write(bytes(1));
   const aborted = w.abort(new Error("no more"));
   assert.equal(channel.cancelCalls, 1);
-  channel.complete(995);
+  await channel.complete(995);
   await aborted;
   assert.equal(channel.released, true);
 });
 
-test("the constructor is not public", () => {
+test("the constructor is not public", async () => {
   const { writer } = fakeWriter();
   const Ctor = writer.constructor as new(...a: unknown[]) => unknown;
   assert.throws(() => new Ctor(), TypeError);

@@ -1,0 +1,141 @@
+// The side-by-side comparison's Windows half (Deno; natively or under Wine). One Node reader
+// process; each writer runs in its own process, one at a time, in an order rotated every round;
+// the reader times each connection. Results go to .tmp/bench/results.json for bench/compare.mjs.
+import { spawn } from "node:child_process";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+
+const MiB = 1024 * 1024;
+const totalMiB = Number(process.env.WINPIPE_BENCH_MIB || 32);
+const rounds = Number(process.env.WINPIPE_BENCH_ROUNDS || 5);
+const chunkSizes = [256, 4096, 65536, MiB];
+const deno = process.env.WINPIPE_DENO || process.execPath;
+const bun = process.env.WINPIPE_BUN || "bun";
+const node = process.env.WINPIPE_NODE || "node";
+const writers: { name: string; cmd: string; args: string[] }[] = [
+  { name: "winpipe (Deno)", cmd: deno, args: ["run", "-A", "bench/peers/winpipe_writer.ts"] },
+  { name: "winpipe (Bun)", cmd: bun, args: ["bench/peers/winpipe_writer.ts"] },
+  { name: "node net", cmd: node, args: ["bench/peers/net_writer.cjs"] },
+  { name: "Deno node:net", cmd: deno, args: ["run", "-A", "bench/peers/net_writer.cjs"] },
+  { name: "Bun node:net", cmd: bun, args: ["bench/peers/net_writer.cjs"] },
+];
+
+const dir = join(".tmp", "bench");
+mkdirSync(dir, { recursive: true });
+const readerLog = join(dir, "reader.jsonl");
+rmSync(readerLog, { force: true });
+const pipe = String.raw`\\.\pipe\winpipe-bench-${process.pid}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const lines = () =>
+  existsSync(readerLog)
+    ? readFileSync(readerLog, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))
+    : [];
+
+function run(cmd: string, args: string[], log: string): Promise<number> {
+  return new Promise((resolve) => {
+    // stderr to a file, never a pipe (node.exe under Wine dies with EBADF on one)
+    const err = openSync(log, "w");
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", err] });
+    const timer = setTimeout(() => child.kill(), 60_000);
+    child.on("error", (e) => {
+      writeFileSync(log, String(e));
+      resolve(-1);
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      closeSync(err);
+      resolve(code ?? -1);
+    });
+  });
+}
+
+const total = totalMiB * MiB;
+const reader = spawn(node, ["bench/peers/reader.cjs", pipe, readerLog, String(total)], {
+  stdio: "ignore",
+});
+for (let i = 0; !lines().some((l) => l.ready); i++) {
+  if (i > 300) throw new Error("the reader did not start");
+  await sleep(50);
+}
+
+const runs: { writer: string; chunk: number; round: number; mbps?: number; error?: string }[] = [];
+console.log(
+  `${writers.length} writers x ${chunkSizes.length} chunk sizes x ${rounds} rounds, ${totalMiB} MiB each`,
+);
+for (let round = 0; round < rounds; round++) {
+  for (const chunk of chunkSizes) {
+    for (let k = 0; k < writers.length; k++) {
+      const w = writers[(k + round) % writers.length];
+      const before = lines().filter((l) => "bytes" in l || "error" in l).length;
+      const code = await run(
+        w.cmd,
+        [...w.args, pipe, String(chunk), String(total)],
+        join(dir, "writer.log"),
+      );
+      let result: { bytes?: number; ms?: number; error?: string } | undefined;
+      for (let i = 0; i < 100 && !result; i++) {
+        result = lines().filter((l) => "bytes" in l || "error" in l)[before];
+        if (!result) await sleep(20);
+      }
+      const stderr = readFileSync(join(dir, "writer.log"), "utf8").trim().split("\n")[0];
+      const error = code !== 0
+        ? `exit ${code}${stderr ? `: ${stderr.slice(0, 80)}` : ""}`
+        : !result
+        ? "no connection seen by the reader"
+        : result.error
+          ?? (result.bytes !== total ? `${result.bytes} of ${total} bytes` : undefined);
+      const mbps = error ? undefined : total / (result!.ms! / 1000) / 1e6;
+      runs.push({ writer: w.name, chunk, round, mbps, error });
+      console.log(
+        `round ${round + 1} ${String(chunk).padStart(7)} B  ${w.name.padEnd(15)} ${
+          error ?? `${mbps!.toFixed(1)} MB/s`
+        }`,
+      );
+    }
+  }
+}
+reader.kill();
+
+const versions = {
+  deno: await output(deno, ["--version"]),
+  bun: await output(bun, ["--version"]),
+  node: await output(node, ["--version"]),
+};
+writeFileSync(
+  join(dir, "results.json"),
+  JSON.stringify(
+    {
+      totalMiB,
+      rounds,
+      chunkSizes,
+      writers: writers.map((w) => w.name),
+      versions,
+      runs,
+    },
+    null,
+    2,
+  ),
+);
+
+function output(cmd: string, args: string[]): Promise<string> {
+  const file = join(dir, "version.txt");
+  return new Promise((resolve) => {
+    // Output to a file, never a pipe (node.exe under Wine dies with EBADF on one).
+    const fd = openSync(file, "w");
+    const child = spawn(cmd, args, { stdio: ["ignore", fd, "ignore"] });
+    child.on("exit", () => {
+      closeSync(fd);
+      resolve(readFileSync(file, "utf8").trim().split("\n")[0]);
+    });
+    child.on("error", () => resolve("?"));
+  });
+}
