@@ -9,9 +9,9 @@
 /** The smallest block; small writes coalesce into it. */
 export const MIN_BLOCK = 16 * 1024;
 /**
- * The largest block, and so the largest single `WriteFile`. Chosen by measurement (bench/): past
- * 1 MiB throughput stops improving and memory per writer grows. It also keeps every write far
- * below the 4 GiB − 1 that `nNumberOfBytesToWrite` (a DWORD) allows.
+ * The largest block, and so the largest single `WriteFile`. Measured (bench/RESULTS.md, group
+ * "largest write"): 64 KiB is clearly slower, 256 KiB to 4 MiB are alike; 1 MiB keeps syscalls
+ * few. It also keeps every write far below the 4 GiB − 1 a DWORD `nNumberOfBytesToWrite` allows.
  */
 export const MAX_BLOCK = 1024 * 1024;
 

@@ -1,0 +1,101 @@
+/// <reference lib="deno.ns" />
+/**
+ * `deno bench -A bench/writer_bench.ts` (under Wine: `scripts/wine.sh deno bench -A bench/writer_bench.ts`).
+ *
+ * - "write() cost": the writer's own CPU cost per chunk against a completion source that
+ *   completes at once (any OS).
+ * - "pipe": 16 MiB through a real pipe into an in-process reader, by chunk size (Windows).
+ * - "largest write" and "high-water mark": the measurements behind MAX_BLOCK and the default
+ *   highWaterMark (Windows).
+ */
+import type { WriteChannel } from "../core/channel.ts";
+import { openPipeHandle } from "../core/open.ts";
+import { OverlappedPipe } from "../core/overlapped.ts";
+import { writerOverChannel } from "../core/writer.ts";
+import { isWindows } from "../ffi/runtime.ts";
+import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";
+
+const MiB = 1024 * 1024;
+const onWindows = isWindows();
+
+/** A channel that completes every write on the next microtask. */
+function instantChannel(): WriteChannel {
+  return {
+    path: undefined,
+    startWrite(bytes, onComplete) {
+      queueMicrotask(() => onComplete({ error: 0, bytes: bytes.byteLength }));
+      return 0;
+    },
+    cancelWrite: () => 1168,
+    waitWrite: () => undefined,
+    abortHandle: () => false,
+    release: () => Promise.resolve(),
+  };
+}
+
+for (const size of [256, 4096, 65536]) {
+  Deno.bench(
+    `write() cost: 8 MiB in ${size} B chunks`,
+    { group: "write() cost", n: 20 },
+    async () => {
+      const w = writerOverChannel(instantChannel());
+      const chunk = new Uint8Array(size);
+      for (let sent = 0; sent < 8 * MiB; sent += size) {
+        if (!w.write(chunk)) {
+          await new Promise((r) => w.addEventListener("drain", r, { once: true }));
+        }
+      }
+      await w.close();
+    },
+  );
+}
+
+// Setup (a pipe instance and a connection, about 1 ms) is inside the timing: Deno's b.start()
+// cannot follow an await. The bench functions are `async`: Deno times a plain function that
+// returns a promise only up to its return.
+async function transfer(
+  options: { chunk: number; maxBlock?: number; highWaterMark?: number; total?: number },
+) {
+  const name = uniqueName("bench");
+  const server = ServerEnd.create(name, {}, MiB);
+  const connected = server.connect();
+  const handle = await openPipeHandle(name, "write");
+  await connected;
+  const pipe = OverlappedPipe.bind(handle, { owned: true, path: name });
+  const w = writerOverChannel(pipe.writeChannel(), options);
+  const chunk = new Uint8Array(options.chunk);
+  const total = options.total ?? 16 * MiB;
+  const reading = server.drain();
+  for (let sent = 0; sent < total; sent += chunk.byteLength) {
+    if (!w.write(chunk)) await new Promise((r) => w.addEventListener("drain", r, { once: true }));
+  }
+  await w.close();
+  await reading;
+  await server.close();
+}
+
+const windowsOnly = { ignore: !onWindows, n: 10, warmup: 2 };
+
+for (const chunk of [256, 4096, 65536, MiB]) {
+  Deno.bench(
+    `pipe: 16 MiB in ${chunk} B chunks`,
+    { ...windowsOnly, group: "pipe" },
+    async () => await transfer({ chunk }),
+  );
+}
+
+for (const maxBlock of [64 * 1024, 256 * 1024, MiB, 4 * MiB]) {
+  Deno.bench(
+    `largest write ${maxBlock / 1024} KiB: 16 MiB in 1 MiB chunks`,
+    { ...windowsOnly, group: "largest write", baseline: maxBlock === MiB },
+    async () => await transfer({ chunk: MiB, maxBlock, highWaterMark: 4 * MiB }),
+  );
+}
+
+for (const highWaterMark of [64 * 1024, 256 * 1024, MiB, 4 * MiB]) {
+  Deno.bench(
+    `high-water mark ${highWaterMark / 1024} KiB: 16 MiB in 256 B chunks`,
+    { ...windowsOnly, group: "high-water mark", baseline: highWaterMark === MiB },
+    async () => await transfer({ chunk: 256, highWaterMark }),
+  );
+}
