@@ -32,8 +32,11 @@ function deno(args, capture) {
 
 console.log("=== side-by-side comparison (bench/compare_windows.ts)");
 deno(["run", "-A", "bench/compare_windows.ts"], false);
-console.log("=== deno bench -A bench/writer_bench.ts");
-const denoBench = deno(["bench", "-A", "bench/writer_bench.ts"], true);
+console.log("=== deno bench -A bench/writer_bench.ts bench/completion_path_bench.ts");
+const denoBench = deno(
+  ["bench", "-A", "bench/writer_bench.ts", "bench/completion_path_bench.ts"],
+  true,
+);
 process.stdout.write(denoBench);
 
 const results = JSON.parse(readFileSync(join(repo, ".tmp", "bench", "results.json"), "utf8"));
@@ -108,10 +111,11 @@ if (errors.length) {
   lines.push("", "## Failed runs", "");
   for (const [k, c] of errors) lines.push(`- ${k.replace("/", " B, ")}: ${c.errors.join("; ")}`);
 }
-lines.push("", "## `deno bench -A bench/writer_bench.ts`", "");
+lines.push("", "## `deno bench -A bench/writer_bench.ts bench/completion_path_bench.ts`", "");
 lines.push(
-  "The writer's own cost, a real pipe by chunk size, and the measurements behind the largest",
-  "single write (`MAX_BLOCK`) and the default `highWaterMark`.",
+  "The writer's own cost, a real pipe by chunk size, the measurements behind the largest single",
+  "write (`MAX_BLOCK`) and the default `highWaterMark`, and the two candidate completion paths",
+  "(`CreateThreadpoolIo`, winpipe's, against Qt's `CreateThreadpoolWait`).",
   "",
 );
 const denoText = denoBench.replace(/\x1b\[[0-9;]*m/g, "").trim().split("\n");

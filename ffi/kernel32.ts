@@ -67,6 +67,8 @@ export const kernel32Symbols = {
   },
   // BOOL CloseHandle(HANDLE hObject)
   CloseHandle: { parameters: ["usize"], result: "i32" },
+  // BOOL GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags)
+  GetHandleInformation: { parameters: ["usize", "buffer"], result: "i32" },
   // DWORD GetFileType(HANDLE hFile)
   GetFileType: { parameters: ["usize"], result: "u32" },
   // DWORD GetLastError(void)

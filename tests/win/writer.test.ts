@@ -234,6 +234,32 @@ test("fromHandle refuses a handle that is not a pipe, and releases nothing it do
   }
 });
 
+test("a failed construction releases everything it made, including an owned handle", () => {
+  const k = native().kernel32;
+  const before = processHandleCount();
+  for (let i = 0; i < 50; i++) {
+    // An event is a valid handle but not a pipe: fromHandle must fail and, owning it, close it.
+    const event = k.CreateEventW(securityAttributes(), 1, 0, null);
+    assert.throws(() => PipeWriter.fromHandle(event, { owned: true }), PipeError);
+  }
+  assert.equal(processHandleCount(), before);
+});
+
+test("handles opened by name are not inheritable (explicit SECURITY_ATTRIBUTES)", async () => {
+  const k = native().kernel32;
+  const { openPipeHandle } = await import("../../core/open.ts");
+  const name = uniqueName("inherit");
+  const server = ServerEnd.create(name);
+  const connected = server.connect();
+  const handle = await openPipeHandle(name, "write");
+  await connected;
+  const flags = new Uint32Array(1);
+  assert.equal(k.GetHandleInformation(handle, flags), 1);
+  assert.equal(flags[0] & 1, 0, "HANDLE_FLAG_INHERIT is clear");
+  k.CloseHandle(handle);
+  await server.close();
+});
+
 test("fromHandle with owned: false leaves the handle open; owned: true closes it", async () => {
   const k = native().kernel32;
   const { openPipeHandle } = await import("../../core/open.ts");
