@@ -25,7 +25,7 @@ fi
 
 if [ "$(id -u)" != 0 ]; then
   log "ERROR: making the Wine root needs root (debootstrap, chroot, mount); you are uid $(id -u)."
-  log "Run 'sudo npm test' once, or point WINPIPE_WINE_ROOT at a root made by root."
+  log "The Windows suites run under Wine in a chroot, which needs root too: run npm test as root."
   exit 3
 fi
 

@@ -9,6 +9,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+if [ "$(id -u)" != 0 ]; then
+  echo "[wine.sh] running under Wine needs root (chroot and bind mounts); you are uid $(id -u)" >&2
+  exit 3
+fi
 ROOT=$("$here/wine-root.sh" | tail -n1)
 read -r DENO_VER BUN_VER NODE_VER < <(node -e '
   const v = require(process.argv[1]); console.log(v.deno, v.bun, v.node);' "$here/versions.json")
