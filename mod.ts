@@ -20,9 +20,18 @@
  * @module
  */
 export type { Chunk } from "./core/chunk.ts";
+export { connect, type ConnectOptions, PipeConnection, type PipeSide } from "./core/connection.ts";
 export { errnoName, isPeerGone, PipeError, type PipeErrorInit, Win32 } from "./core/errors.ts";
 export type { PipeNameOptions } from "./core/names.ts";
+export type { OpenAccess } from "./core/open.ts";
 export type { OpenOptions } from "./core/open.ts";
+export {
+  PipeReader,
+  type PipeReaderFromHandleOptions,
+  type PipeReaderOptions,
+} from "./core/reader.ts";
+export type { PipeSecurity } from "./core/security_descriptor.ts";
+export { listen, type ListenOptions, PipeServer } from "./core/server.ts";
 export {
   type FlushOptions,
   type FromHandleOptions,

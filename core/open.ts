@@ -41,10 +41,11 @@ const DEFAULT_TIMEOUT = 5_000;
 
 // The client may read the pipe's attributes (GetNamedPipeInfo) and, when it reads, set its
 // read mode (SetNamedPipeHandleState), as libuv asks for too.
+// `>>> 0`: GENERIC_READ is bit 31, and `|` yields a signed 32-bit number.
 const ACCESS: Record<OpenAccess, number> = {
-  write: GENERIC_WRITE | FILE_READ_ATTRIBUTES,
-  read: GENERIC_READ | FILE_WRITE_ATTRIBUTES,
-  duplex: GENERIC_READ | GENERIC_WRITE,
+  write: (GENERIC_WRITE | FILE_READ_ATTRIBUTES) >>> 0,
+  read: (GENERIC_READ | FILE_WRITE_ATTRIBUTES) >>> 0,
+  duplex: (GENERIC_READ | GENERIC_WRITE) >>> 0,
 };
 
 /** The loaded FFI, or a PipeError(ERROR_NOT_SUPPORTED) that names the platform. */

@@ -28,7 +28,7 @@ const FILE_TYPE_PIPE = 3;
 const WAIT_TIMEOUT = 258;
 
 /** One overlapped operation slot: an OVERLAPPED and its event, reused after completion. */
-class Operation {
+export class Operation {
   /** OVERLAPPED in memory that never moves (a `new ArrayBuffer`), and its address. */
   readonly overlapped = new Uint8Array(new ArrayBuffer(OVERLAPPED_SIZE));
   readonly address: bigint;
@@ -102,6 +102,8 @@ export class OverlappedPipe {
   #releasing: Promise<void> | undefined;
   #releaseNow: (() => void) | undefined;
   #callbackReleased = false;
+  /** Users sharing the handle (a connection's reader and writer); the last release frees it. */
+  #users = 1;
 
   private constructor(nat: Native, handle: bigint, options: BindOptions) {
     this.#nat = nat;
@@ -206,7 +208,9 @@ export class OverlappedPipe {
     k.StartThreadpoolIo(this.#io);
     if (!syscall(this.#handle, op.address)) {
       const code = k.GetLastError();
-      if (code !== Win32.ERROR_IO_PENDING) {
+      // ERROR_MORE_DATA (a message longer than the read) is a warning status: the read has
+      // completed with data, and its completion is queued like a success's.
+      if (code !== Win32.ERROR_IO_PENDING && code !== Win32.ERROR_MORE_DATA) {
         // No completion will be queued: the pool must be told, or it waits for one forever.
         k.CancelThreadpoolIo(this.#io);
         op.data = null;
@@ -262,12 +266,21 @@ export class OverlappedPipe {
     return true;
   }
 
+  /** One more user of the handle: each user calls release() once. */
+  retain(): this {
+    if (this.#releasing) throw new Error("OverlappedPipe.retain() after release");
+    this.#users++;
+    return this;
+  }
+
   /**
-   * Releases the pool object, the events and an owned handle once every owed completion has
-   * arrived. Idempotent; never blocks the JS thread.
+   * One user is done. The last one releases the pool object, the events and an owned handle,
+   * once every owed completion has arrived. Never blocks the JS thread.
    */
   release(): Promise<void> {
-    this.#releasing ??= new Promise<void>((resolve) => {
+    if (this.#releasing) return this.#releasing;
+    if (--this.#users > 0) return Promise.resolve();
+    this.#releasing = new Promise<void>((resolve) => {
       this.#releaseNow = () => {
         this.#releaseNow = undefined;
         targets.delete(this.#id);
@@ -309,6 +322,7 @@ export class OverlappedPipe {
   /** This pipe as the writer's one-write-at-a-time channel. */
   writeChannel(): WriteChannel {
     let current: Operation | null = null;
+    let idle: (() => void) | undefined;
     const k = this.#k32;
     const nat = this.#nat;
     return {
@@ -319,7 +333,11 @@ export class OverlappedPipe {
           bytes,
           (result) => {
             current = null;
-            onComplete(result);
+            try {
+              onComplete(result);
+            } finally {
+              idle?.();
+            }
           },
         );
         if (typeof r === "number") return r;
@@ -334,7 +352,12 @@ export class OverlappedPipe {
         return r;
       },
       abortHandle: () => this.abortHandle(),
-      release: () => this.release(),
+      // The writer's share ends once its own write has completed (a shared handle's reader may
+      // still have a read pending, which the last release waits for).
+      release: async () => {
+        if (current) await new Promise<void>((r) => (idle = r));
+        return this.release();
+      },
     };
   }
 }

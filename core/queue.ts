@@ -19,6 +19,8 @@ export const MAX_BLOCK = 1024 * 1024;
 interface Block {
   bytes: Uint8Array;
   filled: number;
+  /** A message: nothing may be appended to it. */
+  sealed?: boolean;
 }
 
 /** A FIFO of bytes in writer-owned blocks. */
@@ -28,8 +30,12 @@ export class WriteQueue {
   #queuedBytes = 0;
   readonly #maxBlock: number;
 
-  constructor(maxBlock: number = MAX_BLOCK) {
+  readonly #messages: boolean;
+
+  /** With `messages`, every push is its own block: never merged with another, never split. */
+  constructor(maxBlock: number = MAX_BLOCK, messages = false) {
     this.#maxBlock = maxBlock;
+    this.#messages = messages;
   }
 
   /** Bytes queued and not yet taken. */
@@ -39,10 +45,17 @@ export class WriteQueue {
 
   /** Copies `data` to the tail, filling the last block first. */
   push(data: Uint8Array): void {
+    if (this.#messages) {
+      const bytes = new Uint8Array(new ArrayBuffer(data.byteLength));
+      bytes.set(data);
+      this.#blocks.push({ bytes, filled: data.byteLength, sealed: true });
+      this.#queuedBytes += data.byteLength;
+      return;
+    }
     let offset = 0;
     while (offset < data.byteLength) {
       let tail = this.#blocks[this.#blocks.length - 1];
-      if (!tail || tail.filled === tail.bytes.byteLength) {
+      if (!tail || tail.sealed || tail.filled === tail.bytes.byteLength) {
         // Grow while writes pile up behind the one in flight, so coalesced writes get large.
         const grow = tail ? tail.bytes.byteLength * 2 : 0;
         tail = { bytes: this.#allocate(Math.max(data.byteLength - offset, grow)), filled: 0 };

@@ -22,6 +22,11 @@ export interface PipeWriterOptions {
    * this many bytes. Default 1 MiB (chosen by measurement; see README "Design").
    */
   highWaterMark?: number;
+  /**
+   * Message pipes: each `write()` is one message, written by one `WriteFile`, never merged with
+   * another or split. Default false (bytes are coalesced).
+   */
+  messageMode?: boolean;
 }
 
 /** Options for {@link PipeWriter.open}. */
@@ -133,7 +138,7 @@ export class PipeWriter extends EventTarget {
       throw new TypeError("use PipeWriter.open() or PipeWriter.fromHandle() to make a PipeWriter");
     }
     this.#highWaterMark = validateHighWaterMark(options.highWaterMark);
-    this.#queue = new WriteQueue(options.maxBlock);
+    this.#queue = new WriteQueue(options.maxBlock, options.messageMode === true);
     this.#channel = channel;
   }
 

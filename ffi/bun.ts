@@ -6,6 +6,8 @@
  * @module
  */
 import {
+  type Advapi32,
+  advapi32Symbols,
   type Bindings,
   type IoCompletion,
   ioCompletionCallback,
@@ -67,9 +69,11 @@ export function bindBun<S extends Record<string, NativeSymbol>>(
 export function loadBun(): Native {
   const { ptr, toArrayBuffer, JSCallback } = bunFfi();
   const kernel32: Kernel32 = bindBun("kernel32.dll", kernel32Symbols);
+  let advapi32: Advapi32 | undefined;
   return {
     runtime: "bun",
     kernel32,
+    advapi32: () => (advapi32 ??= bindBun("advapi32.dll", advapi32Symbols)),
     addressOf: (view) => BigInt(ptr(view)),
     waitForThreadpoolIoCallbacks: async (io) => {
       // On a fresh macrotask, so never from inside a completion callback.

@@ -6,6 +6,8 @@
  * @module
  */
 import {
+  type Advapi32,
+  advapi32Symbols,
   type Bindings,
   type IoCompletion,
   ioCompletionCallback,
@@ -71,9 +73,11 @@ export function loadDeno(): Native {
       nonblocking: true,
     },
   });
+  let advapi32: Advapi32 | undefined;
   return {
     runtime: "deno",
     kernel32,
+    advapi32: () => (advapi32 ??= bindDeno("advapi32.dll", advapi32Symbols)),
     addressOf(view) {
       return BigInt(D.UnsafePointer.value(D.UnsafePointer.of(view)));
     },

@@ -35,6 +35,9 @@ export const kernel32Symbols = {
     parameters: ["buffer", "u32", "u32", "u32", "u32", "u32", "u32", "buffer"],
     result: "usize",
   },
+  // BOOL WaitNamedPipeW(LPCWSTR lpNamedPipeName, DWORD nTimeOut)
+  // Only ever with NMPWAIT_NOWAIT: it must not block the JS thread.
+  WaitNamedPipeW: { parameters: ["buffer", "u32"], result: "i32" },
   // BOOL ConnectNamedPipe(HANDLE hNamedPipe, LPOVERLAPPED lpOverlapped)
   ConnectNamedPipe: { parameters: ["usize", "usize"], result: "i32" },
   // BOOL DisconnectNamedPipe(HANDLE hNamedPipe)
@@ -51,6 +54,13 @@ export const kernel32Symbols = {
     parameters: ["usize", "buffer", "u32", "buffer", "buffer", "buffer"],
     result: "i32",
   },
+  // BOOL SetNamedPipeHandleState(HANDLE hNamedPipe, LPDWORD lpMode,
+  //   LPDWORD lpMaxCollectionCount, LPDWORD lpCollectDataTimeout)
+  SetNamedPipeHandleState: { parameters: ["usize", "buffer", "buffer", "buffer"], result: "i32" },
+  // BOOL GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId)
+  GetNamedPipeServerProcessId: { parameters: ["usize", "buffer"], result: "i32" },
+  // BOOL GetNamedPipeClientProcessId(HANDLE Pipe, PULONG ClientProcessId)
+  GetNamedPipeClientProcessId: { parameters: ["usize", "buffer"], result: "i32" },
   // BOOL WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite,
   //   LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped)
   WriteFile: { parameters: ["usize", "usize", "u32", "buffer", "usize"], result: "i32" },
@@ -96,6 +106,8 @@ export const kernel32Symbols = {
     parameters: ["u32", "usize", "u32", "u32", "buffer", "u32", "usize"],
     result: "u32",
   },
+  // int lstrlenW(LPCWSTR lpString)
+  lstrlenW: { parameters: ["usize"], result: "i32" },
   // HLOCAL LocalFree(HLOCAL hMem)
   LocalFree: { parameters: ["usize"], result: "usize" },
   // HANDLE GetCurrentProcess(void)
@@ -123,6 +135,42 @@ export type Bindings<S extends Record<string, NativeSymbol>> = {
 
 /** kernel32, bound. */
 export type Kernel32 = Bindings<typeof kernel32Symbols>;
+
+/** The advapi32 functions behind the server's security descriptors. */
+export const advapi32Symbols = {
+  // BOOL ConvertStringSecurityDescriptorToSecurityDescriptorW(LPCWSTR StringSecurityDescriptor,
+  //   DWORD StringSDRevision, PSECURITY_DESCRIPTOR *SecurityDescriptor,
+  //   PULONG SecurityDescriptorSize)
+  ConvertStringSecurityDescriptorToSecurityDescriptorW: {
+    parameters: ["buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+  // BOOL ConvertSecurityDescriptorToStringSecurityDescriptorW(
+  //   PSECURITY_DESCRIPTOR SecurityDescriptor, DWORD RequestedStringSDRevision,
+  //   SECURITY_INFORMATION SecurityInformation, LPWSTR *StringSecurityDescriptor,
+  //   PULONG StringSecurityDescriptorLen)
+  ConvertSecurityDescriptorToStringSecurityDescriptorW: {
+    parameters: ["usize", "u32", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+  // DWORD GetSecurityInfo(HANDLE handle, SE_OBJECT_TYPE ObjectType,
+  //   SECURITY_INFORMATION SecurityInfo, PSID *ppsidOwner, PSID *ppsidGroup, PACL *ppDacl,
+  //   PACL *ppSacl, PSECURITY_DESCRIPTOR *ppSecurityDescriptor)
+  GetSecurityInfo: {
+    parameters: ["usize", "u32", "u32", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "u32",
+  },
+  // BOOL OpenProcessToken(HANDLE ProcessHandle, DWORD DesiredAccess, PHANDLE TokenHandle)
+  OpenProcessToken: { parameters: ["usize", "u32", "buffer"], result: "i32" },
+  // BOOL GetTokenInformation(HANDLE TokenHandle, TOKEN_INFORMATION_CLASS TokenInformationClass,
+  //   LPVOID TokenInformation, DWORD TokenInformationLength, PDWORD ReturnLength)
+  GetTokenInformation: { parameters: ["usize", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // BOOL ConvertSidToStringSidW(PSID Sid, LPWSTR *StringSid)
+  ConvertSidToStringSidW: { parameters: ["usize", "buffer"], result: "i32" },
+} as const satisfies Record<string, NativeSymbol>;
+
+/** advapi32, bound. */
+export type Advapi32 = Bindings<typeof advapi32Symbols>;
 
 /**
  * The signature of `PTP_WIN32_IO_CALLBACK`:
@@ -163,6 +211,8 @@ export interface Native {
   /** "deno" or "bun". */
   readonly runtime: string;
   readonly kernel32: Kernel32;
+  /** advapi32, bound on first use. */
+  advapi32(): Advapi32;
   /** The address of a view's first byte. The view must be over a `new ArrayBuffer` (never moves). */
   addressOf(view: ArrayBufferView): bigint;
   /** Copies `dst.byteLength` bytes from native memory at `address` into `dst`. */

@@ -1,0 +1,219 @@
+/**
+ * `connect()` and `PipeConnection`: one pipe handle, read by a {@link PipeReader} and written by
+ * a {@link PipeWriter} that share it (and its one thread-pool binding).
+ *
+ * @module
+ */
+import { PIPE_READMODE_MESSAGE } from "../ffi/kernel32.ts";
+import { PipeError, Win32 } from "./errors.ts";
+import { type OpenAccess, type OpenOptions, openPipeHandle, requireNative } from "./open.ts";
+import { OverlappedPipe } from "./overlapped.ts";
+import { PipeReader, type PipeReaderOptions } from "./reader.ts";
+import { type PipeWriter, type PipeWriterOptions, writerOverChannel } from "./writer.ts";
+
+/** Options for {@link connect}. */
+export interface ConnectOptions extends OpenOptions, PipeWriterOptions, PipeReaderOptions {
+  /**
+   * Which ends to open. Default "duplex". Against a one-way server end, "duplex" falls back to
+   * the one way the server allows, as libuv does.
+   */
+  access?: OpenAccess;
+}
+
+/** Which side of the pipe a connection is. */
+export type PipeSide = "client" | "server";
+
+const CONSTRUCT = Symbol("PipeConnection.construct");
+
+/**
+ * A connected pipe: `readable` and `writable` over one handle. `close()` flushes what was
+ * written, then releases everything; byte pipes have no half-close.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "@winpipe/winpipe";
+ *
+ * await using conn = await connect(String.raw`\\.\pipe\my-app`);
+ * const w = conn.writable.getWriter();
+ * await w.write(new TextEncoder().encode("ping"));
+ * const { value } = await conn.readable.getReader().read();
+ * ```
+ */
+export class PipeConnection {
+  /** The pipe's name. */
+  readonly path: string | undefined;
+  /** Which end this is. */
+  readonly side: PipeSide;
+  /** The reader, when the handle may be read. */
+  readonly reader: PipeReader | null;
+  /** The writer, when the handle may be written. */
+  readonly writer: PipeWriter | null;
+  /** The other end's process id (GetNamedPipeServerProcessId / GetNamedPipeClientProcessId). */
+  readonly peerProcessId: number;
+  #closed: Promise<void> | undefined;
+  readonly #pipe: OverlappedPipe;
+
+  /**
+   * Not public: use {@link connect} or a server's connections.
+   * @ignore
+   */
+  constructor(
+    token: unknown,
+    pipe: OverlappedPipe,
+    init: { side: PipeSide; read: boolean; write: boolean; options: ConnectOptions },
+  ) {
+    if (token !== CONSTRUCT) throw new TypeError("use connect() or listen() for a PipeConnection");
+    this.path = pipe.path;
+    this.side = init.side;
+    this.#pipe = pipe;
+    const { kernel32 } = requireNative();
+    const pid = new Uint32Array(1);
+    const handle = pipe.handle!;
+    const ok = init.side === "client"
+      ? kernel32.GetNamedPipeServerProcessId(handle, pid)
+      : kernel32.GetNamedPipeClientProcessId(handle, pid);
+    this.peerProcessId = ok ? pid[0] : 0;
+    if (init.read && init.write) pipe.retain(); // two users of one handle
+    this.reader = init.read ? PipeReader.overPipe(pipe, init.options) : null;
+    this.writer = init.write ? writerOverChannel(pipe.writeChannel(), init.options) : null;
+  }
+
+  /**
+   * The raw pipe handle while the connection is open (null after), for calls winpipe does not
+   * wrap, e.g. `ImpersonateNamedPipeClient`. Do not close it.
+   */
+  get handle(): bigint | null {
+    return this.#pipe.handle;
+  }
+
+  /** The bytes that arrive. Without read access, a stream that is already closed. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.reader?.readable ?? new ReadableStream({ start: (c) => c.close() });
+  }
+
+  /** The writer's stream. Without write access, a stream whose writes fail. */
+  get writable(): WritableStream<Uint8Array> {
+    if (this.writer) return this.writer.writable;
+    return new WritableStream({
+      write: () => {
+        throw new PipeError({
+          code: Win32.ERROR_ACCESS_DENIED,
+          syscall: "WriteFile",
+          path: this.path,
+          detail: "this connection was opened without write access",
+        });
+      },
+    });
+  }
+
+  /**
+   * Flushes the writer (written bytes reach the pipe before the handle closes), stops reading,
+   * and releases the handle once. Never calls `DisconnectNamedPipe`, which would discard what
+   * the peer has not read yet. Rejects with the writer's error if it had failed. Idempotent.
+   *
+   * @example
+   * ```ts
+   * conn.writer?.write("bye\n");
+   * await conn.close();
+   * ```
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      let error: unknown;
+      try {
+        await this.writer?.close();
+      } catch (e) {
+        error = e;
+      }
+      await this.reader?.cancel();
+      if (error) throw error;
+    })();
+    return this.#closed;
+  }
+
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** @internal */
+  static wrap(
+    pipe: OverlappedPipe,
+    init: { side: PipeSide; read: boolean; write: boolean; options: ConnectOptions },
+  ): PipeConnection {
+    return new PipeConnection(CONSTRUCT, pipe, init);
+  }
+}
+
+/**
+ * Connects to a named pipe server, secured like `PipeWriter.open`: `SECURITY_SQOS_PRESENT |
+ * SECURITY_IDENTIFICATION`, local names only unless `allowRemote`, `ERROR_PIPE_BUSY` retried
+ * until `timeout` without blocking the JS thread, and an `AbortSignal`.
+ *
+ * @throws {TypeError} for a malformed or remote name, or bad options.
+ * @throws {PipeError} `ERROR_FILE_NOT_FOUND`, `ERROR_PIPE_BUSY` after the timeout, …
+ *
+ * @example Discord RPC, Docker, your own service
+ * ```ts
+ * import { connect } from "@winpipe/winpipe";
+ *
+ * const conn = await connect(String.raw`\\.\pipe\docker_engine`, { timeout: 2_000 });
+ * conn.writer!.write("GET /version HTTP/1.0\r\n\r\n");
+ * console.log(await new Response(conn.readable).text());
+ * await conn.close();
+ * ```
+ */
+export async function connect(name: string, options: ConnectOptions = {}): Promise<PipeConnection> {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("connect(name, options): options must be an object");
+  }
+  const access = options.access ?? "duplex";
+  if (access !== "duplex" && access !== "read" && access !== "write") {
+    throw new TypeError(`access must be "duplex", "read" or "write", got ${String(access)}`);
+  }
+  let handle: bigint | undefined;
+  let opened: OpenAccess = access;
+  for (const attempt of access === "duplex" ? ["duplex", "read", "write"] as const : [access]) {
+    try {
+      handle = await openPipeHandle(name, attempt, options);
+      opened = attempt;
+      break;
+    } catch (e) {
+      // A one-way server end refuses the other direction: fall back as libuv does.
+      const last = attempt === "write" || access !== "duplex";
+      if (!(e instanceof PipeError) || e.code !== Win32.ERROR_ACCESS_DENIED || last) throw e;
+    }
+  }
+  const pipe = OverlappedPipe.bind(handle!, { owned: true, path: name });
+  try {
+    if (options.messageMode && opened !== "write") setMessageReadMode(pipe, name);
+    return PipeConnection.wrap(pipe, {
+      side: "client",
+      read: opened !== "write",
+      write: opened !== "read",
+      options,
+    });
+  } catch (e) {
+    await pipe.release();
+    throw e;
+  }
+}
+
+/** `SetNamedPipeHandleState(PIPE_READMODE_MESSAGE)`: reads return whole messages. */
+export function setMessageReadMode(pipe: OverlappedPipe, path: string | undefined): void {
+  const { kernel32 } = requireNative();
+  if (
+    !kernel32.SetNamedPipeHandleState(
+      pipe.handle!,
+      new Uint32Array([PIPE_READMODE_MESSAGE]),
+      null,
+      null,
+    )
+  ) {
+    throw new PipeError({
+      code: kernel32.GetLastError(),
+      syscall: "SetNamedPipeHandleState",
+      path,
+    });
+  }
+}

@@ -1,0 +1,331 @@
+// connect(), listen() and PipeReader against real kernel32, and against Node for Windows' net.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { processHandleCount } from "../../core/overlapped.ts";
+import { takeLocalWideString } from "../../core/security_descriptor.ts";
+import { currentUserSid } from "../../core/security_descriptor.ts";
+import { native } from "../../ffi/runtime.ts";
+import { connect, listen, PipeConnection, PipeError } from "../../mod.ts";
+import { Pattern, sleep, uniqueName, within } from "./server_end.ts";
+
+const MiB = 1024 * 1024;
+const pattern = new Pattern(11);
+
+async function readAll(stream: ReadableStream<Uint8Array>, limit = Infinity): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const chunk of stream) {
+    parts.push(chunk);
+    n += chunk.byteLength;
+    if (n >= limit) break;
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+/** An echo server on `name` until closed: every connection's bytes go straight back. */
+function echoServer(name: string, options = {}) {
+  const server = listen(name, options);
+  const served = (async () => {
+    const handlers: Promise<void>[] = [];
+    for await (const conn of server) {
+      handlers.push(conn.readable.pipeTo(conn.writable).catch(() => conn.close()));
+    }
+    await Promise.all(handlers);
+  })();
+  return { server, served };
+}
+
+test("our client and our server: bytes both ways, byte-exact", async () => {
+  const name = uniqueName("echo");
+  const { server } = echoServer(name);
+  const conn = await connect(name);
+  const size = 4 * MiB;
+  const verify = pattern.verifier();
+  const reading = (async () => {
+    let n = 0;
+    for await (const chunk of conn.readable) {
+      verify.check(chunk);
+      n += chunk.byteLength;
+      if (n >= size) break;
+    }
+    return n;
+  })();
+  for (let p = 0; p < size; p += 100_000) {
+    if (!conn.writer!.write(pattern.at(p, Math.min(100_000, size - p)))) await conn.writer!.flush();
+  }
+  assert.equal(await within(30_000, reading), size);
+  await conn.close();
+  await server.close();
+});
+
+test("peerProcessId is the other end's process", async () => {
+  const name = uniqueName("pid");
+  const server = listen(name);
+  const accepted = server.accept();
+  const client = await connect(name);
+  const conn = (await accepted)!;
+  const me = native().kernel32.GetCurrentProcessId();
+  assert.equal(client.peerProcessId, me);
+  assert.equal(conn.peerProcessId, me);
+  assert.equal(client.side, "client");
+  assert.equal(conn.side, "server");
+  await Promise.all([client.close(), conn.close()]);
+  await server.close();
+});
+
+test("the server always has an instance listening: 50 quick clients never see FILE_NOT_FOUND", async () => {
+  const name = uniqueName("always");
+  const server = listen(name);
+  const seen: PipeConnection[] = [];
+  const accepting = (async () => {
+    for await (const c of server) {
+      seen.push(c);
+      if (seen.length === 50) break;
+    }
+  })();
+  for (let i = 0; i < 50; i++) {
+    const c = await connect(name, { timeout: 5_000 }); // no `wait`: a gap would throw
+    await c.close();
+  }
+  await within(10_000, accepting);
+  await Promise.all(seen.map((c) => c.close()));
+  await server.close();
+});
+
+test("a second listen on the same name fails clearly (FILE_FLAG_FIRST_PIPE_INSTANCE)", async () => {
+  const name = uniqueName("squat");
+  const server = listen(name);
+  assert.throws(() => listen(name), (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.equal(e.syscall, "CreateNamedPipeW");
+    assert.match(e.message, /already in use \(EADDRINUSE\)/);
+    return true;
+  });
+  await server.close();
+  const again = listen(name); // free once closed
+  await again.close();
+});
+
+test("message mode end to end: one write is one message, reads yield whole messages", async () => {
+  const name = uniqueName("msg");
+  const server = listen(name, { messageMode: true });
+  const accepted = server.accept();
+  const client = await connect(name, { messageMode: true, readSize: 1000 });
+  const conn = (await accepted)!;
+  // Sizes below, at and far above the reader's 1000-byte reads (ERROR_MORE_DATA parts).
+  const sizes = [1, 999, 1000, 1001, 5000, 70_000, 3];
+  const writer = conn.writer!;
+  for (const [i, n] of sizes.entries()) writer.write(new Uint8Array(n).fill(i + 1));
+  const r = client.readable.getReader();
+  for (const [i, n] of sizes.entries()) {
+    const { value } = await within(5_000, r.read());
+    assert.equal(value!.byteLength, n, `message ${i}`);
+    assert.ok(value!.every((b) => b === i + 1));
+  }
+  r.releaseLock();
+  await within(5_000, writer.flush());
+  await Promise.all([client.close(), conn.close()]);
+  await server.close();
+});
+
+test("BYOB readers work", async () => {
+  const name = uniqueName("byob");
+  const server = listen(name);
+  const accepted = server.accept();
+  const client = await connect(name);
+  const conn = (await accepted)!;
+  conn.writer!.write(pattern.at(0, 10_000));
+  const r = client.readable.getReader({ mode: "byob" });
+  let got = 0;
+  const verify = pattern.verifier();
+  while (got < 10_000) {
+    const { value } = await within(5_000, r.read(new Uint8Array(3000)));
+    assert.ok(value!.byteLength <= 3000);
+    verify.check(value!);
+    got += value!.byteLength;
+  }
+  r.releaseLock();
+  await Promise.all([client.close(), conn.close()]);
+  await server.close();
+});
+
+test("the reader's cancel loses nothing: bytes a read had transferred are handed back", async () => {
+  const name = uniqueName("cancel");
+  const server = listen(name);
+  const accepted = server.accept();
+  const client = await connect(name);
+  const conn = (await accepted)!;
+  const r = client.readable.getReader();
+  const pending = r.read();
+  await sleep(20); // the stream's pull has started a ReadFile, which is now in flight
+  conn.writer!.write("already on its way");
+  assert.equal(conn.writer!.flushSync(5_000), true);
+  // Block the JS thread so the kernel completes the read before JS hears of it; then cancel.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+  const rest = await within(5_000, client.reader!.cancel());
+  const first = await pending.catch(() => ({ value: undefined }));
+  const delivered = new TextDecoder().decode(first.value ?? rest);
+  assert.equal(delivered, "already on its way");
+  await Promise.all([client.close(), conn.close()]);
+  await server.close();
+});
+
+test("close() flushes: everything written reaches a peer that reads only after the close", async () => {
+  const name = uniqueName("flushclose");
+  const server = listen(name);
+  const accepted = server.accept();
+  const client = await connect(name);
+  const conn = (await accepted)!;
+  conn.writer!.write(pattern.at(0, 48 * 1024)); // fits the 64 KiB buffer: completes at once
+  await conn.close(); // the server side closes without DisconnectNamedPipe
+  const got = await within(5_000, readAll(client.readable));
+  assert.equal(got.byteLength, 48 * 1024);
+  pattern.verifier().check(got);
+  await client.close();
+  await server.close();
+});
+
+test("Node for Windows' net client <-> our server: echo round trip", async () => {
+  const name = uniqueName("nodeclient");
+  const { server } = echoServer(name);
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-"));
+  const result = join(dir, "r.json");
+  const peer = spawn(
+    process.env.WINPIPE_NODE || "node",
+    [join("tests", "win", "peers", "node_echo_client.cjs"), name, String(3 * MiB), result],
+    { stdio: "ignore" },
+  );
+  await within(60_000, new Promise((r) => peer.on("exit", r)), "node client");
+  assert.deepEqual(JSON.parse(readFileSync(result, "utf8")), {
+    sent: 3 * MiB,
+    received: 3 * MiB,
+    same: true,
+  });
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("a Node for Windows' net server <-> our client: echo round trip", async () => {
+  const name = uniqueName("nodeserver");
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-"));
+  const result = join(dir, "r.json");
+  const peer = spawn(
+    process.env.WINPIPE_NODE || "node",
+    [join("tests", "win", "peers", "node_echo_server.cjs"), name, result],
+    { stdio: "ignore" },
+  );
+  try {
+    for (let i = 0; !existsSync(result); i++) {
+      if (i > 600) throw new Error("node server did not start");
+      await sleep(20);
+    }
+    const conn = await connect(name, { timeout: 10_000 });
+    const size = 3 * MiB;
+    const reading = readAll(conn.readable, size);
+    for (let p = 0; p < size; p += 65536) conn.writer!.write(pattern.at(p, 65536));
+    const echoed = await within(30_000, reading);
+    assert.equal(echoed.byteLength, size);
+    pattern.verifier().check(echoed);
+    await conn.close();
+  } finally {
+    peer.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the default DACL ("user") allows this user, SYSTEM and Administrators only', async () => {
+  const name = uniqueName("dacl");
+  const server = listen(name);
+  const accepted = server.accept();
+  const client = await connect(name);
+  const conn = (await accepted)!;
+  const { kernel32, advapi32 } = native();
+  const a = advapi32();
+  const SE_KERNEL_OBJECT = 6;
+  const DACL_SECURITY_INFORMATION = 4;
+  const sd = new BigUint64Array(1);
+  const z = () => new BigUint64Array(1);
+  const code = a.GetSecurityInfo(
+    conn.handle!,
+    SE_KERNEL_OBJECT,
+    DACL_SECURITY_INFORMATION,
+    null,
+    null,
+    z(),
+    null,
+    sd,
+  );
+  assert.equal(code, 0, `GetSecurityInfo: ${code}`);
+  const text = new BigUint64Array(1);
+  try {
+    assert.equal(
+      a.ConvertSecurityDescriptorToStringSecurityDescriptorW(
+        sd[0],
+        1,
+        DACL_SECURITY_INFORMATION,
+        text,
+        null,
+      ),
+      1,
+    );
+  } finally {
+    kernel32.LocalFree(sd[0]);
+  }
+  const sddl = takeLocalWideString(text[0]);
+  const aces = [...sddl.matchAll(/\(([^)]*)\)/g)].map((m) => m[1].split(";"));
+  const trustees = aces.map((ace) => ace[5]).sort();
+  assert.deepEqual(trustees, ["BA", "SY", currentUserSid()].sort(), sddl);
+  assert.ok(aces.every((ace) => ace[0] === "A"), `only allow ACEs: ${sddl}`);
+  assert.match(sddl, /^D:P/, `a protected DACL: ${sddl}`);
+  await Promise.all([client.close(), conn.close()]);
+  await server.close();
+});
+
+test("bad input to connect and listen is a TypeError", async () => {
+  await assert.rejects(connect("nope"), TypeError);
+  await assert.rejects(connect(String.raw`\\.\pipe\x`, { access: "sideways" as never }), TypeError);
+  assert.throws(() => listen(String.raw`\\host\pipe\x`), TypeError);
+  assert.throws(() => listen(uniqueName("bad"), { maxInstances: 0 }), TypeError);
+  assert.throws(() => listen(uniqueName("bad"), { maxInstances: 256 }), TypeError);
+  assert.throws(() => listen(uniqueName("bad"), { security: "" }), TypeError);
+  assert.throws(() => listen(uniqueName("bad"), { security: "not sddl" }), PipeError);
+});
+
+test("100 concurrent connections, each moving 1 MiB both ways: no cross-talk, no leaked handle", async () => {
+  const name = uniqueName("hundred");
+  const before = processHandleCount();
+  const { server } = echoServer(name);
+  const size = MiB;
+  const clients = await Promise.all(
+    Array.from({ length: 100 }, () => connect(name, { timeout: 30_000 })),
+  );
+  await within(
+    120_000,
+    Promise.all(clients.map(async (conn, i) => {
+      // Each connection's bytes are tagged with its index, so cross-talk would show.
+      const chunk = new Uint8Array(64 * 1024).fill(i);
+      const reading = readAll(conn.readable, size);
+      for (let p = 0; p < size; p += chunk.byteLength) {
+        if (!conn.writer!.write(chunk)) await conn.writer!.flush();
+      }
+      const echoed = await reading;
+      assert.equal(echoed.byteLength, size);
+      assert.ok(echoed.every((b) => b === i), `connection ${i} got another's bytes`);
+      await conn.close();
+    })),
+    "100 connections",
+  );
+  await server.close();
+  await sleep(200);
+  assert.equal(processHandleCount(), before);
+});
