@@ -30,7 +30,7 @@ const WAIT_TIMEOUT = 258;
 /** One overlapped operation slot: an OVERLAPPED and its event, reused after completion. */
 export class Operation {
   /** OVERLAPPED in memory that never moves (a `new ArrayBuffer`), and its address. */
-  readonly overlapped = new Uint8Array(new ArrayBuffer(OVERLAPPED_SIZE));
+  readonly overlapped: Uint8Array = new Uint8Array(new ArrayBuffer(OVERLAPPED_SIZE));
   readonly address: bigint;
   readonly event: bigint;
   /** The data the kernel reads or writes; referenced until completion. */

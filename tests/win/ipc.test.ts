@@ -18,11 +18,13 @@ const pattern = new Pattern(11);
 async function readAll(stream: ReadableStream<Uint8Array>, limit = Infinity): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let n = 0;
-  for await (const chunk of stream) {
-    parts.push(chunk);
-    n += chunk.byteLength;
+  const reader = stream.getReader();
+  for (let r; !(r = await reader.read()).done;) {
+    parts.push(r.value);
+    n += r.value.byteLength;
     if (n >= limit) break;
   }
+  reader.releaseLock();
   const out = new Uint8Array(n);
   let o = 0;
   for (const p of parts) {
@@ -53,11 +55,12 @@ test("our client and our server: bytes both ways, byte-exact", async () => {
   const verify = pattern.verifier();
   const reading = (async () => {
     let n = 0;
-    for await (const chunk of conn.readable) {
-      verify.check(chunk);
-      n += chunk.byteLength;
-      if (n >= size) break;
+    const reader = conn.readable.getReader();
+    for (let r; n < size && !(r = await reader.read()).done;) {
+      verify.check(r.value);
+      n += r.value.byteLength;
     }
+    reader.releaseLock();
     return n;
   })();
   for (let p = 0; p < size; p += 100_000) {
