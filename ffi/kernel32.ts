@@ -112,6 +112,8 @@ export const kernel32Symbols = {
   LocalFree: { parameters: ["usize"], result: "usize" },
   // HANDLE GetCurrentProcess(void)
   GetCurrentProcess: { parameters: [], result: "usize" },
+  // HANDLE GetCurrentThread(void)
+  GetCurrentThread: { parameters: [], result: "usize" },
   // DWORD GetCurrentProcessId(void)
   GetCurrentProcessId: { parameters: [], result: "u32" },
   // BOOL GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount)
@@ -165,6 +167,13 @@ export const advapi32Symbols = {
   // BOOL GetTokenInformation(HANDLE TokenHandle, TOKEN_INFORMATION_CLASS TokenInformationClass,
   //   LPVOID TokenInformation, DWORD TokenInformationLength, PDWORD ReturnLength)
   GetTokenInformation: { parameters: ["usize", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  // BOOL ImpersonateNamedPipeClient(HANDLE hNamedPipe)
+  ImpersonateNamedPipeClient: { parameters: ["usize"], result: "i32" },
+  // BOOL RevertToSelf(void)
+  RevertToSelf: { parameters: [], result: "i32" },
+  // BOOL OpenThreadToken(HANDLE ThreadHandle, DWORD DesiredAccess, BOOL OpenAsSelf,
+  //   PHANDLE TokenHandle)
+  OpenThreadToken: { parameters: ["usize", "u32", "i32", "buffer"], result: "i32" },
   // BOOL ConvertSidToStringSidW(PSID Sid, LPWSTR *StringSid)
   ConvertSidToStringSidW: { parameters: ["usize", "buffer"], result: "i32" },
 } as const satisfies Record<string, NativeSymbol>;
