@@ -2,9 +2,15 @@
 /**
  * The `winpipe` command.
  *
- * `winpipe send <pipe> [file]` streams a file, or standard input, into a named pipe through a
- * {@link PipeWriter}, with a progress bar on stderr when stderr is a terminal. It exits 1 with the
- * Win32 error name on failure, and 2 on a usage error.
+ * - `winpipe send <pipe> [file]` streams a file, or standard input, into a named pipe through a
+ *   {@link PipeWriter}.
+ * - `winpipe recv <pipe> [file]` listens, takes one client, and writes what it sends to the file
+ *   or standard output.
+ * - `winpipe relay <pipe>` copies standard input to the pipe and the pipe to standard output, the
+ *   job npiperelay does for WSL users reaching `\\.\pipe\docker_engine`.
+ *
+ * Each shows a progress bar on stderr when stderr is a terminal, exits 1 with the Win32 error name
+ * on failure, and 2 on a usage error.
  *
  * @example Deno
  * ```sh
@@ -21,28 +27,35 @@
  */
 import { open } from "node:fs/promises";
 import process from "node:process";
-import { PipeError, PipeWriter } from "./mod.ts";
+import { connect, listen, PipeError, PipeWriter } from "./mod.ts";
 
 /** What {@link main} prints to; the process's streams by default. */
 export interface CliIo {
-  stdout: { write(s: string): unknown };
+  stdout: {
+    write(s: string | Uint8Array): unknown;
+    once?(event: "drain", listener: () => void): unknown;
+  };
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   stdin: AsyncIterable<Uint8Array>;
 }
 
-const USAGE = `usage: winpipe send [options] <pipe> [file]
+const USAGE = `usage: winpipe send  [options] <pipe> [file]   FILE (or stdin) into the pipe
+       winpipe recv  [options] <pipe> [file]   listen; one client's bytes to FILE (or stdout)
+       winpipe relay [options] <pipe>          stdin to the pipe, the pipe to stdout
 
-Streams FILE (or standard input) into the named pipe PIPE, e.g. \\\\.\\pipe\\my-app.
+PIPE is a name like \\\\.\\pipe\\my-app.
 
 options:
-  --wait            wait for the pipe to be created (up to --timeout)
-  --timeout <ms>    how long to retry a busy (or, with --wait, missing) pipe; default 5000
-  --allow-remote    accept \\\\server\\pipe\\name
+  --wait            send/relay: wait for the pipe to be created (up to --timeout)
+  --timeout <ms>    send/relay: how long to retry a busy (or missing) pipe; default 5000
+  --allow-remote    send/relay: accept \\\\server\\pipe\\name
+  --message         recv/relay: a message pipe
+  --exit-on-stdin-eof  relay: close once stdin ends (default: when the pipe ends)
   --quiet           no progress bar
   --help            this text
 `;
 
-/** Parsed `send` arguments. */
+/** Parsed arguments. */
 interface SendArgs {
   pipe: string;
   file?: string;
@@ -50,21 +63,27 @@ interface SendArgs {
   timeout: number;
   allowRemote: boolean;
   quiet: boolean;
+  message: boolean;
+  exitOnStdinEof: boolean;
 }
 
 class UsageError extends Error {}
 
-function parseSend(args: string[]): SendArgs {
+function parseArgs(command: string, args: string[]): SendArgs {
   const out: Partial<SendArgs> & { rest: string[] } = {
     wait: false,
     timeout: 5_000,
     allowRemote: false,
     quiet: false,
+    message: false,
+    exitOnStdinEof: false,
     rest: [],
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--wait") out.wait = true;
+    else if (a === "--message") out.message = true;
+    else if (a === "--exit-on-stdin-eof") out.exitOnStdinEof = true;
     else if (a === "--allow-remote") out.allowRemote = true;
     else if (a === "--quiet" || a === "-q") out.quiet = true;
     else if (a === "--timeout") {
@@ -74,7 +93,10 @@ function parseSend(args: string[]): SendArgs {
     } else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
     else out.rest.push(a);
   }
-  if (out.rest.length < 1 || out.rest.length > 2) throw new UsageError("send takes <pipe> [file]");
+  const most = command === "relay" ? 1 : 2;
+  if (out.rest.length < 1 || out.rest.length > most) {
+    throw new UsageError(`${command} takes <pipe>${most === 2 ? " [file]" : ""}`);
+  }
   return { ...(out as SendArgs), pipe: out.rest[0], file: out.rest[1] };
 }
 
@@ -175,6 +197,71 @@ async function send(args: SendArgs, io: CliIo): Promise<number> {
   }
 }
 
+/** Writes to stdout, honouring its backpressure. */
+async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
+  if (io.stdout.write(chunk) === false && io.stdout.once) {
+    await new Promise<void>((r) => io.stdout.once!("drain", r));
+  }
+}
+
+/** `recv`: listen, take one client, and write what it sends to FILE or stdout. */
+async function recv(args: SendArgs, io: CliIo): Promise<number> {
+  const server = listen(args.pipe, { messageMode: args.message, maxInstances: 1 });
+  const file = args.file ? await open(args.file, "w") : undefined;
+  try {
+    const conn = await server.accept();
+    if (!conn) return 1;
+    const progress = new Progress(io, undefined, !args.quiet && io.stderr.isTTY === true);
+    let received = 0;
+    const reader = conn.readable.getReader();
+    for (let r; !(r = await reader.read()).done;) {
+      if (file) await file.write(r.value);
+      else await toStdout(io, r.value);
+      received += r.value.byteLength;
+      progress.update(received);
+    }
+    progress.update(received, true);
+    progress.end();
+    await conn.close();
+    return 0;
+  } finally {
+    await file?.close();
+    await server.close();
+  }
+}
+
+/** `relay`: stdin to the pipe and the pipe to stdout, as npiperelay does. */
+async function relay(args: SendArgs, io: CliIo): Promise<number> {
+  const conn = await connect(args.pipe, {
+    wait: args.wait,
+    timeout: args.timeout,
+    allowRemote: args.allowRemote,
+    messageMode: args.message,
+  });
+  const toPipe = (async () => {
+    const w = conn.writer;
+    if (!w) return;
+    for await (const chunk of io.stdin) {
+      if (!w.write(chunk)) await w.flush();
+    }
+    await w.flush();
+  })();
+  const fromPipe = (async () => {
+    const reader = conn.readable.getReader();
+    for (let r; !(r = await reader.read()).done;) await toStdout(io, r.value);
+  })();
+  try {
+    if (args.exitOnStdinEof) await toPipe;
+    else {await Promise.all([
+        fromPipe,
+        toPipe.catch((e) => (e?.peerGone ? undefined : Promise.reject(e))),
+      ]);}
+    return 0;
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
 /**
  * Runs the command line `args` (without the program name) and resolves to the exit code.
  *
@@ -191,12 +278,13 @@ export async function main(args: string[], io: CliIo = processIo()): Promise<num
       (command === undefined ? io.stderr : io.stdout).write(USAGE);
       return command === undefined ? 2 : 0;
     }
-    if (command !== "send") throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    const run = { send, recv, relay }[command as "send" | "recv" | "relay"];
+    if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     if (rest.includes("--help")) {
       io.stdout.write(USAGE);
       return 0;
     }
-    return await send(parseSend(rest), io);
+    return await run(parseArgs(command, rest), io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof TypeError) {
       io.stderr.write(`winpipe: ${e.message}\n\n${USAGE}`);

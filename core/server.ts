@@ -49,6 +49,8 @@ export interface ListenOptions extends Pick<ConnectOptions, "highWaterMark" | "r
 }
 
 const CONSTRUCT = Symbol("PipeServer.construct");
+/** How soon to try again for a listening instance when all maxInstances are connected. */
+const RELISTEN_MS = 25;
 
 /**
  * A named-pipe server: an `AsyncIterable` of {@link PipeConnection}s.
@@ -78,6 +80,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   #closing = false;
   #closed: Promise<void> | undefined;
   #idle: (() => void) | undefined;
+  #retry: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Not public: use {@link listen}.
@@ -198,9 +201,15 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   }
 
   #relisten(): void {
+    if (this.#closing) return;
     try {
       this.#listen(false);
     } catch (e) {
+      if (e instanceof PipeError && e.code === Win32.ERROR_PIPE_BUSY) {
+        // maxInstances are all connected: listen again once one has been closed.
+        this.#retry = setTimeout(() => this.#relisten(), RELISTEN_MS);
+        return;
+      }
       this.#fail(e as PipeError);
     }
   }
@@ -235,6 +244,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing = true;
+      clearTimeout(this.#retry);
       for (const w of this.#waiters.splice(0)) w.resolve(null);
       const slot = this.#listening;
       if (slot) {

@@ -34,6 +34,8 @@ test("usage errors exit 2 and say what is wrong", async () => {
     [["send", "--bogus", String.raw`\\.\pipe\x`], /unknown option --bogus/],
     [["send", "not-a-pipe"], /not a pipe name/],
     [["send", String.raw`\\host\pipe\x`], /allowRemote/],
+    [["relay", String.raw`\\.\pipe\x`, "extra"], /relay takes <pipe>$/m],
+    [["recv"], /recv takes <pipe> \[file\]/],
   ];
   for (const [args, message] of cases) {
     const c = io();

@@ -81,3 +81,54 @@ test("send of a missing file exits 1 with the file error, after the pipe is rele
   assert.match(c.out.stderr, /ENOENT/);
   await server.close();
 });
+
+test("recv listens, takes one client, and writes its bytes to a file", async () => {
+  const { connect } = await import("../../mod.ts");
+  const { readFileSync } = await import("node:fs");
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-recv-"));
+  const out = join(dir, "got.bin");
+  const name = uniqueName("recv");
+  const c = ttyIo();
+  const receiving = main(["recv", name, out], c.io);
+  const conn = await connect(name, { wait: true, timeout: 10_000 });
+  const pattern = new Pattern(5);
+  for (let p = 0; p < 3_000_000; p += 1_000_000) conn.writer!.write(pattern.at(p, 1_000_000));
+  await conn.close();
+  assert.equal(await within(30_000, receiving), 0, c.out.stderr);
+  const got = new Uint8Array(readFileSync(out));
+  assert.equal(got.byteLength, 3_000_000);
+  pattern.verifier().check(got);
+  assert.match(c.out.stderr, /\r2\.9 MiB  [\d.]+ [KMG]iB\/s/);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("relay: stdin to the pipe, the pipe to stdout, until the server closes", async () => {
+  const { listen } = await import("../../mod.ts");
+  const name = uniqueName("relay");
+  const server = listen(name);
+  const serving = (async () => {
+    const conn = (await server.accept())!;
+    const r = conn.readable.getReader();
+    let request = "";
+    while (!request.endsWith("\n")) request += new TextDecoder().decode((await r.read()).value);
+    r.releaseLock();
+    conn.writer!.write(`pong: ${request}`);
+    await conn.close(); // the response, then the end: relay exits
+  })();
+  let stdout = "";
+  const io = {
+    stdout: {
+      write: (
+        s: string | Uint8Array,
+      ) => (stdout += typeof s === "string" ? s : new TextDecoder().decode(s)),
+    },
+    stderr: { write: () => true, isTTY: false },
+    stdin: (async function*() {
+      yield new TextEncoder().encode("ping\n");
+    })(),
+  };
+  assert.equal(await within(30_000, main(["relay", name], io)), 0);
+  await serving;
+  assert.equal(stdout, "pong: ping\n");
+  await server.close();
+});

@@ -389,3 +389,23 @@ test("the client's SECURITY_IDENTIFICATION limits the server to SecurityIdentifi
   const SecurityIdentification = 1;
   assert.equal(await impersonationLevel(), SecurityIdentification);
 });
+
+test("with maxInstances all connected, the server listens again once a connection closes", async () => {
+  const name = uniqueName("maxinst");
+  const server = listen(name, { maxInstances: 1 });
+  const first = server.accept();
+  const a = await connect(name);
+  const conn1 = (await first)!;
+  const secondAccept = server.accept();
+  const b = connect(name, { timeout: 5_000 }); // busy until conn1 closes
+  await sleep(100);
+  await Promise.all([a.close(), conn1.close()]);
+  const client2 = await within(5_000, b);
+  const conn2 = (await within(5_000, secondAccept))!;
+  client2.writer!.write("second");
+  const r = conn2.readable.getReader();
+  assert.equal(new TextDecoder().decode((await r.read()).value), "second");
+  r.releaseLock();
+  await Promise.all([client2.close(), conn2.close()]);
+  await server.close();
+});

@@ -150,6 +150,7 @@ export class Pattern {
   }
   /** The `length` (≤ P) bytes at stream position `position`. */
   at(position: number, length: number): Uint8Array {
+    if (length > Pattern.P) throw new RangeError(`Pattern.at: ${length} > ${Pattern.P} bytes`);
     const o = position % Pattern.P;
     return this.doubled.subarray(o, o + length);
   }
