@@ -25,6 +25,16 @@ export type PipeSide = "client" | "server";
 
 const CONSTRUCT = Symbol("PipeConnection.construct");
 
+/** How a connection is made (internal). */
+interface ConnectionInit {
+  side: PipeSide;
+  read: boolean;
+  write: boolean;
+  options: ConnectOptions;
+  /** Called once the handle has been closed (the server listens again at once if it waits). */
+  onReleased?: () => void;
+}
+
 /**
  * A connected pipe: `readable` and `writable` over one handle. `close()` flushes what was
  * written, then releases everything; byte pipes have no half-close.
@@ -52,6 +62,7 @@ export class PipeConnection {
   readonly peerProcessId: number;
   #closed: Promise<void> | undefined;
   readonly #pipe: OverlappedPipe;
+  readonly #onReleased: (() => void) | undefined;
 
   /**
    * Not public: use {@link connect} or a server's connections.
@@ -60,12 +71,13 @@ export class PipeConnection {
   constructor(
     token: unknown,
     pipe: OverlappedPipe,
-    init: { side: PipeSide; read: boolean; write: boolean; options: ConnectOptions },
+    init: ConnectionInit,
   ) {
     if (token !== CONSTRUCT) throw new TypeError("use connect() or listen() for a PipeConnection");
     this.path = pipe.path;
     this.side = init.side;
     this.#pipe = pipe;
+    this.#onReleased = init.onReleased;
     const { kernel32 } = requireNative();
     const pid = new Uint32Array(1);
     const handle = pipe.handle!;
@@ -126,6 +138,7 @@ export class PipeConnection {
         error = e;
       }
       await this.reader?.cancel();
+      this.#onReleased?.();
       if (error) throw error;
     })();
     return this.#closed;
@@ -137,10 +150,7 @@ export class PipeConnection {
   }
 
   /** @internal */
-  static wrap(
-    pipe: OverlappedPipe,
-    init: { side: PipeSide; read: boolean; write: boolean; options: ConnectOptions },
-  ): PipeConnection {
+  static wrap(pipe: OverlappedPipe, init: ConnectionInit): PipeConnection {
     return new PipeConnection(CONSTRUCT, pipe, init);
   }
 }

@@ -194,6 +194,15 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
       read: true,
       write: true,
       options: { ...this.#options },
+      onReleased: () => {
+        // All maxInstances were connected: take the freed slot now, not at the next retry, so
+        // the name does not vanish between this close and a timer.
+        if (this.#retry !== undefined && !this.#listening && !this.#closing) {
+          clearTimeout(this.#retry);
+          this.#retry = undefined;
+          this.#relisten();
+        }
+      },
     });
     const waiter = this.#waiters.shift();
     if (waiter) waiter.resolve(conn);
@@ -207,7 +216,10 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
     } catch (e) {
       if (e instanceof PipeError && e.code === Win32.ERROR_PIPE_BUSY) {
         // maxInstances are all connected: listen again once one has been closed.
-        this.#retry = setTimeout(() => this.#relisten(), RELISTEN_MS);
+        this.#retry = setTimeout(() => {
+          this.#retry = undefined;
+          this.#relisten();
+        }, RELISTEN_MS);
         return;
       }
       this.#fail(e as PipeError);
