@@ -32,6 +32,8 @@ function deno(args, capture) {
 
 console.log("=== side-by-side comparison (bench/compare_windows.ts)");
 deno(["run", "-A", "bench/compare_windows.ts"], false);
+console.log("=== IPC: round trips and read throughput (bench/ipc_windows.ts)");
+deno(["run", "-A", "bench/ipc_windows.ts"], false);
 console.log("=== deno bench -A bench/writer_bench.ts bench/completion_path_bench.ts");
 const denoBench = deno(
   ["bench", "-A", "bench/writer_bench.ts", "bench/completion_path_bench.ts"],
@@ -110,6 +112,77 @@ const errors = Object.entries(cell).filter(([, c]) => c.errors.length);
 if (errors.length) {
   lines.push("", "## Failed runs", "");
   for (const [k, c] of errors) lines.push(`- ${k.replace("/", " B, ")}: ${c.errors.join("; ")}`);
+}
+const ipc = JSON.parse(readFileSync(join(repo, ".tmp", "bench", "ipc.json"), "utf8"));
+const ipcCell = (rows, impl, key, pick) => {
+  const ok = rows.filter((r) => r.impl === impl && pick(r)).map((r) => r[key]).filter((v) =>
+    v !== undefined
+  );
+  const all = rows.filter((r) => r.impl === impl && pick(r));
+  return {
+    median: ok.length ? median(ok) : undefined,
+    failed: all.length - ok.length,
+    n: all.length,
+    min: Math.min(...ok),
+    max: Math.max(...ok),
+  };
+};
+lines.push("", "## IPC: round trips (64 B request and response, one at a time)", "");
+lines.push(
+  `Each implementation at both ends, each end in its own process; ${ipc.roundTrips} exchanges a run,`,
+  `${ipc.rounds} rounds. Median round trips per second, the ratio to node, and the spread.`,
+  "",
+);
+lines.push(
+  "| | " + ipc.impls.join(" | ") + " |",
+  "| --- | " + ipc.impls.map(() => "---:").join(" | ") + " |",
+);
+{
+  const nodeRt = ipcCell(ipc.rt, "node net", "value", () => true).median;
+  lines.push(
+    "| round trips/s | " + ipc.impls.map((i) => {
+      const c = ipcCell(ipc.rt, i, "value", () => true);
+      return c.median === undefined
+        ? `failed (${c.failed}/${c.n})`
+        : `${c.median.toFixed(0)} (${(c.median / nodeRt).toFixed(2)}×)`;
+    }).join(" | ") + " |",
+  );
+  lines.push(
+    "| spread | " + ipc.impls.map((i) => {
+      const c = ipcCell(ipc.rt, i, "value", () => true);
+      return c.median === undefined ? "–" : `${c.min.toFixed(0)} – ${c.max.toFixed(0)}`;
+    }).join(" | ") + " |",
+  );
+}
+lines.push("", "## IPC: read throughput by chunk size (median MB/s, ratio to node)", "");
+lines.push(
+  `One writer, Node's \`net\`, writes ${ipc.totalMiB} MiB in fixed chunks into each reader in turn; the`,
+  "reader times its connection from start to last byte.",
+  "",
+);
+lines.push(
+  "| chunk | " + ipc.impls.join(" | ") + " |",
+  "| ---: | " + ipc.impls.map(() => "---:").join(" | ") + " |",
+);
+for (const chunk of ipc.chunkSizes) {
+  const nodeRead = ipcCell(ipc.reads, "node net", "mbps", (r) => r.chunk === chunk).median;
+  lines.push(
+    `| ${size(chunk)} | ` + ipc.impls.map((i) => {
+      const c = ipcCell(ipc.reads, i, "mbps", (r) => r.chunk === chunk);
+      return c.median === undefined
+        ? `failed (${c.failed}/${c.n})`
+        : `${c.median.toFixed(1)} (${(c.median / nodeRead).toFixed(2)}×) [${c.min.toFixed(0)}–${
+          c.max.toFixed(0)
+        }]`;
+    }).join(" | ") + " |",
+  );
+}
+const ipcErrors = [...ipc.rt, ...ipc.reads].filter((r) => r.error);
+if (ipcErrors.length) {
+  lines.push("", "IPC runs that failed:", "");
+  for (const r of ipcErrors) {
+    lines.push(`- ${r.impl}${r.chunk ? `, ${size(r.chunk)}` : ", round trips"}: ${r.error}`);
+  }
 }
 lines.push("", "## `deno bench -A bench/writer_bench.ts bench/completion_path_bench.ts`", "");
 lines.push(
