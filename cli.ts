@@ -246,9 +246,14 @@ async function relay(args: SendArgs, io: CliIo): Promise<number> {
     }
     await w.flush();
   })();
+  const progress = new Progress(io, undefined, !args.quiet && io.stderr.isTTY === true);
+  let received = 0;
   const fromPipe = (async () => {
     const reader = conn.readable.getReader();
-    for (let r; !(r = await reader.read()).done;) await toStdout(io, r.value);
+    for (let r; !(r = await reader.read()).done;) {
+      await toStdout(io, r.value);
+      progress.update(received += r.value.byteLength);
+    }
   })();
   try {
     if (args.exitOnStdinEof) await toPipe;
@@ -256,8 +261,10 @@ async function relay(args: SendArgs, io: CliIo): Promise<number> {
         fromPipe,
         toPipe.catch((e) => (e?.peerGone ? undefined : Promise.reject(e))),
       ]);}
+    progress.update(received, true);
     return 0;
   } finally {
+    progress.end();
     await conn.close().catch(() => {});
   }
 }

@@ -17,6 +17,8 @@ import {
   type NativeCallback,
   type NativeSymbol,
   type NativeType,
+  type Ntdll,
+  ntdllSymbols,
 } from "./kernel32.ts";
 
 interface BunFfi {
@@ -70,10 +72,12 @@ export function loadBun(): Native {
   const { ptr, toArrayBuffer, JSCallback } = bunFfi();
   const kernel32: Kernel32 = bindBun("kernel32.dll", kernel32Symbols);
   let advapi32: Advapi32 | undefined;
+  let ntdll: Ntdll | undefined;
   return {
     runtime: "bun",
     kernel32,
     advapi32: () => (advapi32 ??= bindBun("advapi32.dll", advapi32Symbols)),
+    ntdll: () => (ntdll ??= bindBun("ntdll.dll", ntdllSymbols)),
     addressOf: (view) => BigInt(ptr(view)),
     waitForThreadpoolIoCallbacks: async (io) => {
       // On a fresh macrotask, so never from inside a completion callback.

@@ -16,6 +16,8 @@ import {
   type Native,
   type NativeCallback,
   type NativeSymbol,
+  type Ntdll,
+  ntdllSymbols,
 } from "./kernel32.ts";
 
 type PointerObject = object;
@@ -74,10 +76,12 @@ export function loadDeno(): Native {
     },
   });
   let advapi32: Advapi32 | undefined;
+  let ntdll: Ntdll | undefined;
   return {
     runtime: "deno",
     kernel32,
     advapi32: () => (advapi32 ??= bindDeno("advapi32.dll", advapi32Symbols)),
+    ntdll: () => (ntdll ??= bindDeno("ntdll.dll", ntdllSymbols)),
     addressOf(view) {
       return BigInt(D.UnsafePointer.value(D.UnsafePointer.of(view)));
     },

@@ -181,6 +181,19 @@ export const advapi32Symbols = {
 /** advapi32, bound. */
 export type Advapi32 = Bindings<typeof advapi32Symbols>;
 
+/** The ntdll function that reads a pipe's configuration back (tests and diagnostics). */
+export const ntdllSymbols = {
+  // NTSTATUS NtQueryInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBlock,
+  //   PVOID FileInformation, ULONG Length, FILE_INFORMATION_CLASS FileInformationClass)
+  NtQueryInformationFile: {
+    parameters: ["usize", "buffer", "buffer", "u32", "u32"],
+    result: "u32",
+  },
+} as const satisfies Record<string, NativeSymbol>;
+
+/** ntdll, bound. */
+export type Ntdll = Bindings<typeof ntdllSymbols>;
+
 /**
  * The signature of `PTP_WIN32_IO_CALLBACK`:
  * `VOID CALLBACK IoCompletionCallback(PTP_CALLBACK_INSTANCE Instance, PVOID Context,
@@ -222,6 +235,8 @@ export interface Native {
   readonly kernel32: Kernel32;
   /** advapi32, bound on first use. */
   advapi32(): Advapi32;
+  /** ntdll, bound on first use. */
+  ntdll(): Ntdll;
   /** The address of a view's first byte. The view must be over a `new ArrayBuffer` (never moves). */
   addressOf(view: ArrayBufferView): bigint;
   /** Copies `dst.byteLength` bytes from native memory at `address` into `dst`. */

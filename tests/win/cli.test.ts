@@ -116,13 +116,14 @@ test("relay: stdin to the pipe, the pipe to stdout, until the server closes", as
     await conn.close(); // the response, then the end: relay exits
   })();
   let stdout = "";
+  let stderr = "";
   const io = {
     stdout: {
       write: (
         s: string | Uint8Array,
       ) => (stdout += typeof s === "string" ? s : new TextDecoder().decode(s)),
     },
-    stderr: { write: () => true, isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: true },
     stdin: (async function*() {
       yield new TextEncoder().encode("ping\n");
     })(),
@@ -130,5 +131,6 @@ test("relay: stdin to the pipe, the pipe to stdout, until the server closes", as
   assert.equal(await within(30_000, main(["relay", name], io)), 0);
   await serving;
   assert.equal(stdout, "pong: ping\n");
+  assert.match(stderr, /\r11 B  [\d.]+ [KMG]?i?B\/s/, "progress on a TTY");
   await server.close();
 });

@@ -409,3 +409,99 @@ test("with maxInstances all connected, the server listens again once a connectio
   await Promise.all([client2.close(), conn2.close()]);
   await server.close();
 });
+
+/** NtQueryInformationFile(FilePipeLocalInformation): the pipe's NamedPipeType, read back. */
+function namedPipeType(handle: bigint): number {
+  const FilePipeLocalInformation = 24;
+  const iosb = new Uint8Array(new ArrayBuffer(16));
+  const info = new Uint8Array(new ArrayBuffer(40)); // FILE_PIPE_LOCAL_INFORMATION: 10 ULONGs
+  const status = native().ntdll().NtQueryInformationFile(
+    handle,
+    iosb,
+    info,
+    info.byteLength,
+    FilePipeLocalInformation,
+  );
+  assert.equal(status, 0, `NtQueryInformationFile: NTSTATUS 0x${status.toString(16)}`);
+  return new DataView(info.buffer).getUint32(0, true); // NamedPipeType
+}
+
+async function pipeTypeOf(options: Parameters<typeof listen>[1]): Promise<number> {
+  const name = uniqueName("ptype");
+  const server = listen(name, options);
+  const accepted = server.accept();
+  const client = await connect(name, { messageMode: options?.messageMode });
+  const conn = (await accepted)!;
+  try {
+    return namedPipeType(conn.handle!);
+  } finally {
+    await Promise.all([client.close(), conn.close()]);
+    await server.close();
+  }
+}
+
+test("the pipe's configuration reads back from the handle (NamedPipeType's message bit)", async () => {
+  const FILE_PIPE_MESSAGE_TYPE = 1;
+  assert.equal((await pipeTypeOf({ messageMode: true })) & FILE_PIPE_MESSAGE_TYPE, 1);
+  assert.equal((await pipeTypeOf({ messageMode: false })) & FILE_PIPE_MESSAGE_TYPE, 0);
+});
+
+test("PIPE_REJECT_REMOTE_CLIENTS is really set: read back from the handle", {
+  skip: process.env.WINPIPE_UNDER_WINE
+    ? "Wine lacks it: FilePipeLocalInformation reports NamedPipeType 0 whether or not the flag was given (measured under Wine 10)"
+    : false,
+}, async () => {
+  const FILE_PIPE_REJECT_REMOTE_CLIENTS = 2;
+  assert.notEqual((await pipeTypeOf({})) & FILE_PIPE_REJECT_REMOTE_CLIENTS, 0);
+  assert.equal(
+    (await pipeTypeOf({ rejectRemoteClients: false })) & FILE_PIPE_REJECT_REMOTE_CLIENTS,
+    0,
+  );
+});
+
+test("an SDDL string is taken as the DACL", async () => {
+  const name = uniqueName("sddl");
+  // This user only, read and write: no SYSTEM, no Administrators.
+  const sid = currentUserSid();
+  const server = listen(name, { security: `D:P(A;;GRGW;;;${sid})` });
+  const accepted = server.accept();
+  const client = await connect(name);
+  const conn = (await accepted)!;
+  const { kernel32, advapi32 } = native();
+  const sd = new BigUint64Array(1);
+  assert.equal(
+    advapi32().GetSecurityInfo(conn.handle!, 6, 4, null, null, new BigUint64Array(1), null, sd),
+    0,
+  );
+  const text = new BigUint64Array(1);
+  try {
+    assert.equal(
+      advapi32().ConvertSecurityDescriptorToStringSecurityDescriptorW(sd[0], 1, 4, text, null),
+      1,
+    );
+  } finally {
+    kernel32.LocalFree(sd[0]);
+  }
+  const sddl = takeLocalWideString(text[0]);
+  const trustees = [...sddl.matchAll(/\(([^)]*)\)/g)].map((m) => m[1].split(";")[5]);
+  assert.deepEqual(trustees, [sid], sddl);
+  await Promise.all([client.close(), conn.close()]);
+  await server.close();
+});
+
+test('against a one-way (inbound) server end, access "duplex" falls back to write-only', async () => {
+  const { ServerEnd } = await import("./server_end.ts");
+  const name = uniqueName("oneway");
+  const end = ServerEnd.create(name); // PIPE_ACCESS_INBOUND: the client may only write
+  const connected = end.connect();
+  const conn = await connect(name);
+  await connected;
+  assert.equal(conn.reader, null);
+  assert.ok(conn.writer);
+  conn.writer.write("one way");
+  assert.equal(new TextDecoder().decode((await end.read())!), "one way");
+  const done = await conn.readable.getReader().read();
+  assert.equal(done.done, true, "no read access: the readable is already closed");
+  await conn.close();
+  await end.close();
+});
