@@ -6,7 +6,15 @@
  */
 import { systemMessage } from "./system_message.ts";
 
-/** The Win32 codes winpipe names and handles. */
+/**
+ * The Win32 codes winpipe names and handles.
+ *
+ * @example
+ * ```ts
+ * import { Win32 } from "@winpipe/winpipe";
+ * if (error.code === Win32.ERROR_PIPE_BUSY) console.log("every instance is busy");
+ * ```
+ */
 export const Win32 = {
   ERROR_SUCCESS: 0,
   ERROR_INVALID_FUNCTION: 1,
@@ -46,12 +54,30 @@ export const Win32 = {
 
 const names = new Map<number, string>(Object.entries(Win32).map(([k, v]) => [v, k]));
 
-/** The `ERROR_*` name of a Win32 code, or `WIN32_ERROR_<n>` for a code winpipe does not name. */
+/**
+ * The `ERROR_*` name of a Win32 code, or `WIN32_ERROR_<n>` for a code winpipe does not name.
+ *
+ * @example
+ * ```ts
+ * import { errnoName } from "@winpipe/winpipe";
+ * errnoName(232); // "ERROR_NO_DATA"
+ * ```
+ */
 export function errnoName(code: number): string {
   return names.get(code) ?? `WIN32_ERROR_${code}`;
 }
 
-/** 109, 232, 233: the other end has gone. Expected on a pipe, and never warned about. */
+/**
+ * 109, 232, 233: the other end has gone. Expected on a pipe, and never warned about.
+ *
+ * @example
+ * ```ts
+ * import { isPeerGone } from "@winpipe/winpipe";
+ * writer.addEventListener("error", (e) => {
+ *   if (!isPeerGone(e.error.code)) console.error(e.error);
+ * });
+ * ```
+ */
 export function isPeerGone(code: number): boolean {
   return code === Win32.ERROR_BROKEN_PIPE || code === Win32.ERROR_NO_DATA
     || code === Win32.ERROR_PIPE_NOT_CONNECTED;
@@ -67,6 +93,7 @@ export interface PipeErrorInit {
   path?: string;
   /** Words to put before the system text, e.g. "write after close". */
   detail?: string;
+  /** The error that led to this one, if any. */
   cause?: unknown;
 }
 
@@ -101,6 +128,7 @@ export class PipeError extends Error {
   /** The system's text for `code` (`FormatMessageW`), without a trailing newline. */
   readonly systemMessage: string;
 
+  /** Makes the error; the message is built from `init` and the system's text. */
   constructor(init: PipeErrorInit) {
     const errno = errnoName(init.code);
     const text = systemMessage(init.code);

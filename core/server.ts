@@ -234,6 +234,12 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   /**
    * The next connection; `null` once the server is closed.
    *
+   * @example
+   * ```ts
+   * const conn = await server.accept();
+   * if (conn) conn.writer!.write("welcome\n");
+   * ```
+   *
    * @throws {PipeError} if listening failed (e.g. CreateNamedPipeW for the next instance).
    */
   accept(): Promise<PipeConnection | null> {
@@ -244,6 +250,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
+  /** Connections as they come, until the server is closed: `for await (const c of server)`. */
   async *[Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
     for (let c; (c = await this.accept()) !== null;) yield c;
   }

@@ -48,10 +48,19 @@ export interface FlushOptions {
   timeout?: number;
 }
 
-/** The event a {@link PipeWriter} dispatches when it fails: `error` holds the {@link PipeError}. */
+/**
+ * The event a {@link PipeWriter} dispatches when it fails: `error` holds the {@link PipeError}.
+ *
+ * @example
+ * ```ts
+ * import { type PipeErrorEvent } from "@winpipe/winpipe";
+ * writer.addEventListener("error", (e) => console.error((e as PipeErrorEvent).error.errno));
+ * ```
+ */
 export class PipeErrorEvent extends Event {
   /** The failure. */
   readonly error: PipeError;
+  /** An "error" event carrying `error`. */
   constructor(error: PipeError) {
     super("error");
     this.error = error;
