@@ -31,11 +31,14 @@ import { connect, listen, PipeError, PipeWriter } from "./mod.ts";
 
 /** What {@link main} prints to; the process's streams by default. */
 export interface CliIo {
+  /** Where output goes; `once("drain")` is used for backpressure when present. */
   stdout: {
     write(s: string | Uint8Array): unknown;
     once?(event: "drain", listener: () => void): unknown;
   };
+  /** Where progress and errors go; the progress bar is drawn only when `isTTY`. */
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  /** What `send` and `relay` read when no file is given. */
   stdin: AsyncIterable<Uint8Array>;
 }
 
