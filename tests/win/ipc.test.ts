@@ -34,6 +34,28 @@ async function readAll(stream: ReadableStream<Uint8Array>, limit = Infinity): Pr
   return out;
 }
 
+/** A server on a fresh name, a client connected to it, and the server's side of it. */
+async function pair(
+  tag: string,
+  options: { server?: Parameters<typeof listen>[1]; client?: Parameters<typeof connect>[1] } = {},
+) {
+  const name = uniqueName(tag);
+  const server = listen(name, options.server);
+  const accepted = server.accept();
+  const client = await connect(name, options.client);
+  const conn = (await accepted)!;
+  return {
+    name,
+    server,
+    client,
+    conn,
+    async close() {
+      await Promise.all([client.close(), conn.close()]);
+      await server.close();
+    },
+  };
+}
+
 /** An echo server on `name` until closed: every connection's bytes go straight back. */
 function echoServer(name: string, options = {}) {
   const server = listen(name, options);
@@ -72,18 +94,13 @@ test("our client and our server: bytes both ways, byte-exact", async () => {
 });
 
 test("peerProcessId is the other end's process", async () => {
-  const name = uniqueName("pid");
-  const server = listen(name);
-  const accepted = server.accept();
-  const client = await connect(name);
-  const conn = (await accepted)!;
+  const { server, client, conn, close } = await pair("pid");
   const me = native().kernel32.GetCurrentProcessId();
   assert.equal(client.peerProcessId, me);
   assert.equal(conn.peerProcessId, me);
   assert.equal(client.side, "client");
   assert.equal(conn.side, "server");
-  await Promise.all([client.close(), conn.close()]);
-  await server.close();
+  await close();
 });
 
 test("the server always has an instance listening: 50 quick clients never see FILE_NOT_FOUND", async () => {
@@ -120,11 +137,10 @@ test("a second listen on the same name fails clearly (FILE_FLAG_FIRST_PIPE_INSTA
 });
 
 test("message mode end to end: one write is one message, reads yield whole messages", async () => {
-  const name = uniqueName("msg");
-  const server = listen(name, { messageMode: true });
-  const accepted = server.accept();
-  const client = await connect(name, { messageMode: true, readSize: 1000 });
-  const conn = (await accepted)!;
+  const { server, client, conn, close } = await pair("msg", {
+    server: { messageMode: true },
+    client: { messageMode: true, readSize: 1000 },
+  });
   // Sizes below, at and far above the reader's 1000-byte reads (ERROR_MORE_DATA parts).
   const sizes = [1, 999, 1000, 1001, 5000, 70_000, 3];
   const writer = conn.writer!;
@@ -137,16 +153,11 @@ test("message mode end to end: one write is one message, reads yield whole messa
   }
   r.releaseLock();
   await within(5_000, writer.flush());
-  await Promise.all([client.close(), conn.close()]);
-  await server.close();
+  await close();
 });
 
 test("BYOB readers work", async () => {
-  const name = uniqueName("byob");
-  const server = listen(name);
-  const accepted = server.accept();
-  const client = await connect(name);
-  const conn = (await accepted)!;
+  const { server, client, conn, close } = await pair("byob");
   conn.writer!.write(pattern.at(0, 10_000));
   const r = client.readable.getReader({ mode: "byob" });
   let got = 0;
@@ -158,16 +169,11 @@ test("BYOB readers work", async () => {
     got += value!.byteLength;
   }
   r.releaseLock();
-  await Promise.all([client.close(), conn.close()]);
-  await server.close();
+  await close();
 });
 
 test("the reader's cancel loses nothing: bytes a read had transferred are handed back", async () => {
-  const name = uniqueName("cancel");
-  const server = listen(name);
-  const accepted = server.accept();
-  const client = await connect(name);
-  const conn = (await accepted)!;
+  const { server, client, conn, close } = await pair("cancel");
   const r = client.readable.getReader();
   const pending = r.read();
   await sleep(20); // the stream's pull has started a ReadFile, which is now in flight
@@ -179,16 +185,11 @@ test("the reader's cancel loses nothing: bytes a read had transferred are handed
   const first = await pending.catch(() => ({ value: undefined }));
   const delivered = new TextDecoder().decode(first.value ?? rest);
   assert.equal(delivered, "already on its way");
-  await Promise.all([client.close(), conn.close()]);
-  await server.close();
+  await close();
 });
 
 test("close() flushes: everything written reaches a peer that reads only after the close", async () => {
-  const name = uniqueName("flushclose");
-  const server = listen(name);
-  const accepted = server.accept();
-  const client = await connect(name);
-  const conn = (await accepted)!;
+  const { server, client, conn, close } = await pair("flushclose");
   conn.writer!.write(pattern.at(0, 48 * 1024)); // fits the 64 KiB buffer: completes at once
   await conn.close(); // the server side closes without DisconnectNamedPipe
   const got = await within(5_000, readAll(client.readable));
@@ -247,11 +248,7 @@ test("a Node for Windows' net server <-> our client: echo round trip", async () 
 });
 
 test('the default DACL ("user") allows this user, SYSTEM and Administrators only', async () => {
-  const name = uniqueName("dacl");
-  const server = listen(name);
-  const accepted = server.accept();
-  const client = await connect(name);
-  const conn = (await accepted)!;
+  const { server, client, conn, close } = await pair("dacl");
   const { kernel32, advapi32 } = native();
   const a = advapi32();
   const SE_KERNEL_OBJECT = 6;
@@ -290,8 +287,7 @@ test('the default DACL ("user") allows this user, SYSTEM and Administrators only
   assert.deepEqual(trustees, ["BA", "SY", currentUserSid()].sort(), sddl);
   assert.ok(aces.every((ace) => ace[0] === "A"), `only allow ACEs: ${sddl}`);
   assert.match(sddl, /^D:P/, `a protected DACL: ${sddl}`);
-  await Promise.all([client.close(), conn.close()]);
-  await server.close();
+  await close();
 });
 
 test("bad input to connect and listen is a TypeError", async () => {
@@ -335,11 +331,7 @@ test("100 concurrent connections, each moving 1 MiB both ways: no cross-talk, no
 
 /** Impersonates the client of a server connection on this thread; returns the level, reverted. */
 async function impersonationLevel(): Promise<number> {
-  const name = uniqueName("imp");
-  const server = listen(name);
-  const accepted = server.accept();
-  const client = await connect(name);
-  const conn = (await accepted)!;
+  const { server, client, conn, close } = await pair("imp");
   client.writer!.write("x"); // the server must read before it may impersonate
   const r = conn.readable.getReader();
   await r.read();
@@ -367,8 +359,7 @@ async function impersonationLevel(): Promise<number> {
       assert.equal(a.RevertToSelf(), 1);
     }
   } finally {
-    await Promise.all([client.close(), conn.close()]);
-    await server.close();
+    await close();
   }
 }
 
@@ -427,16 +418,14 @@ function namedPipeType(handle: bigint): number {
 }
 
 async function pipeTypeOf(options: Parameters<typeof listen>[1]): Promise<number> {
-  const name = uniqueName("ptype");
-  const server = listen(name, options);
-  const accepted = server.accept();
-  const client = await connect(name, { messageMode: options?.messageMode });
-  const conn = (await accepted)!;
+  const { server, client, conn, close } = await pair("ptype", {
+    server: options,
+    client: { messageMode: options?.messageMode },
+  });
   try {
     return namedPipeType(conn.handle!);
   } finally {
-    await Promise.all([client.close(), conn.close()]);
-    await server.close();
+    await close();
   }
 }
 
@@ -460,13 +449,9 @@ test("PIPE_REJECT_REMOTE_CLIENTS is really set: read back from the handle", {
 });
 
 test("an SDDL string is taken as the DACL", async () => {
-  const name = uniqueName("sddl");
   // This user only, read and write: no SYSTEM, no Administrators.
   const sid = currentUserSid();
-  const server = listen(name, { security: `D:P(A;;GRGW;;;${sid})` });
-  const accepted = server.accept();
-  const client = await connect(name);
-  const conn = (await accepted)!;
+  const { conn, close } = await pair("sddl", { server: { security: `D:P(A;;GRGW;;;${sid})` } });
   const { kernel32, advapi32 } = native();
   const sd = new BigUint64Array(1);
   assert.equal(
@@ -485,8 +470,7 @@ test("an SDDL string is taken as the DACL", async () => {
   const sddl = takeLocalWideString(text[0]);
   const trustees = [...sddl.matchAll(/\(([^)]*)\)/g)].map((m) => m[1].split(";")[5]);
   assert.deepEqual(trustees, [sid], sddl);
-  await Promise.all([client.close(), conn.close()]);
-  await server.close();
+  await close();
 });
 
 test('against a one-way (inbound) server end, access "duplex" falls back to write-only', async () => {
