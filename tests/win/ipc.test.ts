@@ -489,3 +489,24 @@ test('against a one-way (inbound) server end, access "duplex" falls back to writ
   await conn.close();
   await end.close();
 });
+
+test("reads follow the consumer: no ReadFile without demand, so the peer's writer backs up", async () => {
+  const { client, conn, close } = await pair("demand", {
+    server: { outBufferSize: 4096, inBufferSize: 4096 },
+    client: { highWaterMark: 64 * 1024 },
+  });
+  // The client writes far more than the pipe holds; the server's consumer has not asked yet.
+  for (let p = 0; p < 2 * MiB; p += 65536) client.writer!.write(pattern.at(p, 65536));
+  await sleep(300);
+  assert.equal(conn.reader!.bytesRead, 0, "no read without a consumer's demand");
+  assert.ok(
+    client.writer!.bytesToWrite > 1.5 * MiB,
+    `backpressure: ${client.writer!.bytesToWrite}`,
+  );
+  // Now the consumer reads: everything arrives, in order.
+  const got = await within(30_000, readAll(conn.readable, 2 * MiB));
+  assert.equal(got.byteLength, 2 * MiB);
+  pattern.verifier().check(got);
+  await within(10_000, client.writer!.flush());
+  await close();
+});
