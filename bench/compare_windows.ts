@@ -2,25 +2,15 @@
 // process; each writer runs in its own process, one at a time, in an order rotated every round;
 // the reader times each connection. Results go to .tmp/bench/results.json for bench/compare.mjs.
 import { spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import { bun, deno, jsonLines, node, sleep, startProcess } from "./windows_process.ts";
 
 const MiB = 1024 * 1024;
 const totalMiB = Number(process.env.WINPIPE_BENCH_MIB || 32);
 const rounds = Number(process.env.WINPIPE_BENCH_ROUNDS || 5);
 const chunkSizes = [256, 4096, 65536, MiB];
-const deno = process.env.WINPIPE_DENO || process.execPath;
-const bun = process.env.WINPIPE_BUN || "bun";
-const node = process.env.WINPIPE_NODE || "node";
 const writers: { name: string; cmd: string; args: string[] }[] = [
   { name: "winpipe (Deno)", cmd: deno, args: ["run", "-A", "bench/peers/winpipe_writer.ts"] },
   { name: "winpipe (Bun)", cmd: bun, args: ["bench/peers/winpipe_writer.ts"] },
@@ -34,28 +24,10 @@ mkdirSync(dir, { recursive: true });
 const readerLog = join(dir, "reader.jsonl");
 rmSync(readerLog, { force: true });
 const pipe = String.raw`\\.\pipe\winpipe-bench-${process.pid}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const lines = () =>
-  existsSync(readerLog)
-    ? readFileSync(readerLog, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))
-    : [];
+const lines = () => jsonLines(readerLog);
 
 function run(cmd: string, args: string[], log: string): Promise<number> {
-  return new Promise((resolve) => {
-    // stderr to a file, never a pipe (node.exe under Wine dies with EBADF on one)
-    const err = openSync(log, "w");
-    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", err] });
-    const timer = setTimeout(() => child.kill(), 60_000);
-    child.on("error", (e) => {
-      writeFileSync(log, String(e));
-      resolve(-1);
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      closeSync(err);
-      resolve(code ?? -1);
-    });
-  });
+  return startProcess(cmd, args, log).exited;
 }
 
 const total = totalMiB * MiB;

@@ -3,30 +3,18 @@
 //   both ends (each end its own process);
 // - read throughput: one writer (Node's net) writes in fixed chunks into each reader in turn.
 // Results go to .tmp/bench/ipc.json.
-import { spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
+import { bun, deno, jsonLines, node, sleep, startProcess } from "./windows_process.ts";
 
 const MiB = 1024 * 1024;
 const rounds = Number(process.env.WINPIPE_BENCH_ROUNDS || 5);
 const totalMiB = Number(process.env.WINPIPE_BENCH_MIB || 32);
 const roundTrips = 2000;
-const deno = process.env.WINPIPE_DENO || process.execPath;
-const bun = process.env.WINPIPE_BUN || "bun";
-const node = process.env.WINPIPE_NODE || "node";
 // Absolute: Bun under Wine mis-resolves relative paths ("directory mismatch", measured).
 const dir = resolve(".tmp", "bench");
 mkdirSync(dir, { recursive: true });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Cmd = [string, string[]];
 const impls: { name: string; server: Cmd; client: Cmd; reader: Cmd }[] = [
@@ -63,19 +51,7 @@ const impls: { name: string; server: Cmd; client: Cmd; reader: Cmd }[] = [
 ];
 
 function start([cmd, args]: Cmd, extra: string[]) {
-  // stderr to a file, never a pipe (node.exe under Wine dies with EBADF on one)
-  const err = openSync(join(dir, "ipc-peer.log"), "w");
-  const child = spawn(cmd, [...args, ...extra], { stdio: ["ignore", "ignore", err] });
-  const exited = new Promise<number>((resolve) => {
-    const timer = setTimeout(() => child.kill(), 60_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      closeSync(err);
-      resolve(code ?? -1);
-    });
-    child.on("error", () => resolve(-1));
-  });
-  return { child, exited };
+  return startProcess(cmd, [...args, ...extra], join(dir, "ipc-peer.log"));
 }
 
 async function waitFor(check: () => boolean, what: string) {
@@ -85,10 +61,7 @@ async function waitFor(check: () => boolean, what: string) {
   }
 }
 
-const lines = (f: string) =>
-  existsSync(f)
-    ? readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))
-    : [];
+const lines = jsonLines;
 
 const rt: { impl: string; round: number; value?: number; error?: string }[] = [];
 const reads: { impl: string; chunk: number; round: number; mbps?: number; error?: string }[] = [];
