@@ -56,6 +56,40 @@ async function pair(
   };
 }
 
+/** The DACL of a handle as SDDL: GetSecurityInfo, then ConvertSecurityDescriptorToString…W. */
+function daclOf(handle: bigint): string {
+  const { kernel32, advapi32 } = native();
+  const SE_KERNEL_OBJECT = 6;
+  const DACL_SECURITY_INFORMATION = 4;
+  const sd = new BigUint64Array(1);
+  const dacl = new BigUint64Array(1);
+  const code = advapi32().GetSecurityInfo(
+    handle,
+    SE_KERNEL_OBJECT,
+    DACL_SECURITY_INFORMATION,
+    null,
+    null,
+    dacl,
+    null,
+    sd,
+  );
+  assert.equal(code, 0, `GetSecurityInfo: ${code}`);
+  const text = new BigUint64Array(1);
+  try {
+    const ok = advapi32().ConvertSecurityDescriptorToStringSecurityDescriptorW(
+      sd[0],
+      1,
+      DACL_SECURITY_INFORMATION,
+      text,
+      null,
+    );
+    assert.equal(ok, 1, "ConvertSecurityDescriptorToStringSecurityDescriptorW");
+  } finally {
+    kernel32.LocalFree(sd[0]);
+  }
+  return takeLocalWideString(text[0]);
+}
+
 /** An echo server on `name` until closed: every connection's bytes go straight back. */
 function echoServer(name: string, options = {}) {
   const server = listen(name, options);
@@ -248,40 +282,8 @@ test("a Node for Windows' net server <-> our client: echo round trip", async () 
 });
 
 test('the default DACL ("user") allows this user, SYSTEM and Administrators only', async () => {
-  const { server, client, conn, close } = await pair("dacl");
-  const { kernel32, advapi32 } = native();
-  const a = advapi32();
-  const SE_KERNEL_OBJECT = 6;
-  const DACL_SECURITY_INFORMATION = 4;
-  const sd = new BigUint64Array(1);
-  const z = () => new BigUint64Array(1);
-  const code = a.GetSecurityInfo(
-    conn.handle!,
-    SE_KERNEL_OBJECT,
-    DACL_SECURITY_INFORMATION,
-    null,
-    null,
-    z(),
-    null,
-    sd,
-  );
-  assert.equal(code, 0, `GetSecurityInfo: ${code}`);
-  const text = new BigUint64Array(1);
-  try {
-    assert.equal(
-      a.ConvertSecurityDescriptorToStringSecurityDescriptorW(
-        sd[0],
-        1,
-        DACL_SECURITY_INFORMATION,
-        text,
-        null,
-      ),
-      1,
-    );
-  } finally {
-    kernel32.LocalFree(sd[0]);
-  }
-  const sddl = takeLocalWideString(text[0]);
+  const { conn, close } = await pair("dacl");
+  const sddl = daclOf(conn.handle!);
   const aces = [...sddl.matchAll(/\(([^)]*)\)/g)].map((m) => m[1].split(";"));
   const trustees = aces.map((ace) => ace[5]).sort();
   assert.deepEqual(trustees, ["BA", "SY", currentUserSid()].sort(), sddl);
@@ -452,22 +454,7 @@ test("an SDDL string is taken as the DACL", async () => {
   // This user only, read and write: no SYSTEM, no Administrators.
   const sid = currentUserSid();
   const { conn, close } = await pair("sddl", { server: { security: `D:P(A;;GRGW;;;${sid})` } });
-  const { kernel32, advapi32 } = native();
-  const sd = new BigUint64Array(1);
-  assert.equal(
-    advapi32().GetSecurityInfo(conn.handle!, 6, 4, null, null, new BigUint64Array(1), null, sd),
-    0,
-  );
-  const text = new BigUint64Array(1);
-  try {
-    assert.equal(
-      advapi32().ConvertSecurityDescriptorToStringSecurityDescriptorW(sd[0], 1, 4, text, null),
-      1,
-    );
-  } finally {
-    kernel32.LocalFree(sd[0]);
-  }
-  const sddl = takeLocalWideString(text[0]);
+  const sddl = daclOf(conn.handle!);
   const trustees = [...sddl.matchAll(/\(([^)]*)\)/g)].map((m) => m[1].split(";")[5]);
   assert.deepEqual(trustees, [sid], sddl);
   await close();
