@@ -59,7 +59,7 @@ options:
 `;
 
 /** Parsed arguments. */
-interface SendArgs {
+interface CliArgs {
   pipe: string;
   file?: string;
   wait: boolean;
@@ -72,8 +72,8 @@ interface SendArgs {
 
 class UsageError extends Error {}
 
-function parseArgs(command: string, args: string[]): SendArgs {
-  const out: Partial<SendArgs> & { rest: string[] } = {
+function parseArgs(command: string, args: string[]): CliArgs {
+  const out: Partial<CliArgs> & { rest: string[] } = {
     wait: false,
     timeout: 5_000,
     allowRemote: false,
@@ -100,7 +100,7 @@ function parseArgs(command: string, args: string[]): SendArgs {
   if (out.rest.length < 1 || out.rest.length > most) {
     throw new UsageError(`${command} takes <pipe>${most === 2 ? " [file]" : ""}`);
   }
-  return { ...(out as SendArgs), pipe: out.rest[0], file: out.rest[1] };
+  return { ...(out as CliArgs), pipe: out.rest[0], file: out.rest[1] };
 }
 
 /** A progress line: bytes, rate and, when the size is known, a bar. */
@@ -166,7 +166,7 @@ async function* readFile(path: string, onSize: (n: number) => void): AsyncGenera
   }
 }
 
-async function send(args: SendArgs, io: CliIo): Promise<number> {
+async function send(args: CliArgs, io: CliIo): Promise<number> {
   let total: number | undefined;
   const source = args.file ? readFile(args.file, (n) => (total = n)) : io.stdin;
   const writer = await PipeWriter.open(args.pipe, {
@@ -208,7 +208,7 @@ async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
 }
 
 /** `recv`: listen, take one client, and write what it sends to FILE or stdout. */
-async function recv(args: SendArgs, io: CliIo): Promise<number> {
+async function recv(args: CliArgs, io: CliIo): Promise<number> {
   const server = listen(args.pipe, { messageMode: args.message, maxInstances: 1 });
   const file = args.file ? await open(args.file, "w") : undefined;
   try {
@@ -234,7 +234,7 @@ async function recv(args: SendArgs, io: CliIo): Promise<number> {
 }
 
 /** `relay`: stdin to the pipe and the pipe to stdout, as npiperelay does. */
-async function relay(args: SendArgs, io: CliIo): Promise<number> {
+async function relay(args: CliArgs, io: CliIo): Promise<number> {
   const conn = await connect(args.pipe, {
     wait: args.wait,
     timeout: args.timeout,

@@ -6,7 +6,8 @@
  */
 import { PIPE_READMODE_MESSAGE } from "../ffi/kernel32.ts";
 import { PipeError, Win32 } from "./errors.ts";
-import { type OpenAccess, type OpenOptions, openPipeHandle, requireNative } from "./open.ts";
+import { requireNative } from "./native.ts";
+import { type OpenAccess, type OpenOptions, openPipeHandle } from "./open.ts";
 import { OverlappedPipe } from "./overlapped.ts";
 import { PipeReader, type PipeReaderOptions } from "./reader.ts";
 import { type PipeWriter, type PipeWriterOptions, writerOverChannel } from "./writer.ts";

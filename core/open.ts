@@ -11,14 +11,13 @@ import {
   GENERIC_READ,
   GENERIC_WRITE,
   INVALID_HANDLE_VALUE,
-  type Native,
   OPEN_EXISTING,
   SECURITY_IDENTIFICATION,
   SECURITY_SQOS_PRESENT,
 } from "../ffi/kernel32.ts";
-import { native } from "../ffi/runtime.ts";
 import { PipeError, Win32 } from "./errors.ts";
 import { type PipeNameOptions, validatePipeName } from "./names.ts";
+import { requireNative } from "./native.ts";
 import { securityAttributes } from "./security.ts";
 
 /** Options for opening a pipe by name. */
@@ -47,20 +46,6 @@ const ACCESS: Record<OpenAccess, number> = {
   read: (GENERIC_READ | FILE_WRITE_ATTRIBUTES) >>> 0,
   duplex: (GENERIC_READ | GENERIC_WRITE) >>> 0,
 };
-
-/** The loaded FFI, or a PipeError(ERROR_NOT_SUPPORTED) that names the platform. */
-export function requireNative(): Native {
-  try {
-    return native();
-  } catch (cause) {
-    throw new PipeError({
-      code: Win32.ERROR_NOT_SUPPORTED,
-      syscall: "dlopen",
-      detail: (cause as Error).message,
-      cause,
-    });
-  }
-}
 
 /**
  * `CreateFileW` on a pipe name with `FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |

@@ -21,7 +21,7 @@ import {
 } from "../ffi/kernel32.ts";
 import type { WriteChannel, WriteResult } from "./channel.ts";
 import { PipeError, Win32 } from "./errors.ts";
-import { requireNative } from "./open.ts";
+import { requireNative } from "./native.ts";
 import { securityAttributes } from "./security.ts";
 
 const FILE_TYPE_PIPE = 3;

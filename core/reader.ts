@@ -7,7 +7,7 @@
  * @module
  */
 import { PipeError, Win32 } from "./errors.ts";
-import { requireNative } from "./open.ts";
+import { requireNative } from "./native.ts";
 import { type Operation, OverlappedPipe } from "./overlapped.ts";
 
 /** Options for a {@link PipeReader}. */

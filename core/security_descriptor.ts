@@ -7,7 +7,7 @@
  */
 import { PipeError } from "./errors.ts";
 import { toWide } from "./names.ts";
-import { requireNative } from "./open.ts";
+import { requireNative } from "./native.ts";
 
 /** What `listen({ security })` takes. */
 export type PipeSecurity = "user" | "default" | string;

@@ -22,7 +22,7 @@ import {
 import { type ConnectOptions, PipeConnection } from "./connection.ts";
 import { PipeError, Win32 } from "./errors.ts";
 import { validatePipeName } from "./names.ts";
-import { requireNative } from "./open.ts";
+import { requireNative } from "./native.ts";
 import { type Operation, OverlappedPipe } from "./overlapped.ts";
 import { securityAttributes } from "./security.ts";
 import { type PipeSecurity, sddlFor, securityDescriptor } from "./security_descriptor.ts";
