@@ -361,13 +361,3 @@ export class OverlappedPipe {
     };
   }
 }
-
-/** GetProcessHandleCount for this process: for leak checks. */
-export function processHandleCount(): number {
-  const { kernel32 } = requireNative();
-  const count = new Uint32Array(1);
-  if (!kernel32.GetProcessHandleCount(kernel32.GetCurrentProcess(), count)) {
-    throw new PipeError({ code: kernel32.GetLastError(), syscall: "GetProcessHandleCount" });
-  }
-  return count[0];
-}

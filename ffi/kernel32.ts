@@ -181,7 +181,10 @@ export const advapi32Symbols = {
 /** advapi32, bound. */
 export type Advapi32 = Bindings<typeof advapi32Symbols>;
 
-/** The ntdll function that reads a pipe's configuration back (tests and diagnostics). */
+/**
+ * The ntdll functions: a pipe's instance count and configuration (`listen` checks that its first
+ * instance is the only one), and the process's handles (the leak tests' count).
+ */
 export const ntdllSymbols = {
   // NTSTATUS NtQueryInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBlock,
   //   PVOID FileInformation, ULONG Length, FILE_INFORMATION_CLASS FileInformationClass)
@@ -189,6 +192,9 @@ export const ntdllSymbols = {
     parameters: ["usize", "buffer", "buffer", "u32", "u32"],
     result: "u32",
   },
+  // NTSTATUS NtQuerySystemInformation(SYSTEM_INFORMATION_CLASS SystemInformationClass,
+  //   PVOID SystemInformation, ULONG SystemInformationLength, PULONG ReturnLength)
+  NtQuerySystemInformation: { parameters: ["u32", "buffer", "u32", "buffer"], result: "u32" },
 } as const satisfies Record<string, NativeSymbol>;
 
 /** ntdll, bound. */

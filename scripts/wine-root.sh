@@ -35,10 +35,16 @@ exec 9>"$ROOT.lock"
 flock 9
 if [ -f "$ROOT/.winpipe-ready-$STAMP" ]; then echo "$ROOT"; exit 0; fi
 
-# The Debian mirror apt already uses (a "URIs:" or "deb" line, not a comment).
+# The Debian archive apt is configured with (a "URIs:" or "deb" line, not a comment). There is
+# no built-in fallback: the root comes from the same archive as the machine's own packages.
 mirror=$(grep -h -E '^(URIs:|deb) ' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
   | grep -o -E 'https?://[^ ]*/debian/?$|https?://[^ ]*/debian/? ' | head -n1 | tr -d ' ' || true)
-mirror=${mirror:-http://deb.debian.org/debian}
+if [ -z "$mirror" ]; then
+  log "ERROR: no Debian archive found in apt's configuration (/etc/apt/sources.list,"
+  log "/etc/apt/sources.list.d/*.sources); the Wine root is made from the archive apt uses."
+  log "Configure apt with a Debian archive (a 'URIs: .../debian' or 'deb .../debian' line)."
+  exit 6
+fi
 
 unbind() {
   for m in "$ROOT/dev" "$ROOT/proc"; do

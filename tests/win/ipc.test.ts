@@ -5,11 +5,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { processHandleCount } from "../../core/overlapped.ts";
 import { takeLocalWideString } from "../../core/security_descriptor.ts";
 import { currentUserSid } from "../../core/security_descriptor.ts";
 import { native } from "../../ffi/runtime.ts";
 import { connect, listen, PipeConnection, PipeError } from "../../mod.ts";
+import { processHandleCount } from "./handles.ts";
 import { Pattern, sleep, uniqueName, within } from "./server_end.ts";
 
 const MiB = 1024 * 1024;

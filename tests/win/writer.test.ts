@@ -6,10 +6,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { processHandleCount } from "../../core/overlapped.ts";
 import { securityAttributes } from "../../core/security.ts";
 import { native } from "../../ffi/runtime.ts";
 import { PipeError, type PipeErrorEvent, PipeWriter } from "../../mod.ts";
+import { processHandleCount } from "./handles.ts";
 import { Pattern, ServerEnd, sleep, uniqueName, within } from "./server_end.ts";
 
 const MiB = 1024 * 1024;
