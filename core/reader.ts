@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { PipeError, Win32 } from "./errors.ts";
+import { isPeerGone, PipeError, Win32 } from "./errors.ts";
 import { requireNative } from "./native.ts";
 import { type Operation, OverlappedPipe } from "./overlapped.ts";
 
@@ -99,6 +99,33 @@ export class PipeReader {
   /** Total bytes read so far. */
   get bytesRead(): number {
     return this.#bytesRead;
+  }
+
+  /**
+   * Bytes that have arrived in the pipe and wait to be read, now (`PeekNamedPipe`'s
+   * `lpTotalBytesAvail`), not counting what a read in flight has already taken. 0 once the
+   * reader is released or the peer has gone.
+   *
+   * @throws {PipeError} when `PeekNamedPipe` fails for another reason.
+   *
+   * @example
+   * ```ts
+   * if (reader.available() === 0) await reader.cancel(); // nothing more has come
+   * ```
+   */
+  available(): number {
+    const handle = this.#pipe.handle;
+    if (handle === null) return 0;
+    const { kernel32 } = requireNative();
+    const total = new Uint32Array(1);
+    if (kernel32.PeekNamedPipe(handle, null, 0, null, total, null)) return total[0];
+    const code = kernel32.GetLastError();
+    if (isPeerGone(code)) return 0;
+    throw new PipeError({
+      code: code === 0 ? Win32.ERROR_UNIDENTIFIED_ERROR : code,
+      syscall: "PeekNamedPipe",
+      path: this.#pipe.path,
+    });
   }
 
   /**

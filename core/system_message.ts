@@ -28,6 +28,7 @@ const fallback: Record<number, string> = {
   995:
     "The I/O operation has been aborted because of either a thread exit or an application request.",
   1168: "Element not found.",
+  1287: "Insufficient information exists to identify the cause of failure.",
   1460: "This operation returned because the timeout period expired.",
 };
 
