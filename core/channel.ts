@@ -1,15 +1,32 @@
 /**
- * The seam between the writer's state machine and the completion path: one overlapped write at
- * a time on a pipe. The real channel is {@link OverlappedPipe}'s; the Linux suites drive the
- * writer through a fake one.
+ * The seam between the state machines (writer, reader) and the completion path: one overlapped
+ * operation at a time on a pipe. The real channels are {@link OverlappedPipe}'s; the Linux suites
+ * drive the writer and the reader through fakes.
  *
  * @module
  */
 
-/** How one write ended: a Win32 code (0 for success) and the bytes transferred. */
-export interface WriteResult {
+/** How one operation ended. */
+export interface IoResult {
+  /** 0 for success, or the Win32 code. */
   error: number;
+  /** Bytes transferred. */
   bytes: number;
+  /**
+   * For a failure, the call that failed when it is not the operation's own (`WriteFile`,
+   * `ReadFile`): for example `GetOverlappedResultEx`, whose own failure is not the write's.
+   */
+  syscall?: string;
+}
+
+/** An operation that could not be started: its completion will never come. */
+export interface IoFailure {
+  /** The Win32 code; never 0. */
+  error: number;
+  /** The call that failed. */
+  syscall: string;
+  /** Words for the message, e.g. "the pipe handle was already released". */
+  detail?: string;
 }
 
 /** One overlapped write at a time, with its completion delivered asynchronously. */
@@ -18,22 +35,42 @@ export interface WriteChannel {
   readonly path: string | undefined;
   /**
    * Starts one write of `bytes`, which are writer-owned (over a `new ArrayBuffer`). The channel
-   * keeps them referenced until the completion. Returns 0 when `onComplete` will be called
-   * later (never synchronously), or the Win32 code of a synchronous failure (then it never is).
+   * keeps them referenced until the completion. Returns undefined when `onComplete` will be
+   * called later (never synchronously), or the failure (then it never is).
    */
-  startWrite(bytes: Uint8Array, onComplete: (result: WriteResult) => void): number;
+  startWrite(bytes: Uint8Array, onComplete: (result: IoResult) => void): IoFailure | undefined;
   /** `CancelIoEx` on the write in flight: 0, or the Win32 code (1168: it had already completed). */
   cancelWrite(): number;
   /**
-   * Blocks up to `timeoutMs` for the write in flight. Returns its result, after which its
-   * `onComplete` is not called; or `undefined` on timeout.
+   * Blocks up to `timeoutMs` (`Infinity`: no limit) for the write in flight. Returns its result,
+   * after which its `onComplete` is not called; or `undefined` on timeout.
    */
-  waitWrite(timeoutMs: number): WriteResult | undefined;
+  waitWrite(timeoutMs: number): IoResult | undefined;
   /**
    * Ends pending I/O the hard way, by closing an owned handle now (when `CancelIoEx` failed).
    * Memory stays referenced until the completion. Returns false when the handle is not owned.
    */
   abortHandle(): boolean;
-  /** Releases everything once every owed completion has arrived; idempotent. */
+  /** Releases the writer's share once its own write has completed; idempotent. */
+  release(): Promise<void>;
+}
+
+/** One overlapped read at a time, into memory the reader owns. */
+export interface ReadChannel {
+  /** The pipe's name, for error messages. */
+  readonly path: string | undefined;
+  /**
+   * Starts one read into `buffer` (reader-owned, over a `new ArrayBuffer`), which the channel
+   * keeps referenced until the completion. Returns undefined when `onComplete` will be called
+   * later (never synchronously), or the failure (then it never is).
+   */
+  startRead(buffer: Uint8Array, onComplete: (result: IoResult) => void): IoFailure | undefined;
+  /** `CancelIoEx` on the read in flight: 0, or the Win32 code (1168: it had already completed). */
+  cancelRead(): number;
+  /** Bytes waiting in the pipe now (`PeekNamedPipe`); 0 once released or the peer has gone. */
+  available(): number;
+  /** As {@link WriteChannel.abortHandle}. */
+  abortHandle(): boolean;
+  /** Releases the reader's share once its own read has completed; idempotent. */
   release(): Promise<void>;
 }

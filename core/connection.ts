@@ -5,9 +5,18 @@
  * @module
  */
 import { PIPE_READMODE_MESSAGE } from "../ffi/kernel32.ts";
-import { PipeError, Win32 } from "./errors.ts";
+import { lastError, PipeError, Win32 } from "./errors.ts";
+import { describe } from "./names.ts";
 import { requireNative } from "./native.ts";
 import { type OpenAccess, type OpenOptions, openPipeHandle } from "./open.ts";
+import {
+  openSettings,
+  optionsObject,
+  type ReaderSettings,
+  readerSettings,
+  type WriterSettings,
+  writerSettings,
+} from "./options.ts";
 import { OverlappedPipe } from "./overlapped.ts";
 import { PipeReader, type PipeReaderOptions } from "./reader.ts";
 import { type PipeWriter, type PipeWriterOptions, writerOverChannel } from "./writer.ts";
@@ -26,14 +35,13 @@ export type PipeSide = "client" | "server";
 
 const CONSTRUCT = Symbol("PipeConnection.construct");
 
-/** How a connection is made (internal). */
-interface ConnectionInit {
+/** How a connection is made (internal): which end, which ways, and the checked settings. */
+export interface ConnectionInit {
   side: PipeSide;
   read: boolean;
   write: boolean;
-  options: ConnectOptions;
-  /** Called once the handle has been closed (the server listens again at once if it waits). */
-  onReleased?: () => void;
+  reader: ReaderSettings;
+  writer: WriterSettings;
 }
 
 /**
@@ -63,22 +71,16 @@ export class PipeConnection {
   readonly peerProcessId: number;
   #closed: Promise<void> | undefined;
   readonly #pipe: OverlappedPipe;
-  readonly #onReleased: (() => void) | undefined;
 
   /**
    * Not public: use {@link connect} or a server's connections.
    * @ignore
    */
-  constructor(
-    token: unknown,
-    pipe: OverlappedPipe,
-    init: ConnectionInit,
-  ) {
+  constructor(token: unknown, pipe: OverlappedPipe, init: ConnectionInit) {
     if (token !== CONSTRUCT) throw new TypeError("use connect() or listen() for a PipeConnection");
     this.path = pipe.path;
     this.side = init.side;
     this.#pipe = pipe;
-    this.#onReleased = init.onReleased;
     const { kernel32 } = requireNative();
     const pid = new Uint32Array(1);
     const handle = pipe.handle!;
@@ -86,9 +88,10 @@ export class PipeConnection {
       ? kernel32.GetNamedPipeServerProcessId(handle, pid)
       : kernel32.GetNamedPipeClientProcessId(handle, pid);
     this.peerProcessId = ok ? pid[0] : 0;
-    if (init.read && init.write) pipe.retain(); // two users of one handle
-    this.reader = init.read ? PipeReader.overPipe(pipe, init.options) : null;
-    this.writer = init.write ? writerOverChannel(pipe.writeChannel(), init.options) : null;
+    // Everything that can fail comes before retain(): nothing is half-made.
+    this.reader = init.read ? PipeReader.overChannel(pipe.readChannel(), init.reader) : null;
+    this.writer = init.write ? writerOverChannel(pipe.writeChannel(), init.writer) : null;
+    if (this.reader && this.writer) pipe.retain(); // two users of one handle
   }
 
   /**
@@ -138,8 +141,11 @@ export class PipeConnection {
       } catch (e) {
         error = e;
       }
-      await this.reader?.cancel();
-      this.#onReleased?.();
+      try {
+        await this.reader?.cancel();
+      } catch (e) {
+        error ??= e;
+      }
       if (error) throw error;
     })();
     return this.#closed;
@@ -175,18 +181,23 @@ export class PipeConnection {
  * ```
  */
 export async function connect(name: string, options: ConnectOptions = {}): Promise<PipeConnection> {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("connect(name, options): options must be an object");
+  const where = "connect()";
+  const o = optionsObject(options, where);
+  const access = o.access ?? "duplex";
+  if (!isAccess(access)) {
+    throw new TypeError(
+      `${where}: access must be "duplex", "read" or "write", got ${describe(access)}`,
+    );
   }
-  const access = options.access ?? "duplex";
-  if (access !== "duplex" && access !== "read" && access !== "write") {
-    throw new TypeError(`access must be "duplex", "read" or "write", got ${String(access)}`);
-  }
+  // Every option is checked before the pipe is opened: nothing can fail after it but the FFI.
+  const open = openSettings(o, where);
+  const reader = readerSettings(o, where);
+  const writer = writerSettings(o, where);
   let handle: bigint | undefined;
   let opened: OpenAccess = access;
   for (const attempt of access === "duplex" ? ["duplex", "read", "write"] as const : [access]) {
     try {
-      handle = await openPipeHandle(name, attempt, options);
+      handle = await openPipeHandle(name, attempt, open);
       opened = attempt;
       break;
     } catch (e) {
@@ -197,17 +208,22 @@ export async function connect(name: string, options: ConnectOptions = {}): Promi
   }
   const pipe = OverlappedPipe.bind(handle!, { owned: true, path: name });
   try {
-    if (options.messageMode && opened !== "write") setMessageReadMode(pipe, name);
+    if (reader.messageMode && opened !== "write") setMessageReadMode(pipe, name);
     return PipeConnection.wrap(pipe, {
       side: "client",
       read: opened !== "write",
       write: opened !== "read",
-      options,
+      reader,
+      writer,
     });
   } catch (e) {
     await pipe.release();
     throw e;
   }
+}
+
+function isAccess(v: unknown): v is OpenAccess {
+  return v === "duplex" || v === "read" || v === "write";
 }
 
 /** `SetNamedPipeHandleState(PIPE_READMODE_MESSAGE)`: reads return whole messages. */
@@ -221,10 +237,6 @@ export function setMessageReadMode(pipe: OverlappedPipe, path: string | undefine
       null,
     )
   ) {
-    throw new PipeError({
-      code: kernel32.GetLastError(),
-      syscall: "SetNamedPipeHandleState",
-      path,
-    });
+    throw lastError(kernel32, { syscall: "SetNamedPipeHandleState", path });
   }
 }

@@ -151,3 +151,30 @@ export class PipeError extends Error {
     return isPeerGone(this.code);
   }
 }
+
+/**
+ * A failure's code: a call that failed must never read as success, so a `GetLastError` of 0
+ * after a failed call becomes `ERROR_UNIDENTIFIED_ERROR` (1287).
+ */
+export function failureCode(code: number): number {
+  return code === 0 ? Win32.ERROR_UNIDENTIFIED_ERROR : code;
+}
+
+/**
+ * The {@link PipeError} for a call that has just failed on this thread, from `GetLastError`
+ * (read at once, before any other call can overwrite it). A reading of 0 is reported as
+ * `ERROR_UNIDENTIFIED_ERROR` and says so.
+ */
+export function lastError(
+  kernel32: { GetLastError(): number },
+  init: Omit<PipeErrorInit, "code">,
+): PipeError {
+  const code = kernel32.GetLastError();
+  if (code !== 0) return new PipeError({ ...init, code });
+  const zero = "the call failed but GetLastError() read 0";
+  return new PipeError({
+    ...init,
+    code: Win32.ERROR_UNIDENTIFIED_ERROR,
+    detail: init.detail ? `${init.detail} (${zero})` : zero,
+  });
+}

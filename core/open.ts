@@ -15,16 +15,18 @@ import {
   SECURITY_IDENTIFICATION,
   SECURITY_SQOS_PRESENT,
 } from "../ffi/kernel32.ts";
-import { PipeError, Win32 } from "./errors.ts";
+import { failureCode, PipeError, Win32 } from "./errors.ts";
 import { type PipeNameOptions, validatePipeName } from "./names.ts";
 import { requireNative } from "./native.ts";
+import type { OpenSettings } from "./options.ts";
 import { securityAttributes } from "./security.ts";
 
 /** Options for opening a pipe by name. */
 export interface OpenOptions extends PipeNameOptions {
   /**
    * How long to keep retrying while every instance is busy (`ERROR_PIPE_BUSY`), or, with
-   * `wait: true`, while the pipe does not exist yet. Milliseconds; default 5000.
+   * `wait: true`, while the pipe does not exist yet. Milliseconds; default 5000; `Infinity`
+   * retries until it succeeds or `signal` aborts.
    */
   timeout?: number;
   /** Wait (until `timeout`) for a server to create the pipe. Default false: fail at once. */
@@ -35,8 +37,6 @@ export interface OpenOptions extends PipeNameOptions {
 
 /** Which way the client end is opened. */
 export type OpenAccess = "read" | "write" | "duplex";
-
-const DEFAULT_TIMEOUT = 5_000;
 
 // The client may read the pipe's attributes (GetNamedPipeInfo) and, when it reads, set its
 // read mode (SetNamedPipeHandleState), as libuv asks for too.
@@ -49,26 +49,17 @@ const ACCESS: Record<OpenAccess, number> = {
 
 /**
  * `CreateFileW` on a pipe name with `FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
- * SECURITY_IDENTIFICATION`. Returns the handle, which the caller owns.
+ * SECURITY_IDENTIFICATION`. The settings were checked by the caller; the name is checked here,
+ * before any system call. Returns the handle, which the caller owns.
  */
 export async function openPipeHandle(
   name: string,
   access: OpenAccess,
-  options: OpenOptions = {},
+  settings: OpenSettings,
 ): Promise<bigint> {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("options must be an object");
-  }
-  const wide = validatePipeName(name, options);
-  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
-  if (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0) {
-    throw new TypeError(`timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
-  }
-  const { signal } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError("signal must be an AbortSignal");
-  }
+  const wide = validatePipeName(name, settings);
   const { kernel32 } = requireNative();
+  const { timeout, signal } = settings;
   const deadline = performance.now() + timeout;
   const sa = securityAttributes();
   let delay = 1;
@@ -84,9 +75,9 @@ export async function openPipeHandle(
       0n,
     );
     if (handle !== INVALID_HANDLE_VALUE) return handle;
-    const code = kernel32.GetLastError();
+    const code = failureCode(kernel32.GetLastError());
     const retry = code === Win32.ERROR_PIPE_BUSY
-      || (code === Win32.ERROR_FILE_NOT_FOUND && options.wait === true);
+      || (code === Win32.ERROR_FILE_NOT_FOUND && settings.wait);
     const left = deadline - performance.now();
     if (!retry || left <= 0) {
       throw new PipeError({

@@ -5,10 +5,15 @@
  * across threads) and hands it to the JS thread, where it is dispatched by context and OVERLAPPED
  * address.
  *
- * Lifetimes (see README "Design"): an operation's OVERLAPPED, event and data stay referenced from
- * `#pending` until its completion callback has run in JS, whatever happened meanwhile (cancel,
- * stop, close, a synchronous wait). `release()` frees the pool object and closes the handles only
- * when nothing is owed, and then once.
+ * Lifetimes (see README "Design"):
+ * - an operation's OVERLAPPED, event and data stay referenced from `#pending` until its
+ *   completion callback has run in JS, whatever happened meanwhile (cancel, stop, close, a
+ *   synchronous wait, a handle closed early);
+ * - `release()` runs only when nothing is owed, and then once, in the order `CloseThreadpoolIo`
+ *   asks for: close the (owned) file handle, wait for the pool's callbacks, close the pool
+ *   object, then the events;
+ * - a handle that is not owned stays open, and stays bound to the pool's completion port for
+ *   good (Windows has no unbinding): see README "Handles you own".
  *
  * @module
  */
@@ -19,13 +24,23 @@ import {
   OVERLAPPED_HEVENT,
   OVERLAPPED_SIZE,
 } from "../ffi/kernel32.ts";
-import type { WriteChannel, WriteResult } from "./channel.ts";
-import { PipeError, Win32 } from "./errors.ts";
+import type { IoFailure, IoResult, ReadChannel, WriteChannel } from "./channel.ts";
+import { failureCode, isPeerGone, lastError, PipeError, Win32 } from "./errors.ts";
 import { requireNative } from "./native.ts";
+import { checkHandle } from "./options.ts";
 import { securityAttributes } from "./security.ts";
 
+const FILE_TYPE_UNKNOWN = 0;
 const FILE_TYPE_PIPE = 3;
+const FILE_TYPE_NAMES: Record<number, string> = {
+  1: "a disk file",
+  2: "a character device",
+  0x8000: "a remote file",
+};
 const WAIT_TIMEOUT = 258;
+const INFINITE = 0xffff_ffff;
+/** OVERLAPPED.Internal holds STATUS_PENDING while the I/O is in flight. */
+const STATUS_PENDING = 0x103n;
 
 /** One overlapped operation slot: an OVERLAPPED and its event, reused after completion. */
 export class Operation {
@@ -35,7 +50,7 @@ export class Operation {
   readonly event: bigint;
   /** The data the kernel reads or writes; referenced until completion. */
   data: Uint8Array | null = null;
-  onComplete: ((r: WriteResult) => void) | null = null;
+  onComplete: ((r: IoResult) => void) | null = null;
   /** Its result was already taken synchronously (GetOverlappedResultEx); ignore the callback. */
   consumed = false;
 
@@ -45,10 +60,15 @@ export class Operation {
   }
 
   reset(): void {
-    // Internal, InternalHigh, Offset, OffsetHigh = 0; hEvent kept (WriteFile resets the event).
+    // Internal, InternalHigh, Offset, OffsetHigh = 0; hEvent kept (each call resets the event).
     this.overlapped.fill(0, 0, OVERLAPPED_HEVENT);
     new DataView(this.overlapped.buffer).setBigUint64(OVERLAPPED_HEVENT, this.event, true);
     this.consumed = false;
+  }
+
+  /** True while the kernel has not completed it (OVERLAPPED.Internal is STATUS_PENDING). */
+  get inFlight(): boolean {
+    return new DataView(this.overlapped.buffer).getBigUint64(0, true) === STATUS_PENDING;
   }
 }
 
@@ -64,9 +84,15 @@ const targets = new Map<bigint, OverlappedPipe>();
 let nextId = 1n;
 
 function acquireCallback(nat: Native): NativeCallback {
-  callback ??= nat.threadSafeIoCallback((context, overlapped, ioResult, bytes) =>
-    targets.get(context)?.completed(overlapped, ioResult, bytes)
-  );
+  callback ??= nat.threadSafeIoCallback((context, overlapped, ioResult, bytes) => {
+    // Nothing may be thrown out of a native callback (Deno: "Illegal unhandled exception in
+    // nonblocking callback"). Owners turn their own failures into errors; this is the backstop.
+    try {
+      targets.get(context)?.completed(overlapped, ioResult, bytes);
+    } catch (e) {
+      reportLater(e);
+    }
+  });
   boundPipes++;
   return callback;
 }
@@ -76,6 +102,13 @@ function releaseCallback(): void {
     callback.close();
     callback = undefined;
   }
+}
+
+/** An internal error that no owner caught: raised on a later turn, outside the native callback. */
+function reportLater(e: unknown): void {
+  setTimeout(() => {
+    throw e;
+  }, 0);
 }
 
 /** What {@link OverlappedPipe.bind} takes. */
@@ -89,6 +122,12 @@ export interface BindOptions {
 /** A pipe handle bound to the thread pool. */
 export class OverlappedPipe {
   readonly path: string | undefined;
+  /**
+   * Called just before an owned handle is closed, whatever closes it (release, or an abort
+   * after a failed `CancelIoEx`): the server creates its next instance there, so that the pipe
+   * name always has an instance of ours.
+   */
+  onHandleClosing: (() => void) | undefined;
   readonly #nat: Native;
   readonly #k32: Kernel32;
   readonly #owned: boolean;
@@ -101,7 +140,7 @@ export class OverlappedPipe {
   #events: bigint[] = [];
   #releasing: Promise<void> | undefined;
   #releaseNow: (() => void) | undefined;
-  #callbackReleased = false;
+  #tornDown = false;
   /** Users sharing the handle (a connection's reader and writer); the last release frees it. */
   #users = 1;
 
@@ -121,16 +160,14 @@ export class OverlappedPipe {
    * owned handle closed) before the PipeError is thrown.
    */
   static bind(handle: bigint, options: BindOptions): OverlappedPipe {
-    if (typeof handle !== "bigint" || handle <= 0n || handle >= 0xffff_ffff_ffff_ffffn) {
-      throw new TypeError(`handle must be a bigint pipe handle, got ${String(handle)}`);
-    }
+    checkHandle(handle, "bind");
     const nat = requireNative();
     const pipe = new OverlappedPipe(nat, handle, options);
     try {
       pipe.#bind();
       return pipe;
     } catch (e) {
-      pipe.#close();
+      pipe.#teardown();
       throw e;
     }
   }
@@ -138,18 +175,23 @@ export class OverlappedPipe {
   #bind(): void {
     const k = this.#k32;
     const handle = this.#handle!;
-    if (k.GetFileType(handle) !== FILE_TYPE_PIPE) {
-      const code = k.GetLastError();
+    const type = k.GetFileType(handle);
+    if (type !== FILE_TYPE_PIPE) {
+      // GetLastError means something only when GetFileType says UNKNOWN; after DISK or CHAR it
+      // is whatever an earlier call left there.
+      const code = type === FILE_TYPE_UNKNOWN ? k.GetLastError() : 0;
       throw new PipeError({
-        code: code === 0 ? Win32.ERROR_INVALID_HANDLE : code,
+        code: code || Win32.ERROR_INVALID_HANDLE,
         syscall: "GetFileType",
         path: this.path,
-        detail: "the handle is not a pipe",
+        detail: code
+          ? "the handle cannot be used"
+          : `the handle is ${FILE_TYPE_NAMES[type] ?? `of type ${type}`}, not a pipe`,
       });
     }
     const io = k.CreateThreadpoolIo(handle, this.#callback.address, this.#id, 0n);
     if (io === 0n) {
-      const code = k.GetLastError();
+      const code = failureCode(k.GetLastError());
       throw new PipeError({
         code,
         syscall: "CreateThreadpoolIo",
@@ -169,16 +211,12 @@ export class OverlappedPipe {
     // Unnamed, manual-reset, never inheritable: it only lets a synchronous wait single out one
     // operation (GetOverlappedResultEx waits on hEvent).
     const event = this.#k32.CreateEventW(securityAttributes(), 1, 0, null);
-    if (event === 0n) this.#throwLast("CreateEventW");
+    if (event === 0n) throw lastError(this.#k32, { syscall: "CreateEventW", path: this.path });
     this.#events.push(event);
     return new Operation(this.#nat, event);
   }
 
-  #throwLast(syscall: string): never {
-    throw new PipeError({ code: this.#k32.GetLastError(), syscall, path: this.path });
-  }
-
-  /** The handle, or null once closed. */
+  /** The handle, or null once closed (or forgotten, when not owned). */
   get handle(): bigint | null {
     return this.#handle;
   }
@@ -189,24 +227,36 @@ export class OverlappedPipe {
   }
 
   /**
-   * Starts an overlapped call. `call(overlappedAddress)` makes it (WriteFile, ReadFile, …) and
-   * returns its BOOL. Returns the started operation, or the Win32 code of a synchronous failure.
+   * Starts an overlapped call named `syscall`. `call(handle, overlappedAddress)` makes it
+   * (WriteFile, ReadFile, ConnectNamedPipe) and returns its BOOL. Returns the started operation,
+   * or the failure (then no completion will come).
    */
   start(
-    syscall: (handle: bigint, overlapped: bigint) => number,
+    syscall: string,
+    call: (handle: bigint, overlapped: bigint) => number,
     data: Uint8Array | null,
-    onComplete: (r: WriteResult) => void,
-  ): Operation | number {
+    onComplete: (r: IoResult) => void,
+  ): Operation | IoFailure {
     if (this.#handle === null || this.#io === null || this.#releasing) {
-      return Win32.ERROR_INVALID_HANDLE;
+      return {
+        error: Win32.ERROR_INVALID_HANDLE,
+        syscall,
+        detail: "the pipe handle was already released",
+      };
     }
-    const op = this.#free.pop() ?? this.#newOperation();
+    let op: Operation;
+    try {
+      op = this.#free.pop() ?? this.#newOperation();
+    } catch (e) {
+      const error = e as PipeError;
+      return { error: error.code, syscall: error.syscall };
+    }
     op.reset();
     op.data = data;
     op.onComplete = onComplete;
     const k = this.#k32;
     k.StartThreadpoolIo(this.#io);
-    if (!syscall(this.#handle, op.address)) {
+    if (!call(this.#handle, op.address)) {
       const code = k.GetLastError();
       // ERROR_MORE_DATA (a message longer than the read) is a warning status: the read has
       // completed with data, and its completion is queued like a success's.
@@ -216,7 +266,13 @@ export class OverlappedPipe {
         op.data = null;
         op.onComplete = null;
         this.#free.push(op);
-        return code;
+        return code === 0
+          ? {
+            error: Win32.ERROR_UNIDENTIFIED_ERROR,
+            syscall,
+            detail: "the call failed but GetLastError() read 0",
+          }
+          : { error: code, syscall };
       }
     }
     // Synchronous success still queues a completion (no FILE_SKIP_COMPLETION_PORT_ON_SUCCESS).
@@ -227,19 +283,33 @@ export class OverlappedPipe {
 
   /** CancelIoEx on one operation: 0, or the Win32 code (ERROR_NOT_FOUND: already complete). */
   cancel(op: Operation): number {
-    if (this.#handle === null || !this.#pending.has(op.address)) return Win32.ERROR_NOT_FOUND;
-    return this.#k32.CancelIoEx(this.#handle, op.address) ? 0 : this.#k32.GetLastError();
+    if (!this.#pending.has(op.address)) return Win32.ERROR_NOT_FOUND;
+    if (this.#handle === null) return Win32.ERROR_INVALID_HANDLE;
+    return this.#k32.CancelIoEx(this.#handle, op.address)
+      ? 0
+      : failureCode(this.#k32.GetLastError());
   }
 
-  /** GetOverlappedResultEx with a timeout; the result, or undefined if still pending. */
-  wait(op: Operation, timeoutMs: number): WriteResult | undefined {
+  /**
+   * GetOverlappedResultEx with a timeout (`Infinity`: none): the result, or undefined if still
+   * pending. A failure of the wait itself is told apart from the operation's own failure by
+   * OVERLAPPED.Internal, and reported as `GetOverlappedResultEx`'s.
+   */
+  wait(op: Operation, timeoutMs: number): IoResult | undefined {
     if (op.consumed || !this.#pending.has(op.address) || this.#handle === null) return undefined;
+    const ms = timeoutMs === Infinity ? INFINITE : Math.min(Math.ceil(timeoutMs), INFINITE - 1);
     const bytes = new Uint32Array(1);
-    const ok = this.#k32.GetOverlappedResultEx(this.#handle, op.address, bytes, timeoutMs, 0);
-    const error = ok ? 0 : this.#k32.GetLastError();
-    if (error === WAIT_TIMEOUT || error === Win32.ERROR_IO_INCOMPLETE) return undefined;
-    op.consumed = true; // the pool's callback will still come, and is then ignored
-    return { error, bytes: bytes[0] };
+    const ok = this.#k32.GetOverlappedResultEx(this.#handle, op.address, bytes, ms, 0);
+    const code = ok ? 0 : this.#k32.GetLastError();
+    if (code === WAIT_TIMEOUT || code === Win32.ERROR_IO_INCOMPLETE) return undefined;
+    // Taken: the pool's callback still comes (the memory stays referenced until it does), and
+    // is then ignored.
+    op.consumed = true;
+    if (ok) return { error: 0, bytes: bytes[0] };
+    if (op.inFlight) {
+      return { error: failureCode(code), bytes: 0, syscall: "GetOverlappedResultEx" };
+    }
+    return { error: failureCode(code), bytes: bytes[0] };
   }
 
   /** Called on the JS thread by the process-wide callback. */
@@ -274,8 +344,8 @@ export class OverlappedPipe {
   }
 
   /**
-   * One user is done. The last one releases the pool object, the events and an owned handle,
-   * once every owed completion has arrived. Never blocks the JS thread.
+   * One user is done. The last one releases the handle (if owned), the pool object and the
+   * events, once every owed completion has arrived. Never blocks the JS thread.
    */
   release(): Promise<void> {
     if (this.#releasing) return this.#releasing;
@@ -284,80 +354,163 @@ export class OverlappedPipe {
       this.#releaseNow = () => {
         this.#releaseNow = undefined;
         targets.delete(this.#id);
+        // CloseThreadpoolIo's rule: close the file handle and let outstanding I/O finish first
+        // (nothing is owed here), then wait for callbacks, then close the pool object.
+        if (this.#owned) this.#closeHandle();
         const io = this.#io;
-        if (io === null) return resolve(this.#close());
-        // Every completion has been observed, but a pool thread may still be returning from
-        // the last callback: wait for it before the pool object, then the handle, go away.
-        this.#nat.waitForThreadpoolIoCallbacks(io).finally(() => resolve(this.#close()));
+        if (io === null) {
+          this.#teardown();
+          return resolve();
+        }
+        // A pool thread may still be returning from the last callback.
+        this.#nat.waitForThreadpoolIoCallbacks(io).finally(() => {
+          this.#teardown();
+          resolve();
+        });
       };
       if (this.#pending.size === 0) this.#releaseNow();
     });
     return this.#releasing;
   }
 
-  #close(): void {
+  /** Frees what is left; once. The handle, if owned, is closed first. */
+  #teardown(): void {
+    if (this.#tornDown) return;
+    this.#tornDown = true;
     const k = this.#k32;
     targets.delete(this.#id);
+    if (this.#owned) this.#closeHandle();
+    this.#handle = null;
     if (this.#io !== null) {
       k.CloseThreadpoolIo(this.#io);
       this.#io = null;
     }
-    if (this.#owned) this.#closeHandle();
-    this.#handle = null;
     for (const e of this.#events.splice(0)) k.CloseHandle(e);
     this.#free = [];
-    if (!this.#callbackReleased) {
-      this.#callbackReleased = true;
-      releaseCallback();
-    }
+    releaseCallback();
   }
 
   #closeHandle(): void {
-    if (this.#handle === null) return;
     const h = this.#handle;
-    this.#handle = null; // before the call: a handle is closed at most once, whatever happens
-    this.#k32.CloseHandle(h);
+    if (h === null) return;
+    this.#handle = null; // before anything else: a handle is closed at most once
+    try {
+      this.onHandleClosing?.();
+    } catch (e) {
+      reportLater(e);
+    } finally {
+      this.#k32.CloseHandle(h);
+    }
+  }
+
+  /** `PeekNamedPipe`: bytes waiting to be read now; 0 once closed or when the peer has gone. */
+  available(): number {
+    const handle = this.#handle;
+    if (handle === null) return 0;
+    const total = new Uint32Array(1);
+    if (this.#k32.PeekNamedPipe(handle, null, 0, null, total, null)) return total[0];
+    const code = this.#k32.GetLastError();
+    if (isPeerGone(code)) return 0;
+    throw new PipeError({ code: failureCode(code), syscall: "PeekNamedPipe", path: this.path });
   }
 
   /** This pipe as the writer's one-write-at-a-time channel. */
   writeChannel(): WriteChannel {
-    let current: Operation | null = null;
-    let idle: (() => void) | undefined;
     const k = this.#k32;
     const nat = this.#nat;
+    const share = new Share(this);
     return {
       path: this.path,
-      startWrite: (bytes, onComplete) => {
-        const r = this.start(
+      startWrite: (bytes, onComplete) =>
+        share.start(
+          "WriteFile",
           (h, ov) => k.WriteFile(h, nat.addressOf(bytes), bytes.byteLength, null, ov),
           bytes,
-          (result) => {
-            current = null;
-            try {
-              onComplete(result);
-            } finally {
-              idle?.();
-            }
-          },
-        );
-        if (typeof r === "number") return r;
-        current = r;
-        return 0;
-      },
-      cancelWrite: () => (current ? this.cancel(current) : Win32.ERROR_NOT_FOUND),
-      waitWrite: (timeoutMs) => {
-        if (!current) return undefined;
-        const r = this.wait(current, timeoutMs);
-        if (r) current = null;
-        return r;
-      },
+          onComplete,
+        ),
+      cancelWrite: () => share.cancel(),
+      waitWrite: (timeoutMs) => share.wait(timeoutMs),
       abortHandle: () => this.abortHandle(),
-      // The writer's share ends once its own write has completed (a shared handle's reader may
-      // still have a read pending, which the last release waits for).
-      release: async () => {
-        if (current) await new Promise<void>((r) => (idle = r));
-        return this.release();
-      },
+      release: () => share.release(),
     };
+  }
+
+  /** This pipe as the reader's one-read-at-a-time channel. */
+  readChannel(): ReadChannel {
+    const k = this.#k32;
+    const nat = this.#nat;
+    const share = new Share(this);
+    return {
+      path: this.path,
+      startRead: (buffer, onComplete) =>
+        share.start(
+          "ReadFile",
+          (h, ov) => k.ReadFile(h, nat.addressOf(buffer), buffer.byteLength, null, ov),
+          buffer,
+          onComplete,
+        ),
+      cancelRead: () => share.cancel(),
+      available: () => this.available(),
+      abortHandle: () => this.abortHandle(),
+      release: () => share.release(),
+    };
+  }
+}
+
+/**
+ * One user's share of a pipe, with one operation of its own at a time (the writer's writes, or
+ * the reader's reads). Its release waits for its own operation, then releases its use of the
+ * pipe; the pipe itself waits for every user's.
+ */
+class Share {
+  current: Operation | null = null;
+  #idle: (() => void) | undefined;
+  #released: Promise<void> | undefined;
+
+  constructor(readonly pipe: OverlappedPipe) {}
+
+  start(
+    syscall: string,
+    call: (handle: bigint, overlapped: bigint) => number,
+    data: Uint8Array,
+    onComplete: (r: IoResult) => void,
+  ): IoFailure | undefined {
+    if (this.#released) {
+      return {
+        error: Win32.ERROR_INVALID_HANDLE,
+        syscall,
+        detail: "the pipe was already released",
+      };
+    }
+    const r = this.pipe.start(syscall, call, data, (result) => {
+      this.current = null;
+      try {
+        onComplete(result);
+      } finally {
+        if (!this.current) this.#idle?.();
+      }
+    });
+    if (!(r instanceof Operation)) return r;
+    this.current = r;
+    return undefined;
+  }
+
+  cancel(): number {
+    return this.current ? this.pipe.cancel(this.current) : Win32.ERROR_NOT_FOUND;
+  }
+
+  wait(timeoutMs: number): IoResult | undefined {
+    if (!this.current) return undefined;
+    const r = this.pipe.wait(this.current, timeoutMs);
+    if (r) this.current = null;
+    return r;
+  }
+
+  release(): Promise<void> {
+    this.#released ??= (async () => {
+      if (this.current) await new Promise<void>((r) => (this.#idle = r));
+      await this.pipe.release();
+    })();
+    return this.#released;
   }
 }

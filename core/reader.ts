@@ -6,13 +6,21 @@
  *
  * @module
  */
-import { isPeerGone, PipeError, Win32 } from "./errors.ts";
-import { requireNative } from "./native.ts";
-import { type Operation, OverlappedPipe } from "./overlapped.ts";
+import type { IoResult, ReadChannel } from "./channel.ts";
+import { failureCode, isPeerGone, PipeError, Win32 } from "./errors.ts";
+import {
+  checkHandle,
+  handleSettings,
+  optionsObject,
+  type ReaderSettings,
+  readerSettings,
+} from "./options.ts";
+import { OverlappedPipe } from "./overlapped.ts";
+import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
 
 /** Options for a {@link PipeReader}. */
 export interface PipeReaderOptions {
-  /** Bytes asked of each `ReadFile`. Default 64 KiB. */
+  /** Bytes asked of each `ReadFile` (1 to 2^32 − 1). Default 64 KiB. */
   readSize?: number;
   /**
    * Message pipes: assemble `ERROR_MORE_DATA` parts and yield whole messages, one chunk each.
@@ -29,7 +37,6 @@ export interface PipeReaderFromHandleOptions extends PipeReaderOptions {
   path?: string;
 }
 
-const DEFAULT_READ_SIZE = 64 * 1024;
 const CONSTRUCT = Symbol("PipeReader.construct");
 
 /**
@@ -47,11 +54,11 @@ const CONSTRUCT = Symbol("PipeReader.construct");
  * ```
  */
 export class PipeReader {
-  readonly #pipe: OverlappedPipe;
+  readonly #channel: ReadChannel;
   readonly #buffer: Uint8Array;
   readonly #messageMode: boolean;
-  #op: Operation | null = null;
-  #opDone: Promise<void> | null = null;
+  /** Settles when the read in flight has completed; null when none is. */
+  #inFlight: Promise<void> | null = null;
   #bytesRead = 0;
   #released: Promise<void> | undefined;
   #cancelled: Promise<Uint8Array> | undefined;
@@ -67,18 +74,19 @@ export class PipeReader {
    * Not public: use {@link PipeReader.fromHandle} or `connect()`.
    * @ignore
    */
-  constructor(token: unknown, pipe: OverlappedPipe, options: PipeReaderOptions = {}) {
+  constructor(token: unknown, channel: ReadChannel, buffer: Uint8Array, messageMode: boolean) {
     if (token !== CONSTRUCT) {
       throw new TypeError("use PipeReader.fromHandle() or connect() to make a PipeReader");
     }
-    this.#pipe = pipe;
-    this.#buffer = new Uint8Array(new ArrayBuffer(validateReadSize(options.readSize)));
-    this.#messageMode = options.messageMode === true;
+    this.#channel = channel;
+    this.#buffer = buffer;
+    this.#messageMode = messageMode;
   }
 
   /**
-   * Wraps a pipe handle opened with `FILE_FLAG_OVERLAPPED` and binds it to the thread pool. With
-   * `owned: true` it is closed on release, and also if this call fails.
+   * Wraps a pipe handle opened with `FILE_FLAG_OVERLAPPED` and binds it to the thread pool
+   * (`CreateThreadpoolIo`). With `owned: true` it is closed on release, and also if this call
+   * fails. Every option is checked, and the read buffer allocated, before the handle is touched.
    *
    * @throws {TypeError} for a bad handle value or options.
    * @throws {PipeError} when the handle is not a pipe, or was already bound once.
@@ -91,9 +99,14 @@ export class PipeReader {
    * ```
    */
   static fromHandle(handle: bigint, options: PipeReaderFromHandleOptions = {}): PipeReader {
-    validateReadSize(options.readSize);
-    const pipe = OverlappedPipe.bind(handle, { owned: options.owned === true, path: options.path });
-    return new PipeReader(CONSTRUCT, pipe, options);
+    const where = "PipeReader.fromHandle()";
+    checkHandle(handle, where);
+    const o = optionsObject(options, where);
+    const settings = readerSettings(o, where);
+    const { owned, path } = handleSettings(o, where);
+    const buffer = readBuffer(settings);
+    const pipe = OverlappedPipe.bind(handle, { owned, path });
+    return new PipeReader(CONSTRUCT, pipe.readChannel(), buffer, settings.messageMode);
   }
 
   /** Total bytes read so far. */
@@ -104,7 +117,7 @@ export class PipeReader {
   /**
    * Bytes that have arrived in the pipe and wait to be read, now (`PeekNamedPipe`'s
    * `lpTotalBytesAvail`), not counting what a read in flight has already taken. 0 once the
-   * reader is released or the peer has gone.
+   * handle is released or the peer has gone.
    *
    * @throws {PipeError} when `PeekNamedPipe` fails for another reason.
    *
@@ -114,23 +127,13 @@ export class PipeReader {
    * ```
    */
   available(): number {
-    const handle = this.#pipe.handle;
-    if (handle === null) return 0;
-    const { kernel32 } = requireNative();
-    const total = new Uint32Array(1);
-    if (kernel32.PeekNamedPipe(handle, null, 0, null, total, null)) return total[0];
-    const code = kernel32.GetLastError();
-    if (isPeerGone(code)) return 0;
-    throw new PipeError({
-      code: code === 0 ? Win32.ERROR_UNIDENTIFIED_ERROR : code,
-      syscall: "PeekNamedPipe",
-      path: this.#pipe.path,
-    });
+    return this.#channel.available();
   }
 
   /**
    * The bytes as a `ReadableStream` of type `"bytes"`. Its high-water mark is 0: a read starts
-   * only when the consumer asks. Cancelling it is {@link PipeReader.cancel}.
+   * only when the consumer asks. Cancelling it is {@link PipeReader.cancel}, whose bytes the
+   * stream cannot deliver: call `cancel()` itself to get them.
    *
    * @example
    * ```ts
@@ -157,6 +160,11 @@ export class PipeReader {
    * Resolves with the bytes that read had already transferred (so nothing taken from the pipe is
    * lost), or an empty array. Idempotent.
    *
+   * If `CancelIoEx` fails, an owned handle is closed to end the read. The wait for the read's
+   * completion is bounded (2 s): past that, `cancel()` rejects with a {@link PipeError}, the
+   * read's buffer stays referenced until it completes, and what it transfers then is dropped.
+   * That can only happen with a handle that is not owned, which the caller can close to end it.
+   *
    * @example
    * ```ts
    * const rest = await reader.cancel();
@@ -164,25 +172,44 @@ export class PipeReader {
    * ```
    */
   cancel(): Promise<Uint8Array> {
-    this.#cancelled ??= (async () => {
-      this.#ended = true;
-      const op = this.#op;
-      if (op) {
-        const code = this.#pipe.cancel(op);
-        if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) this.#pipe.abortHandle();
-        await this.#opDone;
-      }
-      await this.#release();
-      // Pending reads of the stream end (done) rather than wait forever.
-      try {
-        this.#controller?.close();
-        this.#controller?.byobRequest?.respond(0);
-      } catch {
-        // already closed, errored or cancelled
-      }
-      return concat([...this.#leftover.splice(0), ...this.#parts.splice(0)]);
-    })();
+    this.#cancelled ??= this.#cancel();
     return this.#cancelled;
+  }
+
+  async #cancel(): Promise<Uint8Array> {
+    this.#ended = true;
+    const reading = this.#inFlight;
+    let cancelFailed = 0;
+    if (reading) {
+      const code = this.#channel.cancelRead();
+      if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) {
+        cancelFailed = code;
+        this.#channel.abortHandle();
+      }
+      if (!(await settlesWithin(reading, CANCEL_WAIT_MS))) {
+        this.#endStream();
+        throw new PipeError({
+          code: cancelFailed || Win32.ERROR_TIMEOUT,
+          syscall: "CancelIoEx",
+          path: this.#channel.path,
+          detail: `the cancelled read had not completed after ${CANCEL_WAIT_MS} ms; its buffer `
+            + "stays referenced until it does (close the handle to end it)",
+        });
+      }
+    }
+    await this.#release();
+    this.#endStream();
+    return concat([...this.#leftover.splice(0), ...this.#parts.splice(0)]);
+  }
+
+  /** Pending reads of the stream end (done) rather than wait forever. */
+  #endStream(): void {
+    try {
+      this.#controller?.close();
+      this.#controller?.byobRequest?.respond(0);
+    } catch {
+      // already closed, errored or cancelled
+    }
   }
 
   /** `cancel()`, for `await using`. */
@@ -191,7 +218,7 @@ export class PipeReader {
   }
 
   #release(): Promise<void> {
-    this.#released ??= this.#pipe.release();
+    this.#released ??= this.#channel.release();
     return this.#released;
   }
 
@@ -204,76 +231,88 @@ export class PipeReader {
       const size = byob && !this.#messageMode
         ? Math.min(byob.byteLength, this.#buffer.byteLength)
         : this.#buffer.byteLength;
-      const onRead = (error: number, bytes: number) => {
+      const onRead = (result: IoResult) => {
         // Keep reading until something was delivered (a message may take several reads, and a
         // zero-byte read delivers nothing): a byte stream does not pull again by itself.
-        if (this.#completed(c, error, bytes) || this.#ended) resolve();
+        if (this.#completed(c, result) || this.#ended) resolve();
         else this.#read(size, onRead);
       };
       this.#read(size, onRead);
     });
   }
 
-  #read(size: number, done: (error: number, bytes: number) => void): void {
-    const { kernel32, addressOf } = requireNative();
-    const buffer = this.#buffer;
+  #read(size: number, done: (result: IoResult) => void): void {
     let finish!: () => void;
-    this.#opDone = new Promise<void>((r) => (finish = r));
-    const r = this.#pipe.start(
-      (h, ov) => kernel32.ReadFile(h, addressOf(buffer), size, null, ov),
-      buffer,
-      ({ error, bytes }) => {
-        this.#op = null;
-        finish();
-        done(error, bytes);
-      },
-    );
-    if (typeof r === "number") {
-      this.#op = null;
+    const inFlight = new Promise<void>((r) => (finish = r));
+    this.#inFlight = inFlight;
+    const failure = this.#channel.startRead(this.#buffer.subarray(0, size), (result) => {
+      this.#inFlight = null;
       finish();
-      queueMicrotask(() => done(r, 0)); // a synchronous failure, reported like a completion
-    } else {
-      this.#op = r;
+      done(result);
+    });
+    if (failure) {
+      this.#inFlight = null;
+      finish();
+      // Reported like a completion, on a later turn.
+      queueMicrotask(() =>
+        done({ error: failure.error, bytes: 0, syscall: failure.syscall ?? "ReadFile" })
+      );
     }
   }
 
-  /** Handles one read's completion; returns true when it delivered something. */
-  #completed(c: ReadableByteStreamController, error: number, bytes: number): boolean {
-    const data = bytes > 0 ? this.#buffer.slice(0, bytes) : null;
-    if (data) this.#bytesRead += bytes;
-    if (this.#ended) {
-      // Cancelled meanwhile: what the read had transferred goes to cancel()'s caller.
-      if (data) this.#leftover.push(data);
-      return false;
-    }
-    if (error === 0 || error === Win32.ERROR_MORE_DATA) {
-      if (this.#messageMode) {
-        if (data) this.#parts.push(data);
-        // A message longer than the read: the rest comes with the next read.
-        if (error === Win32.ERROR_MORE_DATA) return false;
-        const message = concat(this.#parts.splice(0));
-        if (message.byteLength === 0) return false;
-        this.#deliver(c, message);
+  /**
+   * Handles one read's completion; returns true when it delivered something or ended the
+   * stream. Never throws: a failure here errors the stream.
+   */
+  #completed(c: ReadableByteStreamController, result: IoResult): boolean {
+    const { error, bytes } = result;
+    try {
+      const data = bytes > 0 ? this.#buffer.slice(0, bytes) : null;
+      if (data) this.#bytesRead += bytes;
+      if (this.#ended) {
+        // Cancelled meanwhile: what the read had transferred goes to cancel()'s caller.
+        if (data) this.#leftover.push(data);
+        return false;
+      }
+      if (error === 0 || error === Win32.ERROR_MORE_DATA) {
+        if (this.#messageMode) {
+          if (data) this.#parts.push(data);
+          // A message longer than the read: the rest comes with the next read.
+          if (error === Win32.ERROR_MORE_DATA) return false;
+          const message = concat(this.#parts.splice(0));
+          if (message.byteLength === 0) return false;
+          this.#deliver(c, message);
+          return true;
+        }
+        if (!data) return false;
+        this.#deliver(c, data);
         return true;
       }
-      if (!data) return false;
-      this.#deliver(c, data);
-      return true;
-    }
-    if (
-      error === Win32.ERROR_BROKEN_PIPE || error === Win32.ERROR_NO_DATA
-      || error === Win32.ERROR_PIPE_NOT_CONNECTED
-    ) {
       this.#ended = true;
-      c.close();
-      c.byobRequest?.respond(0);
+      if (isPeerGone(error)) {
+        c.close();
+        c.byobRequest?.respond(0);
+      } else {
+        c.error(
+          new PipeError({
+            code: failureCode(error),
+            syscall: result.syscall ?? "ReadFile",
+            path: this.#channel.path,
+          }),
+        );
+      }
+      void this.#release();
+      return true;
+    } catch (e) {
+      this.#ended = true;
+      try {
+        c.error(e);
+      } catch {
+        // the stream was already closed or errored
+      }
       void this.#release();
       return true;
     }
-    this.#ended = true;
-    c.error(new PipeError({ code: error, syscall: "ReadFile", path: this.#pipe.path }));
-    void this.#release();
-    return true;
   }
 
   #deliver(c: ReadableByteStreamController, data: Uint8Array): void {
@@ -286,10 +325,15 @@ export class PipeReader {
     }
   }
 
-  /** @internal A reader sharing `pipe` (a connection's handle); it calls pipe.release() once. */
-  static overPipe(pipe: OverlappedPipe, options: PipeReaderOptions = {}): PipeReader {
-    return new PipeReader(CONSTRUCT, pipe, options);
+  /** @internal A reader over any channel: a connection's share of its pipe, or a test's fake. */
+  static overChannel(channel: ReadChannel, settings: ReaderSettings): PipeReader {
+    return new PipeReader(CONSTRUCT, channel, readBuffer(settings), settings.messageMode);
   }
+}
+
+/** The read buffer: memory that never moves (a `new ArrayBuffer`), as the kernel writes to it. */
+function readBuffer(settings: ReaderSettings): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(settings.readSize));
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -301,12 +345,4 @@ function concat(parts: Uint8Array[]): Uint8Array {
     o += p.byteLength;
   }
   return out;
-}
-
-function validateReadSize(v: unknown): number {
-  if (v === undefined) return DEFAULT_READ_SIZE;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > 0xffff_ffff) {
-    throw new TypeError(`readSize must be a whole number of bytes from 1 to 2^32-1, got ${v}`);
-  }
-  return v;
 }

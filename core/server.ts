@@ -1,9 +1,14 @@
 /**
  * `listen()` and `PipeServer`: the one correct named-pipe server loop, secure by default.
  *
- * One instance is always listening: when a client connects, the next instance is created before
- * the connected one is handed out, so a client never sees `ERROR_FILE_NOT_FOUND` from a live
- * server.
+ * The name is owned for the server's whole life: from the first instance (made with
+ * `FILE_FLAG_FIRST_PIPE_INSTANCE`, and checked to be the only one) until `close()`, one of the
+ * server's instances is always open. While there is room, one is listening: when a client
+ * connects, the next instance is created before the connected one is handed out, so a client
+ * never sees `ERROR_FILE_NOT_FOUND` from a live server. When every slot is taken and a
+ * connection closes, the next instance is created just before that connection's handle is
+ * closed (`OverlappedPipe.onHandleClosing`), so the name never lapses for another process to
+ * take.
  *
  * @module
  */
@@ -19,17 +24,32 @@ import {
   PIPE_UNLIMITED_INSTANCES,
   PIPE_WAIT,
 } from "../ffi/kernel32.ts";
+import type { IoResult } from "./channel.ts";
 import { type ConnectOptions, PipeConnection } from "./connection.ts";
-import { PipeError, Win32 } from "./errors.ts";
-import { validatePipeName } from "./names.ts";
+import { failureCode, PipeError, Win32 } from "./errors.ts";
+import { describe, isLocalPipeName, validatePipeName } from "./names.ts";
 import { requireNative } from "./native.ts";
-import { type Operation, OverlappedPipe } from "./overlapped.ts";
+import {
+  booleanOption,
+  integerOption,
+  optionsObject,
+  type ReaderSettings,
+  readerSettings,
+  type WriterSettings,
+  writerSettings,
+} from "./options.ts";
+import { Operation, OverlappedPipe } from "./overlapped.ts";
 import { securityAttributes } from "./security.ts";
 import { type PipeSecurity, sddlFor, securityDescriptor } from "./security_descriptor.ts";
+import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
 
 /** Options for {@link listen}. */
 export interface ListenOptions extends Pick<ConnectOptions, "highWaterMark" | "readSize"> {
-  /** Most instances at once (1-255). Default 255 (`PIPE_UNLIMITED_INSTANCES`). */
+  /**
+   * Most connections at once (1-255; 255 means no limit). Default 255. The server enforces it
+   * by listening only while fewer are connected: a client that comes when all are taken gets
+   * `ERROR_PIPE_BUSY`, and `connect()` retries it until its timeout.
+   */
   maxInstances?: number;
   /** Input buffer size advised to Windows. Default 64 KiB. */
   inBufferSize?: number;
@@ -42,15 +62,37 @@ export interface ListenOptions extends Pick<ConnectOptions, "highWaterMark" | "r
   /** "user" (default: this user, SYSTEM, Administrators), "default", or an SDDL string. */
   security?: PipeSecurity;
   /**
-   * `FILE_FLAG_FIRST_PIPE_INSTANCE` on the first instance: if the name exists already (another
-   * process squatting it), `listen` throws instead of joining it. Default true.
+   * Refuse a name that already exists (another process serving it): `FILE_FLAG_FIRST_PIPE_INSTANCE`
+   * on the first instance, which is also checked to be the name's only instance. Default true.
+   * With false, the server joins an existing pipe of that name.
    */
   firstInstance?: boolean;
 }
 
+/** The checked, normalised options of a server. */
+interface ServerSettings {
+  maxConnections: number;
+  inBufferSize: number;
+  outBufferSize: number;
+  messageMode: boolean;
+  rejectRemoteClients: boolean;
+  security: PipeSecurity;
+  firstInstance: boolean;
+  reader: ReaderSettings;
+  writer: WriterSettings;
+}
+
 const CONSTRUCT = Symbol("PipeServer.construct");
-/** How soon to try again for a listening instance when all maxInstances are connected. */
-const RELISTEN_MS = 25;
+const IN_USE = "the pipe name is already in use (EADDRINUSE): another server owns it";
+const FilePipeLocalInformation = 24;
+/** FILE_PIPE_LOCAL_INFORMATION.CurrentInstances: the fourth ULONG. */
+const CURRENT_INSTANCES = 12;
+
+/** The instance waiting for a client, and its ConnectNamedPipe. */
+interface Listener {
+  pipe: OverlappedPipe;
+  op: Operation | null;
+}
 
 /**
  * A named-pipe server: an `AsyncIterable` of {@link PipeConnection}s.
@@ -71,84 +113,76 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   /** The pipe's name. */
   readonly path: string;
   readonly #wide: Uint16Array;
-  readonly #options: ListenOptions;
+  readonly #settings: ServerSettings;
   readonly #sd: { address: bigint; free(): void };
-  #listening: { pipe: OverlappedPipe; op: Operation | null } | null = null;
+  #listener: Listener | null = null;
+  /** The server ends of connections not yet closed: their handles keep the name owned too. */
+  readonly #connected = new Set<OverlappedPipe>();
   #ready: PipeConnection[] = [];
   #waiters: { resolve(c: PipeConnection | null): void; reject(e: unknown): void }[] = [];
   #error: PipeError | null = null;
   #closing = false;
   #closed: Promise<void> | undefined;
-  #idle: (() => void) | undefined;
-  #retry: ReturnType<typeof setTimeout> | undefined;
+  #listenerGone: (() => void) | undefined;
 
   /**
    * Not public: use {@link listen}.
    * @ignore
    */
-  constructor(token: unknown, name: string, options: ListenOptions) {
+  constructor(token: unknown, name: string, wide: Uint16Array, settings: ServerSettings) {
     if (token !== CONSTRUCT) throw new TypeError("use listen() to make a PipeServer");
     this.path = name;
-    this.#options = options;
-    this.#wide = validatePipeName(name);
-    if (!/^\\\\[.?]\\/.test(name)) throw new TypeError("a server pipe name must be local");
-    if (options.firstInstance !== false) this.#refuseIfTaken();
-    this.#sd = securityDescriptor(sddlFor(options.security ?? "user"));
+    this.#wide = wide;
+    this.#settings = settings;
+    this.#sd = securityDescriptor(sddlFor(settings.security));
     try {
-      this.#listen(options.firstInstance !== false);
+      this.#listen(settings.firstInstance);
     } catch (e) {
       this.#sd.free();
       throw e;
     }
   }
 
-  /**
-   * FILE_FLAG_FIRST_PIPE_INSTANCE is the guarantee on Windows; Wine ignores it (measured here),
-   * so the name is also probed first: WaitNamedPipeW(NMPWAIT_NOWAIT) answers at once, and only
-   * a missing pipe says ERROR_FILE_NOT_FOUND.
-   */
-  #refuseIfTaken(): void {
-    const { kernel32 } = requireNative();
-    const NMPWAIT_NOWAIT = 1;
-    const exists = kernel32.WaitNamedPipeW(this.#wide, NMPWAIT_NOWAIT) !== 0
-      || kernel32.GetLastError() !== Win32.ERROR_FILE_NOT_FOUND;
-    if (exists) {
-      throw new PipeError({
-        code: Win32.ERROR_ACCESS_DENIED,
-        syscall: "CreateNamedPipeW",
-        path: this.path,
-        detail: "the pipe name is already in use (EADDRINUSE): another server owns it",
-      });
-    }
-  }
-
   #createInstance(first: boolean): bigint {
     const { kernel32 } = requireNative();
-    const o = this.#options;
-    const message = o.messageMode === true;
+    const s = this.#settings;
     const handle = kernel32.CreateNamedPipeW(
       this.#wide,
       PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0),
-      (message ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE : PIPE_TYPE_BYTE) | PIPE_WAIT
-        | (o.rejectRemoteClients === false ? 0 : PIPE_REJECT_REMOTE_CLIENTS),
-      o.maxInstances ?? PIPE_UNLIMITED_INSTANCES,
-      o.outBufferSize ?? 64 * 1024,
-      o.inBufferSize ?? 64 * 1024,
+      (s.messageMode ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE : PIPE_TYPE_BYTE) | PIPE_WAIT
+        | (s.rejectRemoteClients ? PIPE_REJECT_REMOTE_CLIENTS : 0),
+      // maxInstances is enforced by the server, not by Windows, so that the next instance can
+      // always be created before the last open one closes (see the module's comment).
+      PIPE_UNLIMITED_INSTANCES,
+      s.outBufferSize,
+      s.inBufferSize,
       0,
       securityAttributes(this.#sd.address),
     );
     if (handle === INVALID_HANDLE_VALUE) {
-      const code = kernel32.GetLastError();
-      const squatted = first
+      const code = failureCode(kernel32.GetLastError());
+      const taken = first
         && (code === Win32.ERROR_ACCESS_DENIED || code === Win32.ERROR_PIPE_BUSY);
       throw new PipeError({
         code,
         syscall: "CreateNamedPipeW",
         path: this.path,
-        detail: squatted
-          ? "the pipe name is already in use (EADDRINUSE): another server owns it"
-          : undefined,
+        detail: taken ? IN_USE : undefined,
       });
+    }
+    if (first && this.#settings.firstInstance) {
+      // Windows refuses with ERROR_ACCESS_DENIED above; Wine ignores the flag (measured), and
+      // would have joined the other server's pipe. Either way, ours must be the only instance.
+      const instances = currentInstances(handle);
+      if (instances !== undefined && instances > 1) {
+        kernel32.CloseHandle(handle);
+        throw new PipeError({
+          code: Win32.ERROR_ACCESS_DENIED,
+          syscall: "CreateNamedPipeW",
+          path: this.path,
+          detail: `${IN_USE} (the new instance joined ${instances - 1} that already existed)`,
+        });
+      }
     }
     return handle;
   }
@@ -157,72 +191,87 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   #listen(first: boolean): void {
     const { kernel32 } = requireNative();
     const pipe = OverlappedPipe.bind(this.#createInstance(first), { owned: true, path: this.path });
-    const slot: { pipe: OverlappedPipe; op: Operation | null } = { pipe, op: null };
-    this.#listening = slot;
-    const r = pipe.start((h, ov) => kernel32.ConnectNamedPipe(h, ov), null, ({ error }) => {
-      slot.op = null;
-      this.#connected(slot, error);
+    pipe.onHandleClosing = () => this.#instanceClosing(pipe);
+    const listener: Listener = { pipe, op: null };
+    this.#listener = listener;
+    const r = pipe.start("ConnectNamedPipe", (h, ov) => kernel32.ConnectNamedPipe(h, ov), null, (
+      result,
+    ) => {
+      listener.op = null;
+      this.#connectDone(listener, result);
     });
-    if (typeof r === "number") {
-      // ERROR_PIPE_CONNECTED: the client came between CreateNamedPipe and ConnectNamedPipe.
-      queueMicrotask(() => this.#connected(slot, r === Win32.ERROR_PIPE_CONNECTED ? 0 : r));
+    if (r instanceof Operation) {
+      listener.op = r;
     } else {
-      slot.op = r;
+      // ERROR_PIPE_CONNECTED: the client came between CreateNamedPipe and ConnectNamedPipe.
+      const result: IoResult = r.error === Win32.ERROR_PIPE_CONNECTED
+        ? { error: 0, bytes: 0 }
+        : { error: r.error, bytes: 0, syscall: r.syscall };
+      queueMicrotask(() => this.#connectDone(listener, result));
     }
   }
 
-  #connected(slot: { pipe: OverlappedPipe }, error: number): void {
-    if (this.#listening === slot) this.#listening = null;
-    if (this.#closing) {
-      void slot.pipe.release().then(() => this.#idle?.());
-      return;
-    }
-    if (error === Win32.ERROR_NO_DATA) {
-      // The client came and went: this instance is spent; listen on a fresh one.
-      void slot.pipe.release();
-      this.#relisten();
-      return;
-    }
-    if (error !== 0 && error !== Win32.ERROR_PIPE_CONNECTED) {
-      void slot.pipe.release();
-      this.#fail(new PipeError({ code: error, syscall: "ConnectNamedPipe", path: this.path }));
-      return;
-    }
-    this.#relisten(); // before handing this one out: one instance always listens
-    const conn = PipeConnection.wrap(slot.pipe, {
-      side: "server",
-      read: true,
-      write: true,
-      options: { ...this.#options },
-      onReleased: () => {
-        // All maxInstances were connected: take the freed slot now, not at the next retry, so
-        // the name does not vanish between this close and a timer.
-        if (this.#retry !== undefined && !this.#listening && !this.#closing) {
-          clearTimeout(this.#retry);
-          this.#retry = undefined;
-          this.#relisten();
-        }
-      },
-    });
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter.resolve(conn);
-    else this.#ready.push(conn);
-  }
-
-  #relisten(): void {
-    if (this.#closing) return;
+  /** A ConnectNamedPipe has ended. Never throws: a failure becomes the server's error. */
+  #connectDone(listener: Listener, { error, syscall }: IoResult): void {
+    const { pipe } = listener;
+    if (this.#listener === listener) this.#listener = null;
     try {
-      this.#listen(false);
-    } catch (e) {
-      if (e instanceof PipeError && e.code === Win32.ERROR_PIPE_BUSY) {
-        // maxInstances are all connected: listen again once one has been closed.
-        this.#retry = setTimeout(() => {
-          this.#retry = undefined;
-          this.#relisten();
-        }, RELISTEN_MS);
+      if (this.#closing || this.#error) {
+        void pipe.release().then(() => this.#listenerGone?.());
         return;
       }
-      this.#fail(e as PipeError);
+      if (error === Win32.ERROR_NO_DATA) {
+        // The client came and went: this instance is spent. The next one first, then this one
+        // goes, so the name always has an instance.
+        this.#listenIfRoom();
+        void pipe.release();
+        return;
+      }
+      if (error !== 0 && error !== Win32.ERROR_PIPE_CONNECTED) {
+        this.#fail(
+          new PipeError({
+            code: failureCode(error),
+            syscall: syscall ?? "ConnectNamedPipe",
+            path: this.path,
+          }),
+        );
+        void pipe.release();
+        return;
+      }
+      this.#connected.add(pipe);
+      this.#listenIfRoom(); // before handing this one out: an instance listens while there is room
+      const conn = PipeConnection.wrap(pipe, {
+        side: "server",
+        read: true,
+        write: true,
+        reader: this.#settings.reader,
+        writer: this.#settings.writer,
+      });
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter.resolve(conn);
+      else this.#ready.push(conn);
+    } catch (e) {
+      this.#fail(asPipeError(e, "ConnectNamedPipe", this.path));
+      void pipe.release();
+    }
+  }
+
+  /** An instance's handle is about to be closed (it is still open). */
+  #instanceClosing(pipe: OverlappedPipe): void {
+    this.#connected.delete(pipe);
+    if (this.#listener?.pipe === pipe) this.#listener = null;
+    this.#listenIfRoom();
+  }
+
+  /** Starts listening on a new instance, unless one listens or every slot is taken. */
+  #listenIfRoom(): void {
+    if (this.#closing || this.#error || this.#listener) return;
+    if (this.#connected.size >= this.#settings.maxConnections) return;
+    try {
+      // Not the first instance: one of ours is open (the caller's), so this joins our pipe.
+      this.#listen(false);
+    } catch (e) {
+      this.#fail(asPipeError(e, "CreateNamedPipeW", this.path));
     }
   }
 
@@ -259,20 +308,47 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
    * Stops accepting: cancels the pending `ConnectNamedPipe`, waits for its completion, then
    * releases the listening instance and the security descriptor. Connections already handed out
    * stay open; connections not yet taken are closed. Idempotent.
+   *
+   * If `CancelIoEx` fails, the listening handle is closed to end the `ConnectNamedPipe`, and
+   * `close()` rejects with that error once everything is released. It never waits more than
+   * 2 s for the cancelled operation: past that it rejects, and the instance's memory stays
+   * referenced until the operation completes.
+   *
+   * @example
+   * ```ts
+   * const server = listen(String.raw`\\.\pipe\my-app`);
+   * setTimeout(() => server.close(), 60_000); // the for-await loop below then ends
+   * for await (const conn of server) await conn.close();
+   * ```
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing = true;
-      clearTimeout(this.#retry);
       for (const w of this.#waiters.splice(0)) w.resolve(null);
-      const slot = this.#listening;
-      if (slot) {
-        const done = new Promise<void>((r) => (this.#idle = r));
-        if (slot.op) slot.pipe.cancel(slot.op);
-        await done;
+      let problem: PipeError | undefined;
+      const listener = this.#listener;
+      if (listener) {
+        const gone = new Promise<void>((r) => (this.#listenerGone = r));
+        if (listener.op) {
+          const code = listener.pipe.cancel(listener.op);
+          if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) {
+            problem = new PipeError({ code, syscall: "CancelIoEx", path: this.path });
+            listener.pipe.abortHandle(); // closing the handle ends the ConnectNamedPipe
+          }
+        }
+        if (!(await settlesWithin(gone, CANCEL_WAIT_MS))) {
+          problem = new PipeError({
+            code: problem?.code ?? Win32.ERROR_TIMEOUT,
+            syscall: "CancelIoEx",
+            path: this.path,
+            detail: `the cancelled ConnectNamedPipe had not completed after ${CANCEL_WAIT_MS} ms; `
+              + "its memory stays referenced until it does",
+          });
+        }
       }
       await Promise.all(this.#ready.splice(0).map((c) => c.close().catch(() => {})));
       this.#sd.free();
+      if (problem) throw problem;
     })();
     return this.#closed;
   }
@@ -283,15 +359,40 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   }
 
   /** @internal */
-  static create(name: string, options: ListenOptions): PipeServer {
-    return new PipeServer(CONSTRUCT, name, options);
+  static create(name: string, wide: Uint16Array, settings: ServerSettings): PipeServer {
+    return new PipeServer(CONSTRUCT, name, wide, settings);
   }
+}
+
+/** FILE_PIPE_LOCAL_INFORMATION.CurrentInstances of a pipe handle, or undefined if unreadable. */
+function currentInstances(handle: bigint): number | undefined {
+  const iosb = new Uint8Array(new ArrayBuffer(16));
+  const info = new Uint8Array(new ArrayBuffer(40)); // FILE_PIPE_LOCAL_INFORMATION: 10 ULONGs
+  const status = requireNative().ntdll().NtQueryInformationFile(
+    handle,
+    iosb,
+    info,
+    info.byteLength,
+    FilePipeLocalInformation,
+  );
+  return status === 0 ? new DataView(info.buffer).getUint32(CURRENT_INSTANCES, true) : undefined;
+}
+
+function asPipeError(e: unknown, syscall: string, path: string): PipeError {
+  if (e instanceof PipeError) return e;
+  return new PipeError({
+    code: Win32.ERROR_GEN_FAILURE,
+    syscall,
+    path,
+    detail: `internal error: ${String(e)}`,
+    cause: e,
+  });
 }
 
 /**
  * Listens on a named pipe. Secure by default: `PIPE_REJECT_REMOTE_CLIENTS`, a DACL for this
  * user, SYSTEM and Administrators only, and `FILE_FLAG_FIRST_PIPE_INSTANCE` so that nobody else
- * already owns the name.
+ * already owns the name. Every option is checked before any system call.
  *
  * @throws {TypeError} for a bad or remote name or bad options.
  * @throws {PipeError} `ERROR_ACCESS_DENIED` ("already in use") if another server owns the name.
@@ -308,18 +409,32 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
  * ```
  */
 export function listen(name: string, options: ListenOptions = {}): PipeServer {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("listen(name, options): options must be an object");
+  const where = "listen()";
+  const o = optionsObject(options, where);
+  if (typeof name === "string" && /^\\\\/.test(name) && !isLocalPipeName(name)) {
+    throw new TypeError(
+      `${where}: a server creates a local pipe, \\\\.\\pipe\\NAME; got ${JSON.stringify(name)}`,
+    );
   }
-  const n = options.maxInstances;
-  if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 255)) {
-    throw new TypeError(`maxInstances must be a whole number from 1 to 255, got ${n}`);
+  const wide = validatePipeName(name);
+  const maxInstances = integerOption(o, "maxInstances", where, { min: 1, max: 255, fallback: 255 });
+  const buffer = { min: 0, max: 0xffff_ffff, fallback: 64 * 1024, unit: "bytes" };
+  const security = o.security ?? "user";
+  if (typeof security !== "string" || security.length === 0) {
+    throw new TypeError(
+      `${where}: security must be "user", "default" or an SDDL string, got ${describe(security)}`,
+    );
   }
-  for (const k of ["inBufferSize", "outBufferSize"] as const) {
-    const v = options[k];
-    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff)) {
-      throw new TypeError(`${k} must be a whole number of bytes, got ${v}`);
-    }
-  }
-  return PipeServer.create(name, options);
+  const settings: ServerSettings = {
+    maxConnections: maxInstances === PIPE_UNLIMITED_INSTANCES ? Infinity : maxInstances,
+    inBufferSize: integerOption(o, "inBufferSize", where, buffer),
+    outBufferSize: integerOption(o, "outBufferSize", where, buffer),
+    messageMode: booleanOption(o, "messageMode", where, false),
+    rejectRemoteClients: booleanOption(o, "rejectRemoteClients", where, true),
+    security,
+    firstInstance: booleanOption(o, "firstInstance", where, true),
+    reader: readerSettings(o, where),
+    writer: writerSettings(o, where),
+  };
+  return PipeServer.create(name, wide, settings);
 }

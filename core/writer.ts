@@ -8,12 +8,23 @@
  *
  * @module
  */
-import type { WriteChannel, WriteResult } from "./channel.ts";
+import type { IoFailure, IoResult, WriteChannel } from "./channel.ts";
 import { type Chunk, chunkBytes } from "./chunk.ts";
-import { PipeError, Win32 } from "./errors.ts";
+import { failureCode, PipeError, Win32 } from "./errors.ts";
 import { type OpenOptions, openPipeHandle } from "./open.ts";
+import {
+  checkHandle,
+  handleSettings,
+  openSettings,
+  optionsObject,
+  signalOption,
+  timeoutValue,
+  type WriterSettings,
+  writerSettings,
+} from "./options.ts";
 import { OverlappedPipe } from "./overlapped.ts";
 import { WriteQueue } from "./queue.ts";
+import { CANCEL_WAIT_MS, longTimeout, settlesWithin, type Timer } from "./timeouts.ts";
 
 /** Options for a {@link PipeWriter}. */
 export interface PipeWriterOptions {
@@ -44,7 +55,10 @@ export interface FromHandleOptions extends PipeWriterOptions {
 export interface FlushOptions {
   /** Stop waiting (the writes go on) when this aborts. */
   signal?: AbortSignal;
-  /** Stop waiting after this many milliseconds (the writes go on). */
+  /**
+   * Stop waiting after this many milliseconds (the writes go on). `Infinity`, or leaving it out,
+   * waits as long as it takes; delays beyond `setTimeout`'s 2^31 − 1 ms are honoured too.
+   */
   timeout?: number;
 }
 
@@ -67,14 +81,11 @@ export class PipeErrorEvent extends Event {
   }
 }
 
-// Each completion costs about the same whatever it carries, so bytes per completion set the
-// rate: measured under Wine (bench/RESULTS.md), 256 B writes ran 40-100 MB/s with a 64 KiB mark
-// and 120-180 MB/s with 1 MiB, where the largest single write (MAX_BLOCK) is too.
-const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 const CONSTRUCT = Symbol("PipeWriter.construct");
 
 type State = "open" | "closing" | "stopping" | "closed" | "failed";
 
+/** The write in flight: its block, and how much of it earlier (short) completions took. */
 interface InFlight {
   block: Uint8Array;
   offset: number;
@@ -114,7 +125,7 @@ interface Waiter {
  * ```
  */
 export class PipeWriter extends EventTarget {
-  #channel: WriteChannel | null;
+  readonly #channel: WriteChannel;
   readonly #queue: WriteQueue;
   readonly #highWaterMark: number;
   #state: State = "open";
@@ -131,23 +142,18 @@ export class PipeWriter extends EventTarget {
   #pendingEvents: Event[] = [];
   #writable: WritableStream<Uint8Array> | undefined;
   #streamError: ((e: unknown) => void) | undefined;
-  #onComplete = (r: WriteResult) => this.#completed(r);
 
   /**
    * Not public: use {@link PipeWriter.open} or {@link PipeWriter.fromHandle}.
    * @ignore
    */
-  constructor(
-    token: unknown,
-    channel: WriteChannel,
-    options: PipeWriterOptions & { maxBlock?: number } = {},
-  ) {
+  constructor(token: unknown, channel: WriteChannel, settings: WriterSettings, maxBlock?: number) {
     super();
     if (token !== CONSTRUCT) {
       throw new TypeError("use PipeWriter.open() or PipeWriter.fromHandle() to make a PipeWriter");
     }
-    this.#highWaterMark = validateHighWaterMark(options.highWaterMark);
-    this.#queue = new WriteQueue(options.maxBlock, options.messageMode === true);
+    this.#highWaterMark = settings.highWaterMark;
+    this.#queue = new WriteQueue(maxBlock, settings.messageMode);
     this.#channel = channel;
   }
 
@@ -170,9 +176,13 @@ export class PipeWriter extends EventTarget {
    * ```
    */
   static async open(name: string, options: PipeWriterOpenOptions = {}): Promise<PipeWriter> {
-    validateHighWaterMark(options.highWaterMark);
-    const handle = await openPipeHandle(name, "write", options);
-    return PipeWriter.fromHandle(handle, { ...options, owned: true, path: name });
+    const where = "PipeWriter.open()";
+    const o = optionsObject(options, where);
+    const open = openSettings(o, where);
+    const settings = writerSettings(o, where);
+    const handle = await openPipeHandle(name, "write", open);
+    const pipe = OverlappedPipe.bind(handle, { owned: true, path: name });
+    return new PipeWriter(CONSTRUCT, pipe.writeChannel(), settings);
   }
 
   /**
@@ -191,14 +201,13 @@ export class PipeWriter extends EventTarget {
    * ```
    */
   static fromHandle(handle: bigint, options: FromHandleOptions = {}): PipeWriter {
-    const highWaterMark = validateHighWaterMark(options.highWaterMark);
-    const pipe = OverlappedPipe.bind(handle, { owned: options.owned === true, path: options.path });
-    try {
-      return new PipeWriter(CONSTRUCT, pipe.writeChannel(), { ...options, highWaterMark });
-    } catch (e) {
-      void pipe.release();
-      throw e;
-    }
+    const where = "PipeWriter.fromHandle()";
+    checkHandle(handle, where);
+    const o = optionsObject(options, where);
+    const settings = writerSettings(o, where);
+    const { owned, path } = handleSettings(o, where);
+    const pipe = OverlappedPipe.bind(handle, { owned, path });
+    return new PipeWriter(CONSTRUCT, pipe.writeChannel(), settings);
   }
 
   /**
@@ -221,7 +230,7 @@ export class PipeWriter extends EventTarget {
 
   /** The pipe's name, when it was opened by name. */
   get path(): string | undefined {
-    return this.#channel?.path;
+    return this.#channel.path;
   }
 
   /**
@@ -268,12 +277,14 @@ export class PipeWriter extends EventTarget {
    * ```
    */
   flush(options: FlushOptions = {}): Promise<void> {
-    const { signal, timeout } = validateFlushOptions(options);
+    const o = optionsObject(options, "flush()");
+    const signal = signalOption(o, "flush()");
+    const timeout = o.timeout === undefined
+      ? Infinity
+      : timeoutValue(o.timeout, "timeout", "flush()");
     if (this.#error) return Promise.reject(this.#error);
+    if (this.#stopped) return Promise.reject(this.#notWritable("flush"));
     if (this.#bytesToWrite === 0) return Promise.resolve();
-    if (this.#state === "stopping" || this.#state === "closed") {
-      return Promise.reject(this.#notWritable("flush"));
-    }
     return this.#wait(this.#flushWaiters, signal, timeout);
   }
 
@@ -294,25 +305,22 @@ export class PipeWriter extends EventTarget {
    * ```
    */
   flushSync(timeoutMs: number): boolean {
-    if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-      throw new TypeError(`flushSync(timeoutMs) takes a number >= 0, got ${String(timeoutMs)}`);
-    }
+    timeoutValue(timeoutMs, "timeoutMs", "flushSync()");
     const deadline = performance.now() + timeoutMs;
-    while (this.#bytesToWrite > 0) {
+    for (;;) {
       if (this.#error) throw this.#error;
-      if (this.#state === "stopping" || this.#state === "closed") {
-        throw this.#notWritable("flushSync");
-      }
+      // Also after a handler stopped the writer during this call: its bytes were dropped, not
+      // written, so this must not report success.
+      if (this.#stopped) throw this.#notWritable("flushSync");
+      if (this.#bytesToWrite === 0) return true;
       this.#startNext();
-      const channel = this.#channel;
-      if (!this.#inFlight || !channel) continue; // a synchronous failure: reported above
+      const op = this.#inFlight;
+      if (!op) continue; // a synchronous failure: reported above
       const left = Math.max(0, deadline - performance.now());
-      const result = channel.waitWrite(Math.min(Math.ceil(left), 0xffff_fffe));
+      const result = this.#channel.waitWrite(left);
       if (!result) return false;
-      this.#completed(result);
+      this.#completed(op, result);
     }
-    if (this.#error) throw this.#error;
-    return true;
   }
 
   /**
@@ -336,7 +344,7 @@ export class PipeWriter extends EventTarget {
     this.#state = "closing";
     const flushed = this.#bytesToWrite === 0
       ? Promise.resolve()
-      : this.#wait(this.#flushWaiters, undefined, undefined);
+      : this.#wait(this.#flushWaiters, undefined, Infinity);
     this.#closed = flushed.then(
       () => this.#release().then(() => this.#finish()),
       (e) => this.#release().then(() => Promise.reject(e)),
@@ -377,19 +385,31 @@ export class PipeWriter extends EventTarget {
     this.#settle(this.#flushWaiters, aborted);
     this.#settle(this.#drainWaiters, aborted);
     this.#streamError?.(aborted);
-    let cancelError: PipeError | undefined;
-    const channel = this.#channel;
-    if (this.#inFlight && channel) {
-      const code = channel.cancelWrite();
+    let cancelFailed = 0;
+    if (this.#inFlight) {
+      const code = this.#channel.cancelWrite();
       if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) {
-        cancelError = new PipeError({ code, syscall: "CancelIoEx", path: this.path });
-        channel.abortHandle();
+        cancelFailed = code;
+        this.#channel.abortHandle();
       }
     }
-    // release() waits for every owed completion before it frees memory or closes the handle.
-    this.#stopped = this.#release().then(() => {
+    // release() waits for every owed completion before it frees memory or closes the handle;
+    // stop() waits for it only so long (a handle it does not own may never end the write).
+    const released = this.#release();
+    this.#stopped = settlesWithin(released, CANCEL_WAIT_MS).then((inTime) => {
       this.#state = "closed";
-      if (cancelError) throw cancelError;
+      if (!inTime) {
+        throw new PipeError({
+          code: cancelFailed || Win32.ERROR_TIMEOUT,
+          syscall: "CancelIoEx",
+          path: this.path,
+          detail: `the cancelled write had not completed after ${CANCEL_WAIT_MS} ms; its memory `
+            + "stays referenced until it does (close the handle to end it)",
+        });
+      }
+      if (cancelFailed) {
+        throw new PipeError({ code: cancelFailed, syscall: "CancelIoEx", path: this.path });
+      }
     });
     return this.#stopped;
   }
@@ -418,7 +438,7 @@ export class PipeWriter extends EventTarget {
         if (this.#error) controller.error(this.#error);
       },
       write: (chunk) => {
-        if (!this.write(chunk)) return this.#wait(this.#drainWaiters, undefined, undefined);
+        if (!this.write(chunk)) return this.#wait(this.#drainWaiters, undefined, Infinity);
       },
       close: () => this.close(),
       abort: () => this.stop(),
@@ -432,52 +452,70 @@ export class PipeWriter extends EventTarget {
   // ---- the state machine ----
 
   #startNext(): void {
-    const channel = this.#channel;
-    if (this.#inFlight || !channel || (this.#state !== "open" && this.#state !== "closing")) return;
+    if (this.#inFlight || (this.#state !== "open" && this.#state !== "closing")) return;
     const block = this.#queue.take();
     if (!block) return;
-    this.#inFlight = { block, offset: 0 };
-    this.#issue(channel);
+    this.#issue({ block, offset: 0 });
   }
 
-  #issue(channel: WriteChannel): void {
-    const op = this.#inFlight!;
-    const code = channel.startWrite(op.block.subarray(op.offset), this.#onComplete);
-    if (code !== 0) {
+  #issue(op: InFlight): void {
+    this.#inFlight = op;
+    const failure = this.#channel.startWrite(
+      op.block.subarray(op.offset),
+      (result) => this.#completed(op, result),
+    );
+    if (failure) {
       this.#inFlight = null;
-      this.#fail(code);
+      this.#fail(failure);
     }
   }
 
-  #completed({ error, bytes }: WriteResult): void {
-    const op = this.#inFlight;
+  /** A completion, on the JS thread. Never throws: a failure here becomes the writer's error. */
+  #completed(op: InFlight, { error, bytes, syscall }: IoResult): void {
+    // A late completion for a write whose result was already taken (flushSync) is not ours.
+    if (op !== this.#inFlight) return;
     this.#inFlight = null;
-    if (!op || this.#state === "stopping" || this.#state === "closed") return;
-    if (error !== 0) {
-      this.#fail(error);
-      return;
+    if (this.#state === "stopping" || this.#state === "closed") return;
+    try {
+      if (error !== 0) {
+        this.#fail({ error, syscall: syscall ?? "WriteFile" });
+        return;
+      }
+      this.#bytesToWrite -= bytes;
+      op.offset += bytes;
+      if (op.offset < op.block.byteLength) {
+        this.#issue(op); // a short write: the rest of the block goes next
+      } else {
+        this.#queue.recycle(op.block);
+        this.#startNext();
+      }
+      this.#emit(new CustomEvent("byteswritten", { detail: bytes }));
+      if (this.#needDrain && this.#bytesToWrite < this.#highWaterMark && !this.#error) {
+        this.#needDrain = false;
+        this.#settle(this.#drainWaiters);
+        this.#emit(new Event("drain"));
+      }
+      if (this.#bytesToWrite === 0 && !this.#error) this.#settle(this.#flushWaiters);
+    } catch (e) {
+      this.#fail({
+        error: e instanceof PipeError ? e.code : Win32.ERROR_GEN_FAILURE,
+        syscall: e instanceof PipeError ? e.syscall : "WriteFile",
+        detail: e instanceof PipeError ? undefined : `internal error: ${String(e)}`,
+      }, e);
     }
-    this.#bytesToWrite -= bytes;
-    op.offset += bytes;
-    if (op.offset < op.block.byteLength) {
-      this.#inFlight = op; // a short write: the rest of the block goes next
-      this.#issue(this.#channel!);
-    } else {
-      this.#queue.recycle(op.block);
-      this.#startNext();
-    }
-    this.#emit(new CustomEvent("byteswritten", { detail: bytes }));
-    if (this.#needDrain && this.#bytesToWrite < this.#highWaterMark && !this.#error) {
-      this.#needDrain = false;
-      this.#settle(this.#drainWaiters);
-      this.#emit(new Event("drain"));
-    }
-    if (this.#bytesToWrite === 0 && !this.#error) this.#settle(this.#flushWaiters);
   }
 
-  #fail(code: number): void {
+  #fail(failure: IoFailure, cause?: unknown): void {
     if (this.#error || this.#state === "stopping" || this.#state === "closed") return;
-    const error = new PipeError({ code, syscall: "WriteFile", path: this.path });
+    const error = new PipeError({
+      code: failureCode(failure.error),
+      syscall: failure.syscall,
+      path: this.path,
+      detail: failure.detail ?? (failure.error === 0
+        ? "the call failed but reported no error code"
+        : undefined),
+      cause,
+    });
     this.#error = error;
     this.#state = "failed";
     this.#queue.clear(); // bytesToWrite keeps the unwritten count
@@ -497,10 +535,7 @@ export class PipeWriter extends EventTarget {
   }
 
   #release(): Promise<void> {
-    if (!this.#released) {
-      const channel = this.#channel;
-      this.#released = channel ? channel.release() : Promise.resolve();
-    }
+    this.#released ??= this.#channel.release();
     return this.#released;
   }
 
@@ -518,14 +553,14 @@ export class PipeWriter extends EventTarget {
     }
   }
 
-  #wait(list: Waiter[], signal: AbortSignal | undefined, timeout: number | undefined) {
+  #wait(list: Waiter[], signal: AbortSignal | undefined, timeout: number) {
     return new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: Timer | undefined;
       const onAbort = () => done(signal!.reason);
       const done = (e?: unknown) => {
         const i = list.indexOf(waiter);
         if (i >= 0) list.splice(i, 1);
-        clearTimeout(timer);
+        timer?.clear();
         signal?.removeEventListener("abort", onAbort);
         if (e === undefined) resolve();
         else reject(e);
@@ -534,8 +569,8 @@ export class PipeWriter extends EventTarget {
       if (signal?.aborted) return reject(signal.reason);
       list.push(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
-      if (timeout !== undefined) {
-        timer = setTimeout(
+      if (timeout !== Infinity) {
+        timer = longTimeout(
           () => done(new DOMException(`flush timed out after ${timeout} ms`, "TimeoutError")),
           timeout,
         );
@@ -559,32 +594,11 @@ export class PipeWriter extends EventTarget {
   }
 }
 
-function validateHighWaterMark(v: unknown): number {
-  if (v === undefined) return DEFAULT_HIGH_WATER_MARK;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-    throw new TypeError(`highWaterMark must be a whole number of bytes >= 1, got ${String(v)}`);
-  }
-  return v;
-}
-
-function validateFlushOptions(o: FlushOptions): FlushOptions {
-  if (o === null || typeof o !== "object") throw new TypeError("flush(options) takes an object");
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new TypeError("flush({ signal }) must be an AbortSignal");
-  }
-  if (
-    o.timeout !== undefined
-    && (typeof o.timeout !== "number" || Number.isNaN(o.timeout) || o.timeout < 0)
-  ) {
-    throw new TypeError(`flush({ timeout }) must be a number >= 0, got ${String(o.timeout)}`);
-  }
-  return o;
-}
-
-/** @internal For the Linux suites: a writer over any channel (a fake completion source). */
+/** @internal A writer over any channel: a connection's share of its pipe, or a test's fake. */
 export function writerOverChannel(
   channel: WriteChannel,
-  options: PipeWriterOptions & { maxBlock?: number } = {},
+  settings: WriterSettings,
+  maxBlock?: number,
 ): PipeWriter {
-  return new PipeWriter(CONSTRUCT, channel, options);
+  return new PipeWriter(CONSTRUCT, channel, settings, maxBlock);
 }

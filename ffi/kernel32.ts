@@ -195,6 +195,9 @@ export const ntdllSymbols = {
   // NTSTATUS NtQuerySystemInformation(SYSTEM_INFORMATION_CLASS SystemInformationClass,
   //   PVOID SystemInformation, ULONG SystemInformationLength, PULONG ReturnLength)
   NtQuerySystemInformation: { parameters: ["u32", "buffer", "u32", "buffer"], result: "u32" },
+  // NTSTATUS NtQueryObject(HANDLE Handle, OBJECT_INFORMATION_CLASS ObjectInformationClass,
+  //   PVOID ObjectInformation, ULONG ObjectInformationLength, PULONG ReturnLength)
+  NtQueryObject: { parameters: ["usize", "u32", "buffer", "u32", "buffer"], result: "u32" },
 } as const satisfies Record<string, NativeSymbol>;
 
 /** ntdll, bound. */

@@ -1,9 +1,13 @@
 /**
- * A fake completion source for the Linux suites: records every write the writer starts and
- * completes it only when the test says so, so that ordering, coalescing, errors and stop() are
- * tested deterministically.
+ * Fake completion sources for the Linux suites. They record every operation the writer or the
+ * reader starts and complete it only when the test says so, so that ordering, coalescing,
+ * errors, cancellation and release are tested deterministically. They also behave as badly as
+ * the real thing may: a late callback for a write whose result `waitWrite` already took (the
+ * pool's callback always comes), and synchronous failures with any code, 0 included.
  */
-import type { WriteChannel, WriteResult } from "../core/channel.ts";
+import type { IoFailure, IoResult, ReadChannel, WriteChannel } from "../core/channel.ts";
+import { optionsObject, readerSettings, writerSettings } from "../core/options.ts";
+import { PipeReader, type PipeReaderOptions } from "../core/reader.ts";
 import { type PipeWriterOptions, writerOverChannel } from "../core/writer.ts";
 
 export interface StartedWrite {
@@ -11,39 +15,50 @@ export interface StartedWrite {
   bytes: Uint8Array;
   /** The very view the writer handed over (must stay referenced until completion). */
   view: Uint8Array;
-  onComplete: (r: WriteResult) => void;
+  onComplete: (r: IoResult) => void;
 }
+
+/** What the fakes saw that breaks the channel contract; a test asserts it stays empty. */
+export type Violations = string[];
 
 export class FakeChannel implements WriteChannel {
   readonly path = String.raw`\\.\pipe\fake`;
   started: StartedWrite[] = [];
   inFlight: StartedWrite | null = null;
-  /** Win32 code for the next startWrite to fail with synchronously (then reset). */
-  failNextStart = 0;
+  /** Win32 code for the next startWrite to fail with synchronously (then reset); 0 included. */
+  failNextStart: number | null = null;
   /** What cancelWrite returns. */
   cancelResult = 0;
   cancelCalls = 0;
   abortHandleCalls = 0;
   releaseCalls = 0;
   released = false;
+  /** Writes whose result waitWrite took, whose pool callback has not come yet. */
+  late: StartedWrite[] = [];
+  /** Deliver the callback of a write that waitWrite took, later (as the real pool does). */
+  lateCallbacks = false;
+  violations: Violations = [];
   #releaseResolve: (() => void) | undefined;
   /** Every byte the writer wrote, in order, as the fake "pipe" received it. */
   received: number[] = [];
-  /** Result for the next waitWrite: undefined = timeout, "complete" = complete the write fully. */
-  waitBehaviour: "complete" | "timeout" = "complete";
+  /** Result for the next waitWrite: "complete" the write fully, "timeout", or "fail" (233). */
+  waitBehaviour: "complete" | "timeout" | "fail" = "complete";
 
-  startWrite(bytes: Uint8Array, onComplete: (r: WriteResult) => void): number {
+  startWrite(bytes: Uint8Array, onComplete: (r: IoResult) => void): IoFailure | undefined {
     if (this.inFlight) throw new Error("fake: two writes in flight");
-    if (this.released) throw new Error("fake: write after release");
-    if (this.failNextStart) {
-      const c = this.failNextStart;
-      this.failNextStart = 0;
-      return c;
+    if (this.released) {
+      this.violations.push("startWrite after release");
+      throw new Error("fake: write after release");
+    }
+    if (this.failNextStart !== null) {
+      const error = this.failNextStart;
+      this.failNextStart = null;
+      return { error, syscall: "WriteFile" };
     }
     const w = { bytes: bytes.slice(), view: bytes, onComplete };
     this.started.push(w);
     this.inFlight = w;
-    return 0;
+    return undefined;
   }
 
   /**
@@ -71,6 +86,12 @@ export class FakeChannel implements WriteChannel {
     this.#maybeRelease();
   }
 
+  /** Delivers the pool callbacks of writes that waitWrite already took. */
+  deliverLate(): void {
+    for (const w of this.late.splice(0)) w.onComplete({ error: 0, bytes: w.bytes.byteLength });
+    this.#maybeRelease();
+  }
+
   /** Completes writes until nothing is in flight (the writer keeps starting the next). */
   async drain(): Promise<void> {
     for (;;) {
@@ -85,10 +106,12 @@ export class FakeChannel implements WriteChannel {
     return this.inFlight ? this.cancelResult : 1168;
   }
 
-  waitWrite(_timeoutMs: number): WriteResult | undefined {
+  waitWrite(_timeoutMs: number): IoResult | undefined {
     const w = this.inFlight;
     if (!w || this.waitBehaviour === "timeout") return undefined;
     this.inFlight = null;
+    if (this.lateCallbacks) this.late.push(w);
+    if (this.waitBehaviour === "fail") return { error: 233, bytes: 0 };
     for (const b of w.bytes) this.received.push(b);
     return { error: 0, bytes: w.bytes.byteLength };
   }
@@ -98,10 +121,128 @@ export class FakeChannel implements WriteChannel {
     return true;
   }
 
+  /** Completions still owed by the fake "kernel". */
+  get owed(): number {
+    return (this.inFlight ? 1 : 0) + this.late.length;
+  }
+
   release(): Promise<void> {
     this.releaseCalls++;
     return new Promise((resolve) => {
       this.#releaseResolve = () => {
+        if (this.owed > 0) this.violations.push("released with a completion owed");
+        this.released = true;
+        resolve();
+      };
+      this.#maybeRelease();
+    });
+  }
+
+  #maybeRelease() {
+    if (this.owed === 0 && this.#releaseResolve) {
+      const r = this.#releaseResolve;
+      this.#releaseResolve = undefined;
+      r();
+    }
+  }
+}
+
+export function fakeWriter(options: PipeWriterOptions & { maxBlock?: number } = {}) {
+  const channel = new FakeChannel();
+  const { maxBlock, ...rest } = options;
+  const writer = writerOverChannel(channel, writerSettings(rest, "fakeWriter()"), maxBlock);
+  return { channel, writer };
+}
+
+/** A read the reader started: where the fake "kernel" writes, and whom it tells. */
+interface StartedRead {
+  buffer: Uint8Array;
+  onComplete: (r: IoResult) => void;
+}
+
+/**
+ * A fake pipe for the reader: the test writes the peer's bytes into `pipe`, then completes the
+ * read in flight with some of them, an error, or the end.
+ */
+export class FakeReadChannel implements ReadChannel {
+  readonly path = String.raw`\\.\pipe\fake-read`;
+  /** Bytes the peer wrote that no read has taken yet. */
+  pipe: number[] = [];
+  /** Every byte the peer wrote. */
+  written: number[] = [];
+  inFlight: StartedRead | null = null;
+  failNextStart: number | null = null;
+  cancelResult = 0;
+  cancelCalls = 0;
+  abortHandleCalls = 0;
+  reads = 0;
+  released = false;
+  violations: Violations = [];
+  #releaseResolve: (() => void) | undefined;
+
+  /** The peer writes. */
+  write(bytes: ArrayLike<number>): void {
+    for (let i = 0; i < bytes.length; i++) {
+      this.pipe.push(bytes[i]);
+      this.written.push(bytes[i]);
+    }
+  }
+
+  startRead(buffer: Uint8Array, onComplete: (r: IoResult) => void): IoFailure | undefined {
+    if (this.inFlight) throw new Error("fake: two reads in flight");
+    if (this.released) {
+      this.violations.push("startRead after release");
+      throw new Error("fake: read after release");
+    }
+    if (this.failNextStart !== null) {
+      const error = this.failNextStart;
+      this.failNextStart = null;
+      return { error, syscall: "ReadFile" };
+    }
+    this.reads++;
+    this.inFlight = { buffer, onComplete };
+    return undefined;
+  }
+
+  /** Completes the read in flight with up to `max` bytes from the pipe (all that fit by default). */
+  completeRead(max = Infinity, error = 0): number {
+    const r = this.inFlight;
+    if (!r) throw new Error("fake: no read in flight");
+    this.inFlight = null;
+    const n = Math.min(max, this.pipe.length, r.buffer.byteLength);
+    r.buffer.set(this.pipe.splice(0, n));
+    r.onComplete({ error, bytes: n });
+    this.#maybeRelease();
+    return n;
+  }
+
+  /** Completes the read in flight with a failure (109: the peer closed). */
+  failRead(error: number): void {
+    const r = this.inFlight;
+    if (!r) throw new Error("fake: no read in flight");
+    this.inFlight = null;
+    r.onComplete({ error, bytes: 0 });
+    this.#maybeRelease();
+  }
+
+  cancelRead(): number {
+    this.cancelCalls++;
+    return this.inFlight ? this.cancelResult : 1168;
+  }
+
+  available(): number {
+    return this.released ? 0 : this.pipe.length;
+  }
+
+  abortHandle(): boolean {
+    this.abortHandleCalls++;
+    return true;
+  }
+
+  release(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#releaseResolve = () => {
+        if (this.inFlight) this.violations.push("released with a read owed");
         this.released = true;
         resolve();
       };
@@ -118,10 +259,13 @@ export class FakeChannel implements WriteChannel {
   }
 }
 
-export function fakeWriter(options: PipeWriterOptions & { maxBlock?: number } = {}) {
-  const channel = new FakeChannel();
-  const writer = writerOverChannel(channel, options);
-  return { channel, writer };
+export function fakeReader(options: PipeReaderOptions = {}) {
+  const channel = new FakeReadChannel();
+  const reader = PipeReader.overChannel(
+    channel,
+    readerSettings(optionsObject(options, "fakeReader()"), "fakeReader()"),
+  );
+  return { channel, reader };
 }
 
 /** Lets pending microtasks and promise reactions run. */

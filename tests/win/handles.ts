@@ -1,11 +1,15 @@
 /**
- * This process's handle count, for leak checks that can fail.
+ * This process's handles, for leak checks that can fail.
  *
- * `GetProcessHandleCount` is the documented reading, but Wine 10 always reports 0 there, which
- * would make every "count is back to its baseline" assertion compare 0 with 0. So the count is
- * also taken from `NtQuerySystemInformation`: the system handle table, entries whose process id
- * is ours (Wine implements it; on Windows both readings agree). A reading of 0 fails the test.
+ * `GetProcessHandleCount` is the documented count, but Wine 10 always reports 0 there, which
+ * would make every "count is back to its baseline" assertion compare 0 with 0. So handles are
+ * read from the system handle table (`NtQuerySystemInformation`, entries whose process id is
+ * ours; Wine implements it), with each handle's type (`NtQueryObject`). Thread handles are left
+ * out: winpipe makes no threads, and the runtimes' own pools start and end threads as they
+ * please (Deno's blocking pool, which runs its `nonblocking` FFI calls, lets idle threads go).
+ * A count of 0 fails the test.
  */
+import assert from "node:assert/strict";
 import { native } from "../../ffi/runtime.ts";
 
 const STATUS_INFO_LENGTH_MISMATCH = 0xc0000004;
@@ -17,44 +21,67 @@ const SystemExtendedHandleInformation = 64;
 const EX_HEADER = 16;
 const EX_ENTRY = 40;
 const EX_PID = 8;
-// The older SYSTEM_HANDLE_INFORMATION (16-bit process ids): ULONG count, then 24-byte entries.
-const SystemHandleInformation = 16;
-const HEADER = 8;
-const ENTRY = 24;
+const EX_HANDLE = 16;
+const EX_TYPE = 30;
+const ObjectTypeInformation = 2;
 
 let buffer = new Uint8Array(new ArrayBuffer(1 << 20));
+const typeNames = new Map<number, string>();
 
-/** The entries of the system handle table that belong to this process, or undefined. */
-export function systemTableHandleCount(): number | undefined {
+/** Handle counts by object type ("File", "Event", …), Thread handles left out; or undefined. */
+export function handleCensus(): Record<string, number> | undefined {
   const { kernel32, ntdll } = native();
-  const pid = kernel32.GetCurrentProcessId();
-  for (const cls of [SystemExtendedHandleInformation, SystemHandleInformation]) {
-    for (;;) {
-      const returned = new Uint32Array(1);
-      const status = ntdll().NtQuerySystemInformation(cls, buffer, buffer.byteLength, returned)
-        >>> 0;
-      if (status === STATUS_INFO_LENGTH_MISMATCH) {
-        buffer = new Uint8Array(new ArrayBuffer(Math.max(buffer.byteLength * 2, returned[0])));
-        continue;
-      }
-      if (status !== 0) break; // this class is not implemented: try the next
-      const view = new DataView(buffer.buffer);
-      let mine = 0;
-      if (cls === SystemExtendedHandleInformation) {
-        const n = Number(view.getBigUint64(0, true));
-        for (let i = 0; i < n; i++) {
-          if (view.getBigUint64(EX_HEADER + i * EX_ENTRY + EX_PID, true) === BigInt(pid)) mine++;
-        }
-      } else {
-        const n = view.getUint32(0, true);
-        for (let i = 0; i < n; i++) {
-          if (view.getUint16(HEADER + i * ENTRY, true) === (pid & 0xffff)) mine++;
-        }
-      }
-      return mine;
+  const pid = BigInt(kernel32.GetCurrentProcessId());
+  for (;;) {
+    const returned = new Uint32Array(1);
+    const status = ntdll().NtQuerySystemInformation(
+      SystemExtendedHandleInformation,
+      buffer,
+      buffer.byteLength,
+      returned,
+    ) >>> 0;
+    if (status === STATUS_INFO_LENGTH_MISMATCH) {
+      buffer = new Uint8Array(new ArrayBuffer(Math.max(buffer.byteLength * 2, returned[0])));
+      continue;
     }
+    if (status !== 0) return undefined;
+    break;
   }
-  return undefined;
+  const view = new DataView(buffer.buffer);
+  const census: Record<string, number> = {};
+  const n = Number(view.getBigUint64(0, true));
+  for (let i = 0; i < n; i++) {
+    const entry = EX_HEADER + i * EX_ENTRY;
+    if (view.getBigUint64(entry + EX_PID, true) !== pid) continue;
+    const index = view.getUint16(entry + EX_TYPE, true);
+    let type = typeNames.get(index);
+    if (type === undefined) {
+      type = objectTypeName(view.getBigUint64(entry + EX_HANDLE, true));
+      typeNames.set(index, type);
+    }
+    if (type !== "Thread") census[type] = (census[type] ?? 0) + 1;
+  }
+  return census;
+}
+
+/** NtQueryObject(ObjectTypeInformation): the type's name, from its UNICODE_STRING. */
+function objectTypeName(handle: bigint): string {
+  const { ntdll, addressOf } = native();
+  const info = new Uint8Array(new ArrayBuffer(1024));
+  const status = ntdll().NtQueryObject(
+    handle,
+    ObjectTypeInformation,
+    info,
+    info.byteLength,
+    new Uint32Array(1),
+  );
+  if (status !== 0) return `type?${status.toString(16)}`;
+  // OBJECT_TYPE_INFORMATION begins with UNICODE_STRING { USHORT Length, MaximumLength; PWSTR }.
+  const view = new DataView(info.buffer);
+  const length = view.getUint16(0, true);
+  const offset = Number(view.getBigUint64(8, true) - addressOf(info));
+  if (offset < 0 || offset + length > info.byteLength) return "type?";
+  return new TextDecoder("utf-16le").decode(info.subarray(offset, offset + length)) || "type?";
 }
 
 /** `GetProcessHandleCount` for this process (0 under Wine 10). */
@@ -64,17 +91,71 @@ export function getProcessHandleCount(): number {
   return kernel32.GetProcessHandleCount(kernel32.GetCurrentProcess(), count) ? count[0] : 0;
 }
 
+/** A reading of this process's handles, to compare with a later one. */
+export interface HandleSnapshot {
+  total: number;
+  byType: Record<string, number> | undefined;
+}
+
 /**
- * This process's open handles: `GetProcessHandleCount` where it reads non-zero, otherwise the
- * system handle table's count. Throws when both read 0: a leak check must never compare 0 with 0.
+ * This process's handles now: the handle table's count (Thread handles left out) where it can be
+ * read, otherwise `GetProcessHandleCount`. Throws when the count reads 0: a leak check must
+ * never compare 0 with 0.
  */
+export function handleSnapshot(): HandleSnapshot {
+  const byType = handleCensus();
+  const total = byType
+    ? Object.values(byType).reduce((a, b) => a + b, 0)
+    : getProcessHandleCount();
+  if (total === 0) {
+    throw new Error(
+      "cannot count this process's handles: the system handle table and "
+        + "GetProcessHandleCount both read 0",
+    );
+  }
+  return { total, byType };
+}
+
+/**
+ * A baseline: a snapshot taken once two readings 50 ms apart agree, so that an object an earlier
+ * test is still tearing down (on a later turn) is not counted in it.
+ */
+export async function settledSnapshot(ms = 2_000): Promise<HandleSnapshot> {
+  const deadline = performance.now() + ms;
+  let last = handleSnapshot();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = handleSnapshot();
+    if (now.total === last.total || performance.now() > deadline) return now;
+    last = now;
+  }
+}
+
+/** The count alone (see {@link handleSnapshot}). */
 export function processHandleCount(): number {
-  const documented = getProcessHandleCount();
-  if (documented > 0) return documented;
-  const counted = systemTableHandleCount() ?? 0;
-  if (counted > 0) return counted;
-  throw new Error(
-    "cannot count this process's handles: GetProcessHandleCount and "
-      + "NtQuerySystemInformation(SystemHandleInformation) both read 0",
-  );
+  return handleSnapshot().total;
+}
+
+/**
+ * Asserts that the handles are back to `before`, type by type. Teardown finishes on later turns
+ * (a pool object is closed after its callbacks are waited for), so it polls for up to `ms`.
+ */
+export async function assertHandlesBack(before: HandleSnapshot, what: string, ms = 2_000) {
+  const deadline = performance.now() + ms;
+  let now = handleSnapshot();
+  while (now.total !== before.total && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    now = handleSnapshot();
+  }
+  assert.equal(now.total, before.total, `${what}: ${describeDiff(before, now)}`);
+}
+
+function describeDiff(before: HandleSnapshot, after: HandleSnapshot): string {
+  if (!before.byType || !after.byType) return `${before.total} handles before, ${after.total} now`;
+  const types = new Set([...Object.keys(before.byType), ...Object.keys(after.byType)]);
+  const changes = [...types]
+    .map((t) => [t, (after.byType![t] ?? 0) - (before.byType![t] ?? 0)] as const)
+    .filter(([, d]) => d !== 0)
+    .map(([t, d]) => `${t} ${d > 0 ? "+" : ""}${d}`);
+  return `${before.total} handles before, ${after.total} now (${changes.join(", ")})`;
 }

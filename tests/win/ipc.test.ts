@@ -9,7 +9,7 @@ import { takeLocalWideString } from "../../core/security_descriptor.ts";
 import { currentUserSid } from "../../core/security_descriptor.ts";
 import { native } from "../../ffi/runtime.ts";
 import { connect, listen, PipeConnection, PipeError } from "../../mod.ts";
-import { processHandleCount } from "./handles.ts";
+import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { Pattern, sleep, uniqueName, within } from "./server_end.ts";
 
 const MiB = 1024 * 1024;
@@ -312,7 +312,7 @@ test("bad input to connect and listen is a TypeError", async () => {
 
 test("100 concurrent connections, each moving 1 MiB both ways: no cross-talk, no leaked handle", async () => {
   const name = uniqueName("hundred");
-  const before = processHandleCount();
+  const before = await settledSnapshot();
   const { server } = echoServer(name);
   const size = MiB;
   const clients = await Promise.all(
@@ -335,8 +335,7 @@ test("100 concurrent connections, each moving 1 MiB both ways: no cross-talk, no
     "100 connections",
   );
   await server.close();
-  await sleep(200);
-  assert.equal(processHandleCount(), before);
+  await assertHandlesBack(before, "after 100 connections");
 });
 
 /** Impersonates the client of a server connection on this thread; returns the level, reverted. */

@@ -2,10 +2,10 @@
  * A real server end for the Windows suites, made through the same FFI and completion path as
  * the writer: CreateNamedPipeW (overlapped), ConnectNamedPipe and ReadFile on the thread pool.
  */
-import type { WriteResult } from "../../core/channel.ts";
+import type { IoResult } from "../../core/channel.ts";
 import { PipeError, Win32 } from "../../core/errors.ts";
 import { toWide } from "../../core/names.ts";
-import { OverlappedPipe } from "../../core/overlapped.ts";
+import { Operation, OverlappedPipe } from "../../core/overlapped.ts";
 import { securityAttributes } from "../../core/security.ts";
 import {
   FILE_FLAG_OVERLAPPED,
@@ -62,13 +62,13 @@ export class ServerEnd {
     syscall: string,
     call: (h: bigint, ov: bigint) => number,
     data: Uint8Array | null,
-  ): Promise<WriteResult> {
+  ): Promise<IoResult> {
     return new Promise((resolve, reject) => {
-      const r = this.pipe.start(call, data, resolve);
-      if (typeof r === "number") {
-        if (r === Win32.ERROR_PIPE_CONNECTED) resolve({ error: 0, bytes: 0 });
-        else if (r === Win32.ERROR_BROKEN_PIPE) resolve({ error: r, bytes: 0 });
-        else reject(new PipeError({ code: r, syscall, path: this.name }));
+      const r = this.pipe.start(syscall, call, data, resolve);
+      if (!(r instanceof Operation)) {
+        if (r.error === Win32.ERROR_PIPE_CONNECTED) resolve({ error: 0, bytes: 0 });
+        else if (r.error === Win32.ERROR_BROKEN_PIPE) resolve({ error: r.error, bytes: 0 });
+        else reject(new PipeError({ code: r.error, syscall, path: this.name, detail: r.detail }));
       }
     });
   }

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { securityAttributes } from "../../core/security.ts";
 import { native } from "../../ffi/runtime.ts";
 import { PipeError, type PipeErrorEvent, PipeWriter } from "../../mod.ts";
-import { processHandleCount } from "./handles.ts";
+import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { Pattern, ServerEnd, sleep, uniqueName, within } from "./server_end.ts";
 
 const MiB = 1024 * 1024;
@@ -156,10 +156,9 @@ test("stop() with a write pending, 1000 times: no crash, handles back to baselin
     await server.close();
   };
   for (let i = 0; i < 20; i++) await round(); // warm the thread pool up
-  const baseline = processHandleCount();
+  const baseline = await settledSnapshot();
   for (let i = 0; i < 1000; i++) await round();
-  await sleep(100);
-  assert.equal(processHandleCount(), baseline);
+  await assertHandlesBack(baseline, "after 1000 stops");
 });
 
 test("flushSync: false at the deadline while the reader is away, true once it can finish", async () => {
@@ -234,24 +233,25 @@ test("fromHandle refuses a handle that is not a pipe, and releases nothing it do
   }
 });
 
-test("a failed construction releases everything it made, including an owned handle", () => {
+test("a failed construction releases everything it made, including an owned handle", async () => {
   const k = native().kernel32;
-  const before = processHandleCount();
+  const before = await settledSnapshot();
   for (let i = 0; i < 50; i++) {
     // An event is a valid handle but not a pipe: fromHandle must fail and, owning it, close it.
     const event = k.CreateEventW(securityAttributes(), 1, 0, null);
     assert.throws(() => PipeWriter.fromHandle(event, { owned: true }), PipeError);
   }
-  assert.equal(processHandleCount(), before);
+  await assertHandlesBack(before, "after 50 failed constructions");
 });
 
 test("handles opened by name are not inheritable (explicit SECURITY_ATTRIBUTES)", async () => {
   const k = native().kernel32;
   const { openPipeHandle } = await import("../../core/open.ts");
+  const { openSettings } = await import("../../core/options.ts");
   const name = uniqueName("inherit");
   const server = ServerEnd.create(name);
   const connected = server.connect();
-  const handle = await openPipeHandle(name, "write");
+  const handle = await openPipeHandle(name, "write", openSettings({}, "test"));
   await connected;
   const flags = new Uint32Array(1);
   assert.equal(k.GetHandleInformation(handle, flags), 1);
@@ -263,11 +263,12 @@ test("handles opened by name are not inheritable (explicit SECURITY_ATTRIBUTES)"
 test("fromHandle with owned: false leaves the handle open; owned: true closes it", async () => {
   const k = native().kernel32;
   const { openPipeHandle } = await import("../../core/open.ts");
+  const { openSettings } = await import("../../core/options.ts");
   const connectTo = async (tag: string) => {
     const name = uniqueName(tag);
     const server = ServerEnd.create(name);
     const connected = server.connect();
-    const handle = await openPipeHandle(name, "write");
+    const handle = await openPipeHandle(name, "write", openSettings({}, "test"));
     await connected;
     return { server, handle };
   };
@@ -278,25 +279,27 @@ test("fromHandle with owned: false leaves the handle open; owned: true closes it
   assert.equal(k.GetFileType(borrowed.handle), 3, "still a live pipe handle after close()");
   assert.equal(k.CloseHandle(borrowed.handle), 1, "the caller can still close it");
   assert.equal(new TextDecoder().decode((await borrowed.server.read())!), "abc");
+  await borrowed.server.close();
 
-  const before = processHandleCount();
+  const before = await settledSnapshot();
   const owned = await connectTo("owned");
   const w2 = PipeWriter.fromHandle(owned.handle, { owned: true });
   w2.write("def");
   await w2.close();
   assert.equal(new TextDecoder().decode((await owned.server.read())!), "def");
-  await Promise.all([borrowed.server.close(), owned.server.close()]);
-  assert.equal(processHandleCount(), before, "the owned handle was closed with the writer");
+  await owned.server.close();
+  await assertHandlesBack(before, "the owned handle was closed with the writer");
 });
 
 test("a handle can be bound to the thread pool once: a second fromHandle says so", async () => {
   const { name, server, writer } = await pair("twice");
   const { openPipeHandle } = await import("../../core/open.ts");
+  const { openSettings } = await import("../../core/options.ts");
   await writer.close();
   await server.close();
   const s2 = ServerEnd.create(name);
   const connected = s2.connect();
-  const handle = await openPipeHandle(name, "write");
+  const handle = await openPipeHandle(name, "write", openSettings({}, "test"));
   await connected;
   const first = PipeWriter.fromHandle(handle, { owned: false });
   assert.throws(() => PipeWriter.fromHandle(handle, { owned: false }), (e: unknown) => {
@@ -395,6 +398,7 @@ test("re-entrant handlers on a real pipe: writing from byteswritten keeps order"
   while (p < 2 * MiB) await writer.flush();
   await writer.close();
   assert.equal(await within(10_000, reading), p);
+  await server.close();
 });
 
 test("writable: pipeTo from a ReadableStream delivers every byte", async () => {
@@ -423,8 +427,7 @@ test("opening and closing 200 writers leaves the handle count where it was", asy
     await server.close();
   };
   for (let i = 0; i < 10; i++) await once();
-  const baseline = processHandleCount();
+  const baseline = await settledSnapshot();
   for (let i = 0; i < 200; i++) await once();
-  await sleep(50);
-  assert.equal(processHandleCount(), baseline);
+  await assertHandlesBack(baseline, "after 200 writers");
 });

@@ -1,0 +1,52 @@
+/**
+ * Timers for user timeouts and for the bounded waits of cancellation.
+ *
+ * `setTimeout` takes a signed 32-bit delay: 2^31 ms or more (and `Infinity`) fire at once, in
+ * every runtime. A user timeout of `Infinity` means "no timeout"; a longer finite one is chained.
+ *
+ * @module
+ */
+
+/** The largest delay `setTimeout` honours. */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/**
+ * How long `stop()`, a reader's `cancel()` and `PipeServer.close()` wait for a cancelled
+ * operation's completion before they give up and report it. The operation's memory stays
+ * referenced until the completion does arrive, so nothing is freed under the kernel.
+ */
+export const CANCEL_WAIT_MS = 2_000;
+
+/** A pending timer that can be cleared. */
+export interface Timer {
+  clear(): void;
+}
+
+/**
+ * Calls `fn` after `ms` milliseconds, for any `ms >= 0`: `Infinity` never fires, and delays past
+ * 2^31 − 1 ms are chained rather than firing at once.
+ */
+export function longTimeout(fn: () => void, ms: number): Timer {
+  let handle: ReturnType<typeof setTimeout> | undefined;
+  if (ms !== Infinity) {
+    const due = Date.now() + ms;
+    const arm = () => {
+      const left = due - Date.now();
+      handle = left > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(fn, Math.max(0, left));
+    };
+    arm();
+  }
+  return { clear: () => clearTimeout(handle) };
+}
+
+/** True if `p` settles (either way) within `ms`; false otherwise. `p` goes on regardless. */
+export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = longTimeout(() => resolve(false), ms);
+    const done = () => {
+      timer.clear();
+      resolve(true);
+    };
+    p.then(done, done);
+  });
+}
