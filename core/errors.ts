@@ -128,6 +128,8 @@ export class PipeError extends Error {
   readonly path: string | undefined;
   /** The system's text for `code` (`FormatMessageW`), without a trailing newline. */
   readonly systemMessage: string;
+  /** winpipe's words on what happened, when there are any (e.g. "the writer was stopped"). */
+  readonly detail: string | undefined;
 
   /** Makes the error; the message is built from `init` and the system's text. */
   constructor(init: PipeErrorInit) {
@@ -144,6 +146,7 @@ export class PipeError extends Error {
     this.syscall = init.syscall;
     this.path = init.path;
     this.systemMessage = text;
+    this.detail = init.detail || undefined;
   }
 
   /** True for 109, 232 and 233: the other end closed the pipe. */
@@ -176,5 +179,21 @@ export function lastError(
     ...init,
     code: Win32.ERROR_UNIDENTIFIED_ERROR,
     detail: init.detail ? `${init.detail} (${zero})` : zero,
+  });
+}
+
+/**
+ * What an unexpected exception becomes where it must not escape (a completion callback): a
+ * PipeError stays itself; anything else is `ERROR_GEN_FAILURE`, "internal error", with the
+ * exception as its cause.
+ */
+export function asPipeError(e: unknown, syscall: string, path: string | undefined): PipeError {
+  if (e instanceof PipeError) return e;
+  return new PipeError({
+    code: Win32.ERROR_GEN_FAILURE,
+    syscall,
+    path,
+    detail: `internal error: ${e instanceof Error ? e.message : String(e)}`,
+    cause: e,
   });
 }

@@ -39,6 +39,12 @@ const FILE_TYPE_NAMES: Record<number, string> = {
 };
 const WAIT_TIMEOUT = 258;
 const INFINITE = 0xffff_ffff;
+/** winpipe's name for each overlapped call, for a failure where the call was never made. */
+const OPERATIONS: Record<string, string> = {
+  WriteFile: "write",
+  ReadFile: "read",
+  ConnectNamedPipe: "accept",
+};
 /** OVERLAPPED.Internal holds STATUS_PENDING while the I/O is in flight. */
 const STATUS_PENDING = 0x103n;
 
@@ -238,10 +244,11 @@ export class OverlappedPipe {
     onComplete: (r: IoResult) => void,
   ): Operation | IoFailure {
     if (this.#handle === null || this.#io === null || this.#releasing) {
+      // No call was made: name the operation, not a system call that never ran.
       return {
         error: Win32.ERROR_INVALID_HANDLE,
-        syscall,
-        detail: "the pipe handle was already released",
+        syscall: OPERATIONS[syscall] ?? syscall,
+        detail: "the pipe handle was already closed",
       };
     }
     let op: Operation;
@@ -255,14 +262,26 @@ export class OverlappedPipe {
     op.data = data;
     op.onComplete = onComplete;
     const k = this.#k32;
-    k.StartThreadpoolIo(this.#io);
-    if (!call(this.#handle, op.address)) {
+    const io = this.#io;
+    k.StartThreadpoolIo(io);
+    let ok: number;
+    try {
+      ok = call(this.#handle, op.address);
+    } catch (e) {
+      // Thrown before the call was made (an FFI argument): no completion will come either.
+      k.CancelThreadpoolIo(io);
+      op.data = null;
+      op.onComplete = null;
+      this.#free.push(op);
+      throw e;
+    }
+    if (!ok) {
       const code = k.GetLastError();
       // ERROR_MORE_DATA (a message longer than the read) is a warning status: the read has
       // completed with data, and its completion is queued like a success's.
       if (code !== Win32.ERROR_IO_PENDING && code !== Win32.ERROR_MORE_DATA) {
         // No completion will be queued: the pool must be told, or it waits for one forever.
-        k.CancelThreadpoolIo(this.#io);
+        k.CancelThreadpoolIo(io);
         op.data = null;
         op.onComplete = null;
         this.#free.push(op);
@@ -478,8 +497,8 @@ class Share {
     if (this.#released) {
       return {
         error: Win32.ERROR_INVALID_HANDLE,
-        syscall,
-        detail: "the pipe was already released",
+        syscall: OPERATIONS[syscall] ?? syscall,
+        detail: "this end was already released",
       };
     }
     const r = this.pipe.start(syscall, call, data, (result) => {

@@ -7,7 +7,7 @@
  * @module
  */
 import type { IoResult, ReadChannel } from "./channel.ts";
-import { failureCode, isPeerGone, PipeError, Win32 } from "./errors.ts";
+import { asPipeError, failureCode, isPeerGone, PipeError, Win32 } from "./errors.ts";
 import {
   checkHandle,
   handleSettings,
@@ -69,6 +69,8 @@ export class PipeReader {
   #parts: Uint8Array[] = [];
   /** Bytes a cancelled read had already transferred, for cancel() to hand back. */
   #leftover: Uint8Array[] = [];
+  /** An exception from starting a read, to error the stream with. */
+  #internalError: PipeError | undefined;
 
   /**
    * Not public: use {@link PipeReader.fromHandle} or `connect()`.
@@ -187,6 +189,8 @@ export class PipeReader {
         this.#channel.abortHandle();
       }
       if (!(await settlesWithin(reading, CANCEL_WAIT_MS))) {
+        // Released whenever the read does complete (the caller closing its handle ends it).
+        void this.#release();
         this.#endStream();
         throw new PipeError({
           code: cancelFailed || Win32.ERROR_TIMEOUT,
@@ -245,18 +249,25 @@ export class PipeReader {
     let finish!: () => void;
     const inFlight = new Promise<void>((r) => (finish = r));
     this.#inFlight = inFlight;
-    const failure = this.#channel.startRead(this.#buffer.subarray(0, size), (result) => {
-      this.#inFlight = null;
-      finish();
-      done(result);
-    });
+    let failure: IoResult | undefined;
+    try {
+      const f = this.#channel.startRead(this.#buffer.subarray(0, size), (result) => {
+        this.#inFlight = null;
+        finish();
+        done(result);
+      });
+      if (f) failure = { error: f.error, bytes: 0, syscall: f.syscall };
+    } catch (e) {
+      // Also from inside a completion callback (the next read starts there): never thrown on.
+      this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
+      failure = { error: this.#internalError.code, bytes: 0 };
+    }
     if (failure) {
       this.#inFlight = null;
       finish();
       // Reported like a completion, on a later turn.
-      queueMicrotask(() =>
-        done({ error: failure.error, bytes: 0, syscall: failure.syscall ?? "ReadFile" })
-      );
+      const result = failure;
+      queueMicrotask(() => done(result));
     }
   }
 
@@ -294,7 +305,7 @@ export class PipeReader {
         c.byobRequest?.respond(0);
       } else {
         c.error(
-          new PipeError({
+          this.#internalError ?? new PipeError({
             code: failureCode(error),
             syscall: result.syscall ?? "ReadFile",
             path: this.#channel.path,

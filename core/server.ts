@@ -26,7 +26,7 @@ import {
 } from "../ffi/kernel32.ts";
 import type { IoResult } from "./channel.ts";
 import { type ConnectOptions, PipeConnection } from "./connection.ts";
-import { failureCode, PipeError, Win32 } from "./errors.ts";
+import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
 import { describe, isLocalPipeName, validatePipeName } from "./names.ts";
 import { requireNative } from "./native.ts";
 import {
@@ -376,17 +376,6 @@ function currentInstances(handle: bigint): number | undefined {
     FilePipeLocalInformation,
   );
   return status === 0 ? new DataView(info.buffer).getUint32(CURRENT_INSTANCES, true) : undefined;
-}
-
-function asPipeError(e: unknown, syscall: string, path: string): PipeError {
-  if (e instanceof PipeError) return e;
-  return new PipeError({
-    code: Win32.ERROR_GEN_FAILURE,
-    syscall,
-    path,
-    detail: `internal error: ${String(e)}`,
-    cause: e,
-  });
 }
 
 /**

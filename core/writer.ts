@@ -10,7 +10,7 @@
  */
 import type { IoFailure, IoResult, WriteChannel } from "./channel.ts";
 import { type Chunk, chunkBytes } from "./chunk.ts";
-import { failureCode, PipeError, Win32 } from "./errors.ts";
+import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
 import { type OpenOptions, openPipeHandle } from "./open.ts";
 import {
   checkHandle,
@@ -460,13 +460,22 @@ export class PipeWriter extends EventTarget {
 
   #issue(op: InFlight): void {
     this.#inFlight = op;
-    const failure = this.#channel.startWrite(
-      op.block.subarray(op.offset),
-      (result) => this.#completed(op, result),
-    );
+    let failure: IoFailure | undefined;
+    let cause: unknown;
+    try {
+      failure = this.#channel.startWrite(
+        op.block.subarray(op.offset),
+        (result) => this.#completed(op, result),
+      );
+    } catch (e) {
+      // Also from inside a completion callback (the next write starts there): never thrown on.
+      const error = asPipeError(e, "WriteFile", this.path);
+      failure = { error: error.code, syscall: error.syscall, detail: error.detail };
+      cause = e;
+    }
     if (failure) {
       this.#inFlight = null;
-      this.#fail(failure);
+      this.#fail(failure, cause);
     }
   }
 
@@ -497,11 +506,8 @@ export class PipeWriter extends EventTarget {
       }
       if (this.#bytesToWrite === 0 && !this.#error) this.#settle(this.#flushWaiters);
     } catch (e) {
-      this.#fail({
-        error: e instanceof PipeError ? e.code : Win32.ERROR_GEN_FAILURE,
-        syscall: e instanceof PipeError ? e.syscall : "WriteFile",
-        detail: e instanceof PipeError ? undefined : `internal error: ${String(e)}`,
-      }, e);
+      const error = asPipeError(e, "WriteFile", this.path);
+      this.#fail({ error: error.code, syscall: error.syscall, detail: error.detail }, e);
     }
   }
 

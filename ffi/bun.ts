@@ -64,7 +64,9 @@ export function bindBun<S extends Record<string, NativeSymbol>>(
   symbols: S,
 ): Bindings<S> {
   const lib = bunFfi().dlopen(library, bunDefs(symbols));
-  return lib.symbols as unknown as Bindings<S>;
+  // A plain object, as in Deno: the same face in both runtimes (tests wrap entries in it).
+  const bound = Object.fromEntries(Object.keys(symbols).map((name) => [name, lib.symbols[name]]));
+  return bound as unknown as Bindings<S>;
 }
 
 /** The Bun implementation of {@link Native}. */

@@ -116,6 +116,10 @@ export const kernel32Symbols = {
   GetCurrentThread: { parameters: [], result: "usize" },
   // DWORD GetCurrentProcessId(void)
   GetCurrentProcessId: { parameters: [], result: "u32" },
+  // DWORD GetFullPathNameW(LPCWSTR lpFileName, DWORD nBufferLength, LPWSTR lpBuffer,
+  //   LPWSTR *lpFilePart)
+  // Diagnostics only: the tests show what Win32 would make of a name that winpipe refuses.
+  GetFullPathNameW: { parameters: ["buffer", "u32", "buffer", "buffer"], result: "u32" },
   // BOOL GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount)
   GetProcessHandleCount: { parameters: ["usize", "buffer"], result: "i32" },
 } as const satisfies Record<string, NativeSymbol>;

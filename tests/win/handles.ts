@@ -116,11 +116,34 @@ export function handleSnapshot(): HandleSnapshot {
   return { total, byType };
 }
 
+let warmed: Promise<void> | undefined;
+
+/**
+ * The Win32 thread pool makes its completion port and workers on first use and keeps them: one
+ * pipe served and closed first, so that no baseline is taken before they exist.
+ */
+function warmUp(): Promise<void> {
+  warmed ??= (async () => {
+    const { connect, listen } = await import("../../mod.ts");
+    const name = String.raw`\\.\pipe\winpipe-warm-up-${native().kernel32.GetCurrentProcessId()}`;
+    const server = listen(name);
+    const accepted = server.accept();
+    const client = await connect(name);
+    const peer = (await accepted)!;
+    client.writer!.write("warm");
+    await peer.readable.getReader().read();
+    await Promise.all([client.close(), peer.close()]);
+    await server.close();
+  })();
+  return warmed;
+}
+
 /**
  * A baseline: a snapshot taken once two readings 50 ms apart agree, so that an object an earlier
  * test is still tearing down (on a later turn) is not counted in it.
  */
 export async function settledSnapshot(ms = 2_000): Promise<HandleSnapshot> {
+  await warmUp();
   const deadline = performance.now() + ms;
   let last = handleSnapshot();
   for (;;) {
