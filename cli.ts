@@ -272,6 +272,13 @@ async function relay(args: CliArgs, io: CliIo): Promise<number> {
   }
 }
 
+/** The commands, by name: a Map, so that `constructor` or `__proto__` is no command. */
+const COMMANDS: ReadonlyMap<string, (args: CliArgs, io: CliIo) => Promise<number>> = new Map([
+  ["send", send],
+  ["recv", recv],
+  ["relay", relay],
+]);
+
 /**
  * Runs the command line `args` (without the program name) and resolves to the exit code.
  *
@@ -288,7 +295,7 @@ export async function main(args: string[], io: CliIo = processIo()): Promise<num
       (command === undefined ? io.stderr : io.stdout).write(USAGE);
       return command === undefined ? 2 : 0;
     }
-    const run = { send, recv, relay }[command as "send" | "recv" | "relay"];
+    const run = COMMANDS.get(command);
     if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     if (rest.includes("--help")) {
       io.stdout.write(USAGE);

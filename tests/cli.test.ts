@@ -52,6 +52,14 @@ test("a failure exits 1 with the Win32 error name", {
   assert.match(c.out.stderr, /^winpipe: ERROR_NOT_SUPPORTED: /);
 });
 
+test("names of Object.prototype's members are unknown commands", async () => {
+  for (const command of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+    const c = io();
+    assert.equal(await main([command, "x"], c.io), 2, command);
+    assert.match(c.out.stderr, /^winpipe: unknown command "/, command);
+  }
+});
+
 test("formatBytes", () => {
   assert.equal(formatBytes(0), "0 B");
   assert.equal(formatBytes(1536), "1.5 KiB");
