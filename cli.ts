@@ -27,6 +27,7 @@
  */
 import { open } from "node:fs/promises";
 import process from "node:process";
+import { isLocalPipeName, validatePipeName } from "./core/names.ts";
 import { connect, listen, PipeError, PipeWriter } from "./mod.ts";
 
 /** What {@link main} prints to; the process's streams by default. */
@@ -100,7 +101,29 @@ function parseArgs(command: string, args: string[]): CliArgs {
   if (out.rest.length < 1 || out.rest.length > most) {
     throw new UsageError(`${command} takes <pipe>${most === 2 ? " [file]" : ""}`);
   }
-  return { ...(out as CliArgs), pipe: out.rest[0], file: out.rest[1] };
+  const parsed = { ...(out as CliArgs), pipe: out.rest[0], file: out.rest[1] };
+  checkPipeName(command, parsed);
+  return parsed;
+}
+
+/**
+ * The pipe name, checked before any system call, with the CLI's words: "--allow-remote", not the
+ * API's `{ allowRemote: true }`. `recv` creates the pipe, and Windows creates only local ones.
+ */
+function checkPipeName(command: string, args: CliArgs): void {
+  const allowRemote = command === "recv" || args.allowRemote;
+  try {
+    validatePipeName(args.pipe, { allowRemote }, "--allow-remote is given");
+  } catch (e) {
+    throw e instanceof TypeError ? new UsageError(e.message) : e;
+  }
+  if (command === "recv" && !isLocalPipeName(args.pipe)) {
+    throw new UsageError(
+      `recv creates the pipe, so its name must be local (\\\\.\\pipe\\NAME), not ${
+        JSON.stringify(args.pipe)
+      }`,
+    );
+  }
 }
 
 /** A progress line: bytes, rate and, when the size is known, a bar. */
@@ -307,14 +330,25 @@ export async function main(args: string[], io: CliIo = processIo()): Promise<num
       io.stderr.write(`winpipe: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    if (e instanceof PipeError) {
-      io.stderr.write(`winpipe: ${e.errno}: ${e.message}\n`);
-      return 1;
-    }
-    const err = e as { code?: string; message?: string };
-    io.stderr.write(`winpipe: ${err.code ? `${err.code}: ` : ""}${err.message ?? String(e)}\n`);
+    io.stderr.write(`winpipe: ${failureText(e)}\n`);
     return 1;
   }
+}
+
+/**
+ * An error's message, with its code (`ERROR_*` or `ENOENT`-like) in front only when the message
+ * does not already carry it: a `PipeError`'s message always names its `ERROR_*`, and Node's fs
+ * errors start with their code.
+ */
+function failureText(e: unknown): string {
+  const err = e as { code?: unknown; message?: unknown } | null | undefined;
+  const message = typeof err?.message === "string" ? err.message : String(e);
+  const code = e instanceof PipeError
+    ? e.errno
+    : typeof err?.code === "string"
+    ? err.code
+    : undefined;
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
 function processIo(): CliIo {

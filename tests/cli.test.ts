@@ -32,10 +32,27 @@ test("usage errors exit 2 and say what is wrong", async () => {
     [["send", "a", "b", "c"], /send takes <pipe> \[file\]/],
     [["send", "--timeout", "soon", String.raw`\\.\pipe\x`], /--timeout takes milliseconds/],
     [["send", "--bogus", String.raw`\\.\pipe\x`], /unknown option --bogus/],
-    [["send", "not-a-pipe"], /not a pipe name/],
-    [["send", String.raw`\\host\pipe\x`], /allowRemote/],
     [["relay", String.raw`\\.\pipe\x`, "extra"], /relay takes <pipe>$/m],
     [["recv"], /recv takes <pipe> \[file\]/],
+  ];
+  for (const [args, message] of cases) {
+    const c = io();
+    assert.equal(await main(args, c.io), 2, args.join(" "));
+    assert.match(c.out.stderr, message);
+  }
+});
+
+test("the pipe name is checked up front, for every command, in the CLI's words", async () => {
+  const remote = String.raw`\\host\pipe\x`;
+  const cases: [string[], RegExp][] = [
+    [["send", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
+    [["recv", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
+    [["relay", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
+    [["recv", String.raw`\\.\pipe\..\COM1`, "out.bin"], /^winpipe: .*a "\.\." segment/],
+    [["send", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
+    [["relay", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
+    [["recv", remote], /^winpipe: recv creates the pipe, so its name must be local/],
+    [["recv", "--allow-remote", remote], /^winpipe: recv creates the pipe, so its name must be/],
   ];
   for (const [args, message] of cases) {
     const c = io();
@@ -49,7 +66,11 @@ test("a failure exits 1 with the Win32 error name", {
 }, async () => {
   const c = io();
   assert.equal(await main(["send", String.raw`\\.\pipe\x`, "README.md"], c.io), 1);
-  assert.match(c.out.stderr, /^winpipe: ERROR_NOT_SUPPORTED: /);
+  // The message names ERROR_NOT_SUPPORTED itself: no second "ERROR_NOT_SUPPORTED: " in front.
+  assert.match(
+    c.out.stderr,
+    /^winpipe: winpipe needs Windows named pipes, .*ERROR_NOT_SUPPORTED \(50\)/,
+  );
 });
 
 test("names of Object.prototype's members are unknown commands", async () => {

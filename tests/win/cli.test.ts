@@ -69,7 +69,7 @@ test("send reads standard input when no file is given; --quiet draws nothing", a
 test("send to a missing pipe exits 1 and names the Win32 error", async () => {
   const c = ttyIo();
   assert.equal(await main(["send", uniqueName("nobody"), "README.md"], c.io), 1);
-  assert.match(c.out.stderr, /^winpipe: ERROR_FILE_NOT_FOUND: CreateFileW failed on /);
+  assert.match(c.out.stderr, /^winpipe: CreateFileW failed on .*: ERROR_FILE_NOT_FOUND \(2\): /);
 });
 
 test("send of a missing file exits 1 with the file error, after the pipe is released", async () => {
@@ -78,7 +78,7 @@ test("send of a missing file exits 1 with the file error, after the pipe is rele
   void server.connect();
   const c = ttyIo();
   assert.equal(await main(["send", name, "no/such/file.bin"], c.io), 1);
-  assert.match(c.out.stderr, /ENOENT/);
+  assert.match(c.out.stderr, /^winpipe: ENOENT: no such file or directory/);
   await server.close();
 });
 
