@@ -202,13 +202,7 @@ async function send(args: CliArgs, io: CliIo): Promise<number> {
   try {
     for await (const chunk of source) {
       progress ??= new Progress(io, total, !args.quiet && io.stderr.isTTY === true);
-      if (!writer.write(chunk)) {
-        await new Promise<void>((resolve, reject) => {
-          const done = () => (writer.error ? reject(writer.error) : resolve());
-          writer.addEventListener("drain", done, { once: true });
-          writer.addEventListener("error", done, { once: true });
-        });
-      }
+      if (!writer.write(chunk)) await waitForDrain(writer);
       sent += chunk.byteLength;
       progress.update(sent - writer.bytesToWrite);
     }
@@ -221,6 +215,26 @@ async function send(args: CliArgs, io: CliIo): Promise<number> {
   } finally {
     progress?.end();
   }
+}
+
+/**
+ * Waits for a writer's `drain`, or rejects with its error (the `error` of a `PipeErrorEvent`),
+ * and removes both listeners whichever fires: a writer that waits a million times still has no
+ * listener of ours left.
+ *
+ * @internal Exported for the tests.
+ */
+export function waitForDrain(writer: EventTarget): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (event: Event) => {
+      writer.removeEventListener("drain", done);
+      writer.removeEventListener("error", done);
+      if (event.type === "drain") resolve();
+      else reject((event as Event & { error?: unknown }).error ?? new Error("the writer failed"));
+    };
+    writer.addEventListener("drain", done);
+    writer.addEventListener("error", done);
+  });
 }
 
 /** Writes to stdout, honouring its backpressure. */

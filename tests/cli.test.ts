@@ -1,7 +1,7 @@
 // The winpipe command's argument handling and error reporting (any OS).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatBytes, main } from "../cli.ts";
+import { formatBytes, main, waitForDrain } from "../cli.ts";
 import { isWindows } from "../ffi/runtime.ts";
 
 function io() {
@@ -85,4 +85,61 @@ test("formatBytes", () => {
   assert.equal(formatBytes(0), "0 B");
   assert.equal(formatBytes(1536), "1.5 KiB");
   assert.equal(formatBytes(64 * 1024 * 1024), "64.0 MiB");
+});
+
+/** An EventTarget that counts the listeners registered on it, `once` ones included. */
+class CountingTarget extends EventTarget {
+  readonly #live = new Map<string, Map<EventListenerOrEventListenerObject, EventListener>>();
+
+  get listeners(): number {
+    let n = 0;
+    for (const byType of this.#live.values()) n += byType.size;
+    return n;
+  }
+
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    if (!listener) return;
+    const byType = this.#live.get(type) ?? new Map();
+    this.#live.set(type, byType);
+    if (byType.has(listener)) return;
+    const once = typeof options === "object" && options.once === true;
+    const wrapped = (e: Event) => {
+      if (once) byType.delete(listener); // the target drops a `once` listener by itself
+      if (typeof listener === "function") listener.call(this, e);
+      else listener.handleEvent(e);
+    };
+    byType.set(listener, wrapped);
+    super.addEventListener(type, wrapped, options);
+  }
+
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    const wrapped = listener && this.#live.get(type)?.get(listener);
+    if (!wrapped) return;
+    this.#live.get(type)!.delete(listener);
+    super.removeEventListener(type, wrapped, options);
+  }
+}
+
+test("waitForDrain leaves no listener behind, whichever event ends the wait", async () => {
+  const writer = new CountingTarget();
+  for (let i = 1; i <= 100; i++) {
+    const waiting = waitForDrain(writer);
+    assert.equal(writer.listeners, 2);
+    writer.dispatchEvent(new Event("drain"));
+    await waiting;
+    assert.equal(writer.listeners, 0, `listeners left after ${i} drains`);
+  }
+  const failure = new Error("WriteFile failed: ERROR_NO_DATA (232)");
+  const waiting = waitForDrain(writer);
+  writer.dispatchEvent(Object.assign(new Event("error"), { error: failure }));
+  await assert.rejects(waiting, (e) => e === failure);
+  assert.equal(writer.listeners, 0, "listeners left after an error");
 });
