@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import process from "node:process";
 import { isLocalPipeName, validatePipeName } from "./core/names.ts";
 import { connect, listen, PipeError, PipeWriter } from "./mod.ts";
@@ -126,40 +126,95 @@ function checkPipeName(command: string, args: CliArgs): void {
   }
 }
 
-/** A progress line: bytes, rate and, when the size is known, a bar. */
+/**
+ * The progress display of `send`, `recv` and `relay`: on a terminal, one line on stderr, redrawn
+ * at most every 100 ms, and a final line at the end; nothing at all otherwise.
+ */
 class Progress {
-  #last = 0;
-  #shown = false;
+  /** The size, when known (`send FILE`): the line then has a bar and a percentage. */
+  total: number | undefined;
+  #done = 0;
+  #drawnAt = -Infinity;
+  #ended = false;
   readonly #start = performance.now();
+
   constructor(
-    readonly io: CliIo,
-    readonly total: number | undefined,
+    readonly stderr: CliIo["stderr"],
     readonly enabled: boolean,
-  ) {}
+    total?: number,
+  ) {
+    this.total = total;
+  }
 
-  update(done: number, force = false): void {
-    if (!this.enabled) return;
+  /** `done` bytes so far; redraws if the last drawing is 100 ms old. */
+  update(done: number): void {
+    this.#done = done;
+    if (!this.enabled || this.#ended) return;
     const now = performance.now();
-    if (!force && now - this.#last < 100) return;
-    this.#last = now;
-    this.#shown = true;
-    const seconds = Math.max((now - this.#start) / 1000, 1e-3);
-    const rate = `${formatBytes(done / seconds)}/s`;
-    let line = `${formatBytes(done)}  ${rate}`;
-    if (this.total) {
-      const width = Math.max(10, Math.min(40, (this.io.stderr.columns ?? 80) - 40));
-      const f = Math.min(1, done / this.total);
-      const bar = "#".repeat(Math.round(f * width)).padEnd(width, ".");
-      line = `[${bar}] ${(f * 100).toFixed(0).padStart(3)}%  ${formatBytes(done)} / ${
-        formatBytes(this.total)
-      }  ${rate}`;
-    }
-    this.io.stderr.write(`\r${line}\x1b[K`);
+    if (now - this.#drawnAt < 100) return;
+    this.#drawnAt = now;
+    this.#draw(now);
   }
 
-  end(): void {
-    if (this.#shown) this.io.stderr.write("\n");
+  /** Draws the final line (with `done`, if given) and ends it. Idempotent. */
+  end(done: number = this.#done): void {
+    if (this.#ended) return;
+    this.#done = done;
+    if (!this.enabled) return;
+    this.#ended = true;
+    this.#draw(performance.now());
+    this.stderr.write("\n");
   }
+
+  #draw(now: number): void {
+    const seconds = Math.max((now - this.#start) / 1000, 1e-3);
+    const line = progressLine(this.#done, this.total, this.#done / seconds, this.stderr.columns);
+    this.stderr.write(`\r${line}\x1b[K`);
+  }
+}
+
+/** The widest rate {@link formatBytes} makes: "1023.9 MiB/s". */
+const RATE_WIDTH = 12;
+const BAR_MAX = 40;
+const BAR_MIN = 10;
+
+/**
+ * One progress line, at most `columns - 1` characters (the last column is left free, so that the
+ * terminal does not wrap): `[####....]  66%  42.3 MiB / 64.0 MiB  88.1 MiB/s` when the total is
+ * known, `42.3 MiB  88.1 MiB/s` when not. The bar shrinks to fit and is dropped when fewer than
+ * 10 columns are left for it; its width depends only on `columns` and `total`, so it does not
+ * jump as the figures change. When even the text does not fit, the total goes first, then the
+ * rate, then the line is cut.
+ *
+ * @internal Exported for the tests.
+ */
+export function progressLine(
+  done: number,
+  total: number | undefined,
+  bytesPerSecond: number,
+  columns?: number,
+): string {
+  const room = Math.max(0, Math.floor(columns && columns > 0 ? columns : 80) - 1);
+  const bytes = formatBytes(done);
+  const rate = `${formatBytes(bytesPerSecond)}/s`;
+  let texts: string[];
+  let bar = "";
+  if (total === undefined) {
+    texts = [`${bytes}  ${rate}`, bytes];
+  } else {
+    const fraction = total > 0 ? Math.min(1, done / total) : 1;
+    const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
+    const size = formatBytes(total);
+    texts = [`${percent}  ${bytes} / ${size}  ${rate}`, `${percent}  ${bytes}  ${rate}`, percent];
+    // Room for the widest text this total can give: "100%  <size> / <size>  <widest rate>".
+    const widest = 4 + 2 + size.length + 3 + size.length + 2 + RATE_WIDTH;
+    const width = Math.min(BAR_MAX, room - widest - 3);
+    if (width >= BAR_MIN) {
+      bar = `[${"#".repeat(Math.floor(fraction * width)).padEnd(width, ".")}] `;
+    }
+  }
+  if (bar && bar.length + texts[0].length <= room) return bar + texts[0];
+  return texts.find((t) => t.length <= room) ?? texts[texts.length - 1].slice(0, room);
 }
 
 /** 1536 → "1.5 KiB". */
@@ -173,47 +228,51 @@ export function formatBytes(n: number): string {
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
-async function* readFile(path: string, onSize: (n: number) => void): AsyncGenerator<Uint8Array> {
-  const file = await open(path, "r");
-  try {
-    onSize((await file.stat()).size);
-    // One buffer, reused: PipeWriter.write() copies what it is given.
-    const buffer = new Uint8Array(256 * 1024);
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, null);
-      if (bytesRead === 0) return;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await file.close();
+/** The file's bytes, read into one buffer that is reused (`PipeWriter.write()` copies). */
+async function* readChunks(file: FileHandle): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(256 * 1024);
+  for (;;) {
+    const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, null);
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
   }
 }
 
+/** True when `args` and stderr call for a progress display. */
+function showsProgress(args: CliArgs, io: CliIo): boolean {
+  return !args.quiet && io.stderr.isTTY === true;
+}
+
+/** `send`: FILE (or stdin) into the pipe. */
 async function send(args: CliArgs, io: CliIo): Promise<number> {
-  let total: number | undefined;
-  const source = args.file ? readFile(args.file, (n) => (total = n)) : io.stdin;
-  const writer = await PipeWriter.open(args.pipe, {
-    wait: args.wait,
-    timeout: args.timeout,
-    allowRemote: args.allowRemote,
-  });
-  let sent = 0;
-  let progress: Progress | undefined;
+  // The file first: one that cannot be read fails before the pipe is opened.
+  const file = args.file ? await open(args.file, "r") : undefined;
   try {
-    for await (const chunk of source) {
-      progress ??= new Progress(io, total, !args.quiet && io.stderr.isTTY === true);
-      if (!writer.write(chunk)) await waitForDrain(writer);
-      sent += chunk.byteLength;
-      progress.update(sent - writer.bytesToWrite);
+    const total = file ? (await file.stat()).size : undefined;
+    const writer = await PipeWriter.open(args.pipe, {
+      wait: args.wait,
+      timeout: args.timeout,
+      allowRemote: args.allowRemote,
+    });
+    const progress = new Progress(io.stderr, showsProgress(args, io), total);
+    let sent = 0;
+    try {
+      for await (const chunk of file ? readChunks(file) : io.stdin) {
+        if (!writer.write(chunk)) await waitForDrain(writer);
+        sent += chunk.byteLength;
+        progress.update(sent - writer.bytesToWrite);
+      }
+      await writer.close();
+      progress.end(sent);
+      return 0;
+    } catch (e) {
+      await writer.stop().catch(() => {});
+      throw e;
+    } finally {
+      progress.end();
     }
-    await writer.close();
-    progress?.update(sent, true);
-    return 0;
-  } catch (e) {
-    await writer.stop().catch(() => {});
-    throw e;
   } finally {
-    progress?.end();
+    await file?.close();
   }
 }
 
@@ -251,7 +310,7 @@ async function recv(args: CliArgs, io: CliIo): Promise<number> {
   try {
     const conn = await server.accept();
     if (!conn) return 1;
-    const progress = new Progress(io, undefined, !args.quiet && io.stderr.isTTY === true);
+    const progress = new Progress(io.stderr, showsProgress(args, io));
     let received = 0;
     const reader = conn.readable.getReader();
     for (let r; !(r = await reader.read()).done;) {
@@ -260,8 +319,7 @@ async function recv(args: CliArgs, io: CliIo): Promise<number> {
       received += r.value.byteLength;
       progress.update(received);
     }
-    progress.update(received, true);
-    progress.end();
+    progress.end(received);
     await conn.close();
     return 0;
   } finally {
@@ -286,7 +344,7 @@ async function relay(args: CliArgs, io: CliIo): Promise<number> {
     }
     await w.flush();
   })();
-  const progress = new Progress(io, undefined, !args.quiet && io.stderr.isTTY === true);
+  const progress = new Progress(io.stderr, showsProgress(args, io));
   let received = 0;
   const fromPipe = (async () => {
     const reader = conn.readable.getReader();
@@ -301,7 +359,7 @@ async function relay(args: CliArgs, io: CliIo): Promise<number> {
         fromPipe,
         toPipe.catch((e) => (e?.peerGone ? undefined : Promise.reject(e))),
       ]);}
-    progress.update(received, true);
+    progress.end(received);
     return 0;
   } finally {
     progress.end();

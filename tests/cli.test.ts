@@ -1,7 +1,7 @@
 // The winpipe command's argument handling and error reporting (any OS).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatBytes, main, waitForDrain } from "../cli.ts";
+import { formatBytes, main, progressLine, waitForDrain } from "../cli.ts";
 import { isWindows } from "../ffi/runtime.ts";
 
 function io() {
@@ -79,6 +79,55 @@ test("names of Object.prototype's members are unknown commands", async () => {
     assert.equal(await main([command, "x"], c.io), 2, command);
     assert.match(c.out.stderr, /^winpipe: unknown command "/, command);
   }
+});
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
+
+test("a progress line fits the terminal: at most columns - 1 characters", () => {
+  const rates = [0, 999, 99.9 * MiB, 100 * MiB, 1023.9 * MiB, 5 * GiB, 1023.9 * GiB, 3 * TiB];
+  const sizes = [undefined, 0, 1, 64 * MiB, 8.5 * GiB, 1023.9 * GiB, 2 * TiB, 1000 * TiB];
+  for (const columns of [40, 80, 120]) {
+    for (const total of sizes) {
+      for (const done of total === undefined ? [0, 5 * GiB, 3 * TiB] : [0, total / 2, total]) {
+        for (const rate of rates) {
+          const line = progressLine(done, total, rate, columns);
+          const what = `${columns} columns, ${done} of ${total} bytes at ${rate} B/s: ${line}`;
+          assert.ok(line.length <= columns - 1, what);
+          // A known total shows a bar wherever 80 columns leave room for one.
+          if (total !== undefined && columns >= 80) assert.match(line, /^\[[#.]{10,40}\] /, what);
+          if (total === undefined) assert.match(line, /^[\d.]+ [KMGT]?i?B  [\d.]+ [KMGT]?i?B\/s$/);
+        }
+      }
+    }
+  }
+});
+
+test("a progress line: the case that wrapped, the bar's width, and shortening", () => {
+  // 80 columns at 100 MiB/s used to take 81.
+  const line = progressLine(42.3 * MiB, 64 * MiB, 100 * MiB, 80);
+  assert.match(line, /^\[#+\.+\]  66%  42\.3 MiB \/ 64\.0 MiB  100\.0 MiB\/s$/);
+  assert.ok(line.length <= 79, line);
+  // The bar keeps its width whatever the figures, so it does not jump about.
+  const bars = new Set<number>();
+  for (let done = 0; done <= 64 * MiB; done += 3 * MiB) {
+    for (const rate of [1, 9.9 * MiB, 1023.9 * MiB]) {
+      bars.add(progressLine(done, 64 * MiB, rate, 80).indexOf("] "));
+    }
+  }
+  assert.equal(bars.size, 1, `bar widths ${[...bars]}`);
+  // No room for a bar: it goes; no room for the total: it goes; then the rate; then a cut.
+  assert.equal(progressLine(GiB, 2 * TiB, 5 * GiB, 45), "  0%  1.0 GiB / 2.0 TiB  5.0 GiB/s");
+  assert.equal(
+    progressLine(1023.9 * GiB, 2 * TiB, 1023.9 * GiB, 40),
+    " 49%  1023.9 GiB  1023.9 GiB/s",
+  );
+  assert.equal(progressLine(1023.9 * GiB, 2 * TiB, 1023.9 * GiB, 20), " 49%");
+  assert.equal(progressLine(3 * TiB, undefined, 5 * GiB, 12), "3.0 TiB");
+  assert.equal(progressLine(3 * TiB, undefined, 5 * GiB, 4), "3.0");
+  assert.equal(progressLine(MiB, undefined, KiB), "1.0 MiB  1.0 KiB/s", "80 columns by default");
 });
 
 test("formatBytes", () => {

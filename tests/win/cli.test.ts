@@ -12,7 +12,11 @@ function ttyIo(stdin: AsyncIterable<Uint8Array> = (async function*() {})()) {
   return {
     out,
     io: {
-      stdout: { write: (s: string) => (out.stdout += s) },
+      stdout: {
+        write: (
+          s: string | Uint8Array,
+        ) => (out.stdout += typeof s === "string" ? s : new TextDecoder().decode(s)),
+      },
       stderr: { write: (s: string) => (out.stderr += s), isTTY: true, columns: 100 },
       stdin,
     },
@@ -38,7 +42,8 @@ test("send FILE delivers the file byte-exact and draws a progress bar on a TTY",
   try {
     assert.equal(await within(30_000, main(["send", name, file], c.io)), 0, c.out.stderr);
     assert.equal(await within(30_000, reading), size);
-    assert.match(c.out.stderr, /\r\[#+\] 100%  8\.0 MiB \/ 8\.0 MiB  [\d.]+ [KMG]iB\/s/);
+    assert.match(c.out.stderr, /\r\[#+\] 100%  8\.0 MiB \/ 8\.0 MiB  [\d.]+ [KMG]iB\/s\x1b\[K\n$/);
+    for (const line of c.out.stderr.split(/\r|\x1b\[K\n?/)) assert.ok(line.length <= 99, line);
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
@@ -66,20 +71,75 @@ test("send reads standard input when no file is given; --quiet draws nothing", a
   await server.close();
 });
 
+test("send draws a final line on a TTY even when stdin was empty", async () => {
+  const name = uniqueName("cli-empty");
+  const server = ServerEnd.create(name);
+  const connected = server.connect();
+  const reading = connected.then(() => server.drain());
+  const c = ttyIo();
+  try {
+    assert.equal(await within(30_000, main(["send", name], c.io)), 0, c.out.stderr);
+    assert.equal(await within(30_000, reading), 0);
+    assert.equal(c.out.stderr, "\r0 B  0 B/s\x1b[K\n");
+  } finally {
+    await server.close();
+  }
+});
+
+test("recv and relay draw nothing with --quiet, or when stderr is not a terminal", async () => {
+  const { connect, listen } = await import("../../mod.ts");
+  for (const [quiet, isTTY] of [[true, true], [false, false]]) {
+    const recvName = uniqueName("recv-quiet");
+    const r = ttyIo();
+    r.io.stderr.isTTY = isTTY;
+    const receiving = main(["recv", ...(quiet ? ["--quiet"] : []), recvName], r.io);
+    const client = await connect(recvName, { wait: true, timeout: 10_000 });
+    client.writer!.write("some bytes");
+    await client.close();
+    assert.equal(await within(30_000, receiving), 0);
+    assert.equal(r.out.stdout, "some bytes");
+    assert.equal(r.out.stderr, "", `recv, quiet ${quiet}, isTTY ${isTTY}`);
+
+    const relayName = uniqueName("relay-quiet");
+    const server = listen(relayName);
+    const serving = server.accept().then(async (conn) => {
+      conn!.writer!.write("a reply");
+      await conn!.close();
+    });
+    const l = ttyIo();
+    l.io.stderr.isTTY = isTTY;
+    assert.equal(
+      await within(30_000, main(["relay", ...(quiet ? ["--quiet"] : []), relayName], l.io)),
+      0,
+    );
+    await serving;
+    await server.close();
+    assert.equal(l.out.stdout, "a reply");
+    assert.equal(l.out.stderr, "", `relay, quiet ${quiet}, isTTY ${isTTY}`);
+  }
+});
+
 test("send to a missing pipe exits 1 and names the Win32 error", async () => {
   const c = ttyIo();
   assert.equal(await main(["send", uniqueName("nobody"), "README.md"], c.io), 1);
   assert.match(c.out.stderr, /^winpipe: CreateFileW failed on .*: ERROR_FILE_NOT_FOUND \(2\): /);
 });
 
-test("send of a missing file exits 1 with the file error, after the pipe is released", async () => {
+test("send of a missing file exits 1 with the file error, before it opens the pipe", async () => {
+  const { PipeWriter } = await import("../../mod.ts");
   const name = uniqueName("cli-nofile");
-  const server = ServerEnd.create(name);
-  void server.connect();
+  const server = ServerEnd.create(name); // one instance
   const c = ttyIo();
-  assert.equal(await main(["send", name, "no/such/file.bin"], c.io), 1);
-  assert.match(c.out.stderr, /^winpipe: ENOENT: no such file or directory/);
-  await server.close();
+  try {
+    assert.equal(await main(["send", name, "no/such/file.bin"], c.io), 1);
+    assert.match(c.out.stderr, /^winpipe: ENOENT: no such file or directory/);
+    // The instance was never used: a client still gets it (a used one would be busy).
+    const writer = await PipeWriter.open(name, { timeout: 2_000 });
+    await within(10_000, server.connect());
+    await writer.close();
+  } finally {
+    await server.close();
+  }
 });
 
 test("recv listens, takes one client, and writes its bytes to a file", async () => {
