@@ -28,7 +28,14 @@
 import { type FileHandle, open } from "node:fs/promises";
 import process from "node:process";
 import { isLocalPipeName, validatePipeName } from "./core/names.ts";
-import { connect, listen, PipeError, PipeWriter } from "./mod.ts";
+import {
+  connect,
+  listen,
+  type PipeConnection,
+  PipeError,
+  type PipeServer,
+  PipeWriter,
+} from "./mod.ts";
 
 /** What {@link main} prints to; the process's streams by default. */
 export interface CliIo {
@@ -305,26 +312,37 @@ async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
 
 /** `recv`: listen, take one client, and write what it sends to FILE or stdout. */
 async function recv(args: CliArgs, io: CliIo): Promise<number> {
-  const server = listen(args.pipe, { messageMode: args.message, maxInstances: 1 });
+  // The file first: when it cannot be opened, nothing is listening yet (a listening server would
+  // keep the process alive).
   const file = args.file ? await open(args.file, "w") : undefined;
+  let fileClosed: Promise<void> | undefined;
+  const closeFile = () => (fileClosed ??= file?.close() ?? Promise.resolve());
+  let server: PipeServer | undefined;
+  let conn: PipeConnection | null = null;
+  let progress: Progress | undefined;
   try {
-    const conn = await server.accept();
+    server = listen(args.pipe, { messageMode: args.message, maxInstances: 1 });
+    conn = await server.accept();
     if (!conn) return 1;
-    const progress = new Progress(io.stderr, showsProgress(args, io));
+    await server.close(); // one client: stop listening
+    progress = new Progress(io.stderr, showsProgress(args, io));
     let received = 0;
     const reader = conn.readable.getReader();
     for (let r; !(r = await reader.read()).done;) {
       if (file) await file.write(r.value);
       else await toStdout(io, r.value);
-      received += r.value.byteLength;
-      progress.update(received);
+      progress.update(received += r.value.byteLength);
     }
     progress.end(received);
     await conn.close();
+    await closeFile();
     return 0;
   } finally {
-    await file?.close();
-    await server.close();
+    // Every path: an open connection or server would keep the process alive.
+    progress?.end();
+    await conn?.close().catch(() => {});
+    await server?.close().catch(() => {});
+    await closeFile().catch(() => {});
   }
 }
 

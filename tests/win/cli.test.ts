@@ -1,11 +1,72 @@
 // `winpipe send` against a real pipe: the bytes, the progress bar, and the exit codes.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { test } from "node:test";
 import { main } from "../../cli.ts";
+import { PipeError } from "../../mod.ts";
 import { Pattern, ServerEnd, uniqueName, within } from "./server_end.ts";
+
+/** `cli.ts` as the running runtime runs it (Deno with the permissions named). */
+function cliCommand(denoPermissions: string[]): [string, string[]] {
+  return process.versions.bun
+    ? [process.execPath, ["cli.ts"]]
+    : [process.execPath, ["run", ...denoPermissions, "cli.ts"]];
+}
+
+interface Exited {
+  code: number | null;
+  timedOut: boolean;
+  ms: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program with its output in files (under Wine, a Windows program's output must not go to
+ * a Linux pipe, and deno.exe cannot pipe a child's stdio), and kills it after `limitMs`.
+ */
+async function run(exe: string, args: string[], dir: string, limitMs: number): Promise<Exited> {
+  const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const outPath = join(dir, `${tag}.stdout`);
+  const errPath = join(dir, `${tag}.stderr`);
+  const out = openSync(outPath, "w");
+  const err = openSync(errPath, "w");
+  const t0 = performance.now();
+  let timedOut = false;
+  try {
+    const child = spawn(exe, args, { stdio: ["ignore", out, err] });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill();
+      }, limitMs);
+      child.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      child.on("exit", (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    return {
+      code,
+      timedOut,
+      ms: performance.now() - t0,
+      stdout: readFileSync(outPath, "utf8"),
+      stderr: readFileSync(errPath, "utf8"),
+    };
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+}
+
+const isFileNotFound = (e: unknown) => e instanceof PipeError && e.errno === "ERROR_FILE_NOT_FOUND";
 
 function ttyIo(stdin: AsyncIterable<Uint8Array> = (async function*() {})()) {
   const out = { stdout: "", stderr: "" };
@@ -160,6 +221,86 @@ test("recv listens, takes one client, and writes its bytes to a file", async () 
   pattern.verifier().check(got);
   assert.match(c.out.stderr, /\r2\.9 MiB  [\d.]+ [KMG]iB\/s/);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test("recv into a file it cannot open exits 1 and leaves nothing listening", async () => {
+  const { connect } = await import("../../mod.ts");
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-recv-"));
+  const name = uniqueName("recv-nodir");
+  const c = ttyIo();
+  try {
+    const code = await within(30_000, main(["recv", name, join(dir, "no", "such", "x.bin")], c.io));
+    assert.equal(code, 1);
+    assert.match(c.out.stderr, /^winpipe: ENOENT: no such file or directory/);
+    await assert.rejects(connect(name, { timeout: 0 }), isFileNotFound, "a server still listens");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an error in recv's loop closes the connection and the server, and exits 1", async () => {
+  const { connect } = await import("../../mod.ts");
+  const name = uniqueName("recv-epipe");
+  const c = ttyIo();
+  c.io.stdout.write = () => {
+    throw Object.assign(new Error("the reader of stdout went away"), { code: "EPIPE" });
+  };
+  const receiving = main(["recv", name], c.io);
+  const client = await connect(name, { wait: true, timeout: 10_000 });
+  try {
+    client.writer!.write("bytes that stdout cannot take");
+    // The server side closes its end: our reads end.
+    const end = await within(10_000, client.readable.getReader().read(), "the client's read");
+    assert.equal(end.done, true);
+    assert.equal(await within(10_000, receiving), 1);
+    assert.match(c.out.stderr, /\nwinpipe: EPIPE: the reader of stdout went away\n$/);
+    await assert.rejects(connect(name, { timeout: 0 }), isFileNotFound, "a server still listens");
+  } finally {
+    await client.close().catch(() => {});
+  }
+});
+
+test("recv as a process exits at once, non-zero, when it cannot open its file", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-recv-process-"));
+  try {
+    // deno.exe without --allow-write: the file is refused.
+    const denied = await run(
+      process.env.WINPIPE_DENO ?? process.execPath,
+      [
+        "run",
+        "--allow-ffi",
+        "--allow-read",
+        "cli.ts",
+        "recv",
+        uniqueName("recv-denied"),
+        join(dir, "out.bin"),
+      ],
+      dir,
+      20_000,
+    );
+    assert.equal(denied.timedOut, false, `still running after 10 s: ${denied.stderr}`);
+    assert.equal(denied.code, 1, denied.stderr);
+    assert.match(denied.stderr, /^winpipe: .*--allow-write/m);
+
+    // A missing directory, in this runtime.
+    const [exe, args] = cliCommand(["--allow-ffi", "--allow-read", "--allow-write"]);
+    const missing = await run(
+      exe,
+      [
+        ...args,
+        "recv",
+        uniqueName("recv-nodir"),
+        join(dir, "no", "such", "out.bin"),
+      ],
+      dir,
+      20_000,
+    );
+    assert.equal(missing.timedOut, false, `still running after 10 s: ${missing.stderr}`);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.match(missing.stderr, /^winpipe: ENOENT: no such file or directory/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("relay: stdin to the pipe, the pipe to stdout, until the server closes", async () => {
