@@ -6,11 +6,12 @@
  *   {@link PipeWriter}.
  * - `winpipe recv <pipe> [file]` listens, takes one client, and writes what it sends to the file
  *   or standard output.
- * - `winpipe relay <pipe>` copies standard input to the pipe and the pipe to standard output, the
- *   job npiperelay does for WSL users reaching `\\.\pipe\docker_engine`.
+ * - `winpipe relay <pipe>` copies standard input to the pipe and the pipe to standard output
+ *   until the pipe ends, the job npiperelay does for WSL users reaching `\\.\pipe\docker_engine`.
  *
- * Each shows a progress bar on stderr when stderr is a terminal, exits 1 with the Win32 error name
- * on failure, and 2 on a usage error.
+ * On a terminal, each shows its progress on stderr: bytes and rate in binary units (KiB, MiB,
+ * MiB/s), and a bar and percentage when the size is known (`send FILE`). Each exits 0 on success, 1 on failure
+ * (with the error, whose message names its Win32 `ERROR_*` code), and 2 on a usage error.
  *
  * @example Deno
  * ```sh
@@ -61,8 +62,9 @@ options:
   --timeout <ms>    send/relay: how long to retry a busy (or missing) pipe; default 5000
   --allow-remote    send/relay: accept \\\\server\\pipe\\name
   --message         recv/relay: a message pipe
-  --exit-on-stdin-eof  relay: close once stdin ends (default: when the pipe ends)
-  --quiet           no progress bar
+  --exit-on-stdin-eof  relay: end when stdin ends too, once the replies already in the
+                    pipe are out (without it, relay ends when the pipe ends)
+  --quiet           no progress display
   --help            this text
 `;
 
@@ -346,7 +348,14 @@ async function recv(args: CliArgs, io: CliIo): Promise<number> {
   }
 }
 
-/** `relay`: stdin to the pipe and the pipe to stdout, as npiperelay does. */
+/** A promise that never settles: a race entrant that only its failure could end. */
+const NEVER: Promise<never> = new Promise<never>(() => {});
+
+/**
+ * `relay`: stdin to the pipe and the pipe to stdout, as npiperelay does. It ends when the pipe
+ * ends; with `--exit-on-stdin-eof`, also when stdin ends, once the replies already in the pipe
+ * have reached stdout.
+ */
 async function relay(args: CliArgs, io: CliIo): Promise<number> {
   const conn = await connect(args.pipe, {
     wait: args.wait,
@@ -354,32 +363,80 @@ async function relay(args: CliArgs, io: CliIo): Promise<number> {
     allowRemote: args.allowRemote,
     messageMode: args.message,
   });
-  const toPipe = (async () => {
+  const progress = new Progress(io.stderr, showsProgress(args, io));
+  const stdin = io.stdin[Symbol.asyncIterator]();
+  let stopped = false;
+  let received = 0;
+  let readingEnded = false;
+  let onDelivery = () => {};
+
+  // The pipe to stdout, until the pipe ends, a read fails, or the reader is cancelled.
+  const reading = (async () => {
+    try {
+      const reader = conn.readable.getReader();
+      for (let r; !(r = await reader.read()).done;) {
+        await toStdout(io, r.value);
+        progress.update(received += r.value.byteLength);
+        onDelivery();
+      }
+    } finally {
+      readingEnded = true;
+      onDelivery();
+    }
+  })();
+
+  // Stdin to the pipe: "stdin" once stdin has ended and every byte is in the pipe, "pipe" if
+  // the peer went away first.
+  const writing = (async (): Promise<"stdin" | "pipe"> => {
     const w = conn.writer;
-    if (!w) return;
-    for await (const chunk of io.stdin) {
-      if (!w.write(chunk)) await w.flush();
+    if (!w) return NEVER; // a read-only pipe: stdin is not read
+    for (;;) {
+      const r = await stdin.next();
+      if (stopped) return "pipe";
+      if (r.done) break;
+      if (!w.write(r.value)) await waitForDrain(w);
     }
     await w.flush();
-  })();
-  const progress = new Progress(io.stderr, showsProgress(args, io));
-  let received = 0;
-  const fromPipe = (async () => {
-    const reader = conn.readable.getReader();
-    for (let r; !(r = await reader.read()).done;) {
-      await toStdout(io, r.value);
-      progress.update(received += r.value.byteLength);
-    }
-  })();
+    return "stdin";
+  })().catch((e) => {
+    if (e instanceof PipeError && e.peerGone) return "pipe" as const;
+    throw e;
+  });
+
   try {
-    if (args.exitOnStdinEof) await toPipe;
-    else {await Promise.all([
-        fromPipe,
-        toPipe.catch((e) => (e?.peerGone ? undefined : Promise.reject(e))),
-      ]);}
+    const endedBy = await Promise.race([
+      conn.reader ? reading.then(() => "pipe" as const) : NEVER,
+      writing.then((how) => {
+        if (!conn.reader) return how; // a write-only pipe ends with stdin, or the peer
+        return how === "stdin" && args.exitOnStdinEof ? how : NEVER; // else reading sees the end
+      }),
+    ]);
+    if (endedBy === "stdin" && conn.reader) {
+      // Our writes are in the pipe. The replies already waiting there go to stdout through the
+      // read loop; then the read in flight is cancelled, and what it had taken goes too.
+      while (!readingEnded && conn.reader.available() > 0) {
+        await new Promise<void>((resolve) => (onDelivery = resolve));
+      }
+      const rest = await conn.reader.cancel();
+      await reading; // its last stdout write has finished
+      if (rest.byteLength > 0) {
+        await toStdout(io, rest);
+        received += rest.byteLength;
+      }
+    }
     progress.end(received);
+    await conn.close().catch((e) => {
+      if (!(e instanceof PipeError && e.peerGone)) throw e;
+    });
     return 0;
   } finally {
+    // Stop waiting for stdin, without awaiting it: stdin may never end.
+    stopped = true;
+    try {
+      void Promise.resolve(stdin.return?.()).catch(() => {});
+    } catch {
+      // an iterator whose return() throws: nothing more to stop
+    }
     progress.end();
     await conn.close().catch(() => {});
   }
@@ -441,14 +498,63 @@ function failureText(e: unknown): string {
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
-function processIo(): CliIo {
+/** The part of a process stream (`process.stdout`, `process.stderr`) that {@link Output} uses. */
+interface ProcessStream {
+  write(chunk: string | Uint8Array, callback: (error?: Error | null) => void): boolean;
+  once(event: "drain", listener: () => void): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/**
+ * A process stream that remembers its last write, so that the program can wait until its output
+ * is out before it exits. A stream's write callbacks come in order, and Bun calls an empty
+ * write's callback at once, so the last non-empty write is the one to wait for.
+ */
+class Output {
+  #last: Promise<void> = Promise.resolve();
+  constructor(readonly stream: ProcessStream) {}
+
+  write(chunk: string | Uint8Array): boolean {
+    if (chunk.length === 0) return true;
+    let ok = true;
+    this.#last = new Promise<void>((resolve) => {
+      ok = this.stream.write(chunk, () => resolve());
+    });
+    return ok;
+  }
+
+  once(event: "drain", listener: () => void): void {
+    this.stream.once(event, listener);
+  }
+
+  get isTTY(): boolean {
+    return this.stream.isTTY === true;
+  }
+
+  get columns(): number | undefined {
+    return this.stream.columns;
+  }
+
+  /** Resolves once everything written so far has been handed to the system. */
+  flushed(): Promise<void> {
+    return this.#last;
+  }
+}
+
+function processIo(): CliIo & { stdout: Output; stderr: Output } {
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: new Output(process.stdout),
+    stderr: new Output(process.stderr),
     stdin: process.stdin as unknown as AsyncIterable<Uint8Array>,
   };
 }
 
 if ((import.meta as { main?: boolean }).main) {
-  process.exitCode = await main(process.argv.slice(2));
+  const io = processIo();
+  const code = await main(process.argv.slice(2), io);
+  // End the process once the output is out: a stdin that is still open (relay, whose pipe has
+  // ended) would otherwise keep it alive.
+  await Promise.all([io.stdout.flushed(), io.stderr.flushed()]);
+  process.exit(code);
 }

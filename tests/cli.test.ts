@@ -98,7 +98,9 @@ test("a progress line fits the terminal: at most columns - 1 characters", () => 
           assert.ok(line.length <= columns - 1, what);
           // A known total shows a bar wherever 80 columns leave room for one.
           if (total !== undefined && columns >= 80) assert.match(line, /^\[[#.]{10,40}\] /, what);
-          if (total === undefined) assert.match(line, /^[\d.]+ [KMGT]?i?B  [\d.]+ [KMGT]?i?B\/s$/);
+          if (total === undefined) {
+            assert.match(line, /^[\d.]+ [KMGT]?i?B {2}[\d.]+ [KMGT]?i?B\/s$/);
+          }
         }
       }
     }
@@ -108,8 +110,8 @@ test("a progress line fits the terminal: at most columns - 1 characters", () => 
 test("a progress line: the case that wrapped, the bar's width, and shortening", () => {
   // 80 columns at 100 MiB/s used to take 81.
   const line = progressLine(42.3 * MiB, 64 * MiB, 100 * MiB, 80);
-  assert.match(line, /^\[#+\.+\]  66%  42\.3 MiB \/ 64\.0 MiB  100\.0 MiB\/s$/);
-  assert.ok(line.length <= 79, line);
+  assert.equal(line, `[${"#".repeat(24)}${".".repeat(13)}]  66%  42.3 MiB / 64.0 MiB  100.0 MiB/s`);
+  assert.ok(line.length <= 79, `${line.length} characters`);
   // The bar keeps its width whatever the figures, so it does not jump about.
   const bars = new Set<number>();
   for (let done = 0; done <= 64 * MiB; done += 3 * MiB) {

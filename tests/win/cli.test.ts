@@ -103,8 +103,11 @@ test("send FILE delivers the file byte-exact and draws a progress bar on a TTY",
   try {
     assert.equal(await within(30_000, main(["send", name, file], c.io)), 0, c.out.stderr);
     assert.equal(await within(30_000, reading), size);
-    assert.match(c.out.stderr, /\r\[#+\] 100%  8\.0 MiB \/ 8\.0 MiB  [\d.]+ [KMG]iB\/s\x1b\[K\n$/);
-    for (const line of c.out.stderr.split(/\r|\x1b\[K\n?/)) assert.ok(line.length <= 99, line);
+    assert.match(c.out.stderr, /\r\[#+\] 100%  8\.0 MiB \/ 8\.0 MiB  [\d.]+ [KMG]iB\/s/);
+    assert.ok(c.out.stderr.endsWith("\x1b[K\n"), "a final line, ended");
+    for (const line of c.out.stderr.replaceAll("\x1b[K", "").split(/[\r\n]/)) {
+      assert.ok(line.length <= 99, `wider than 100 columns: ${line}`);
+    }
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
@@ -299,6 +302,134 @@ test("recv as a process exits at once, non-zero, when it cannot open its file", 
     assert.equal(missing.code, 1, missing.stderr);
     assert.match(missing.stderr, /^winpipe: ENOENT: no such file or directory/m);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const encode = (s: string) => new TextEncoder().encode(s);
+const decode = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
+
+test("relay ends when the pipe ends, though its stdin never does", async () => {
+  const { listen } = await import("../../mod.ts");
+  const name = uniqueName("relay-open-stdin");
+  const server = listen(name);
+  const serving = (async () => {
+    const conn = (await server.accept())!;
+    const r = conn.readable.getReader();
+    let request = "";
+    while (!request.endsWith("\n")) request += decode((await r.read()).value);
+    r.releaseLock();
+    conn.writer!.write(`pong: ${request}`);
+    await conn.close(); // the reply, then the end
+  })();
+  const c = ttyIo((async function*() {
+    yield encode("ping\n");
+    await new Promise(() => {}); // stdin stays open, and never yields again
+  })());
+  try {
+    // The relay's own end first: a relay that waits for stdin times out here.
+    assert.equal(await within(10_000, main(["relay", name], c.io), "relay"), 0, c.out.stderr);
+    assert.equal(c.out.stdout, "pong: ping\n");
+    await within(10_000, serving, "the server");
+  } finally {
+    await server.close();
+  }
+});
+
+test("relay --exit-on-stdin-eof delivers the replies already in the pipe", async () => {
+  const { listen } = await import("../../mod.ts");
+  const name = uniqueName("relay-stdin-eof");
+  const server = listen(name);
+  const reply = new Pattern(7).at(0, 40 * 1024); // fits the pipe's 64 KiB buffer
+  // stdout takes the reply's first piece, then holds the relay's read loop back (write() returns
+  // false) until stdin has ended: the rest of the reply is in the pipe when stdin ends.
+  const out: Uint8Array[] = [];
+  let stdinEnded = false;
+  let onFirstOut!: () => void;
+  const firstOut = new Promise<void>((r) => (onFirstOut = r));
+  const drainListeners: (() => void)[] = [];
+  const stdout = {
+    write(b: string | Uint8Array) {
+      out.push(typeof b === "string" ? encode(b) : b.slice());
+      onFirstOut();
+      return stdinEnded;
+    },
+    once(_: "drain", listener: () => void) {
+      drainListeners.push(listener);
+    },
+  };
+  let onReplied!: () => void;
+  const replied = new Promise<void>((r) => (onReplied = r));
+  const serving = (async () => {
+    const conn = (await server.accept())!;
+    const r = conn.readable.getReader();
+    let request = "";
+    while (!request.endsWith("\n")) request += decode((await r.read()).value);
+    r.releaseLock();
+    conn.writer!.write(reply.subarray(0, 4096));
+    await firstOut;
+    conn.writer!.write(reply.subarray(4096));
+    await conn.writer!.flush(); // the whole reply is in the pipe
+    onReplied();
+    return conn; // and stays open
+  })();
+  const stdin = (async function*() {
+    yield encode("ping\n");
+    await replied;
+    stdinEnded = true;
+    setTimeout(() => drainListeners.splice(0).forEach((l) => l()), 20);
+  })();
+  const stderr = { write: () => {}, isTTY: false };
+  try {
+    const relaying = main(["relay", "--exit-on-stdin-eof", name], { stdout, stderr, stdin });
+    assert.equal(await within(10_000, relaying, "relay"), 0);
+    const got = new Uint8Array(out.reduce((n, b) => n + b.byteLength, 0));
+    out.reduce((o, b) => (got.set(b, o), o + b.byteLength), 0);
+    assert.equal(got.byteLength, reply.byteLength, "bytes on stdout");
+    new Pattern(7).verifier().check(got);
+    await (await within(10_000, serving, "the server")).close();
+  } finally {
+    await server.close();
+  }
+});
+
+test("relay as a process exits when the pipe ends, though its stdin stays open", async () => {
+  const { listen } = await import("../../mod.ts");
+  const node = process.env.WINPIPE_NODE ?? "node";
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-relay-process-"));
+  const name = uniqueName("relay-process");
+  const server = listen(name);
+  const serving = server.accept().then(async (conn) => {
+    conn!.writer!.write("hello from the server\n");
+    await conn!.close(); // the reply, then the end
+  });
+  try {
+    const result = join(dir, "result.json");
+    const [exe, args] = cliCommand(["--allow-ffi", "--allow-read"]);
+    const peer = await run(
+      node,
+      [
+        join("tests", "win", "peers", "open_stdin.cjs"),
+        result,
+        "10000",
+        exe,
+        ...args,
+        "relay",
+        "--wait",
+        name,
+      ],
+      dir,
+      30_000,
+    );
+    assert.equal(peer.code, 0, `${peer.stdout}${peer.stderr}`);
+    const relay = JSON.parse(readFileSync(result, "utf8"));
+    const stderr = readFileSync(`${result}.stderr`, "utf8");
+    assert.equal(relay.timedOut, false, `relay still running after 10 s: ${stderr}`);
+    assert.equal(relay.code, 0, stderr);
+    assert.equal(readFileSync(`${result}.stdout`, "utf8"), "hello from the server\n");
+    await within(10_000, serving, "the server");
+  } finally {
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
