@@ -26,8 +26,10 @@
  *
  * @module
  */
+import { realpathSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { isLocalPipeName, validatePipeName } from "./core/names.ts";
 import {
   connect,
@@ -550,7 +552,33 @@ function processIo(): CliIo & { stdout: Output; stderr: Output } {
   };
 }
 
-if ((import.meta as { main?: boolean }).main) {
+/** What the built command says when Node runs it. */
+const NOT_NODE =
+  `winpipe runs on Deno or Bun, not Node (Node has no FFI; its own node:net does pipes):
+  deno run --allow-ffi --allow-read jsr:@winpipe/winpipe/cli send|recv|relay ...
+  bunx winpipe send|recv|relay ...
+`;
+
+/**
+ * True when Node runs this module as its program (`node dist/cli.js`, or the npm bin link to
+ * it). Node before 24.2 has no `import.meta.main`, so the script Node was given is compared
+ * with this module, both with links resolved.
+ */
+function isNodeProgram(): boolean {
+  if (process.versions.bun !== undefined || process.versions.deno !== undefined) return false;
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isNodeProgram()) {
+  process.stderr.write(NOT_NODE);
+  process.exitCode = 1;
+} else if ((import.meta as { main?: boolean }).main) {
   const io = processIo();
   const code = await main(process.argv.slice(2), io);
   // End the process once the output is out: a stdin that is still open (relay, whose pipe has

@@ -1,6 +1,12 @@
 // The winpipe command's argument handling and error reporting (any OS).
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { formatBytes, main, progressLine, waitForDrain } from "../cli.ts";
 import { isWindows } from "../ffi/runtime.ts";
 
@@ -193,4 +199,62 @@ test("waitForDrain leaves no listener behind, whichever event ends the wait", as
   writer.dispatchEvent(Object.assign(new Event("error"), { error: failure }));
   await assert.rejects(waiting, (e) => e === failure);
   assert.equal(writer.listeners, 0, "listeners left after an error");
+});
+
+const repo = join(fileURLToPath(import.meta.url), "..", "..");
+const builtCli = join(repo, "dist", "cli.js");
+
+/** `npm run build`, unless dist/cli.js is newer than every source it is built from. */
+function ensureBuilt(): void {
+  const sources = [
+    "cli.ts",
+    "mod.ts",
+    ...["core", "ffi"].flatMap((d) => readdirSync(join(repo, d)).map((f) => join(d, f))),
+  ];
+  const built = existsSync(builtCli) ? statSync(builtCli).mtimeMs : 0;
+  if (sources.every((f) => statSync(join(repo, f)).mtimeMs < built)) return;
+  const r = spawnSync("npm", ["run", "build"], {
+    cwd: repo,
+    encoding: "utf8",
+    shell: process.platform === "win32",
+  });
+  assert.equal(r.status, 0, `npm run build failed:\n${r.stdout}${r.stderr}`);
+}
+
+test("under Node, the built command says that it runs on Deno or Bun, and exits 1", () => {
+  ensureBuilt();
+  const runs = [[builtCli, "send", "x"], [builtCli]];
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-bin-"));
+  try {
+    if (process.platform !== "win32") {
+      // As npm installs it: node_modules/.bin/winpipe is a link to dist/cli.js.
+      symlinkSync(builtCli, join(dir, "winpipe"));
+      runs.push([join(dir, "winpipe"), "--help"]);
+    }
+    for (const args of runs) {
+      const r = spawnSync("node", args, { cwd: repo, encoding: "utf8" });
+      assert.equal(r.error, undefined, "node is on PATH");
+      const what = `node ${args.join(" ")}: ${r.stderr}`;
+      assert.equal(r.status, 1, what);
+      assert.match(r.stderr, /^winpipe runs on Deno or Bun, not Node/, what);
+      assert.match(r.stderr, /deno run --allow-ffi .*winpipe\/cli/, what);
+      assert.match(r.stderr, /bunx winpipe/, what);
+      assert.equal(r.stdout, "", what);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("under Bun, the built command runs", {
+  skip: process.platform === "win32" && !process.versions.bun ? "needs bun on PATH" : false,
+}, () => {
+  ensureBuilt();
+  const bun = process.versions.bun ? process.execPath : join(repo, "node_modules", ".bin", "bun");
+  const help = spawnSync(bun, [builtCli, "--help"], { cwd: repo, encoding: "utf8" });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^usage: winpipe send/);
+  const none = spawnSync(bun, [builtCli], { cwd: repo, encoding: "utf8" });
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /^usage: winpipe send/);
 });

@@ -1,7 +1,15 @@
 // `winpipe send` against a real pipe: the bytes, the progress bar, and the exit codes.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -465,4 +473,20 @@ test("relay: stdin to the pipe, the pipe to stdout, until the server closes", as
   assert.equal(stdout, "pong: ping\n");
   assert.match(stderr, /\r11 B  [\d.]+ [KMG]?i?B\/s/, "progress on a TTY");
   await server.close();
+});
+
+test("node.exe running the built command says that winpipe runs on Deno or Bun, and exits 1", async () => {
+  // Node 24 has import.meta.main, which Linux's older Node (tests/cli.test.ts) lacks.
+  const built = join("dist", "cli.js");
+  assert.ok(existsSync(built), "dist/cli.js is missing: npm run build");
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-node-"));
+  try {
+    const node = await run(process.env.WINPIPE_NODE ?? "node", [built, "send", "x"], dir, 30_000);
+    assert.equal(node.timedOut, false);
+    assert.equal(node.code, 1, node.stderr);
+    assert.match(node.stderr, /^winpipe runs on Deno or Bun, not Node/);
+    assert.match(node.stderr, /bunx winpipe/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
