@@ -47,7 +47,7 @@ export interface CliIo {
     write(s: string | Uint8Array): unknown;
     once?(event: "drain", listener: () => void): unknown;
   };
-  /** Where progress and errors go; the progress bar is drawn only when `isTTY`. */
+  /** Where progress and errors go; progress is drawn only when `isTTY`, within `columns`. */
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   /** What `send` and `relay` read when no file is given. */
   stdin: AsyncIterable<Uint8Array>;
