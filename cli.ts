@@ -6,11 +6,12 @@
  *   {@link PipeWriter}.
  * - `winpipe recv <pipe> [file]` listens, takes one client, and writes what it sends to the file
  *   or standard output.
- * - `winpipe relay <pipe>` copies standard input to the pipe and the pipe to standard output, the
- *   job npiperelay does for WSL users reaching `\\.\pipe\docker_engine`.
+ * - `winpipe relay <pipe>` copies standard input to the pipe and the pipe to standard output
+ *   until the pipe ends, the job npiperelay does for WSL users reaching `\\.\pipe\docker_engine`.
  *
- * Each shows a progress bar on stderr when stderr is a terminal, exits 1 with the Win32 error name
- * on failure, and 2 on a usage error.
+ * On a terminal, each shows its progress on stderr: bytes and rate in binary units (KiB, MiB,
+ * MiB/s), and a bar and percentage when the size is known (`send FILE`). Each exits 0 on success, 1 on failure
+ * (with the error, whose message names its Win32 `ERROR_*` code), and 2 on a usage error.
  *
  * @example Deno
  * ```sh
@@ -25,9 +26,19 @@
  *
  * @module
  */
-import { open } from "node:fs/promises";
+import { realpathSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import process from "node:process";
-import { connect, listen, PipeError, PipeWriter } from "./mod.ts";
+import { fileURLToPath } from "node:url";
+import { isLocalPipeName, validatePipeName } from "./core/names.ts";
+import {
+  connect,
+  listen,
+  type PipeConnection,
+  PipeError,
+  type PipeServer,
+  PipeWriter,
+} from "./mod.ts";
 
 /** What {@link main} prints to; the process's streams by default. */
 export interface CliIo {
@@ -36,7 +47,7 @@ export interface CliIo {
     write(s: string | Uint8Array): unknown;
     once?(event: "drain", listener: () => void): unknown;
   };
-  /** Where progress and errors go; the progress bar is drawn only when `isTTY`. */
+  /** Where progress and errors go; progress is drawn only when `isTTY`, within `columns`. */
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   /** What `send` and `relay` read when no file is given. */
   stdin: AsyncIterable<Uint8Array>;
@@ -53,8 +64,9 @@ options:
   --timeout <ms>    send/relay: how long to retry a busy (or missing) pipe; default 5000
   --allow-remote    send/relay: accept \\\\server\\pipe\\name
   --message         recv/relay: a message pipe
-  --exit-on-stdin-eof  relay: close once stdin ends (default: when the pipe ends)
-  --quiet           no progress bar
+  --exit-on-stdin-eof  relay: end when stdin ends too, once the replies already in the
+                    pipe are out (without it, relay ends when the pipe ends)
+  --quiet           no progress display
   --help            this text
 `;
 
@@ -100,43 +112,120 @@ function parseArgs(command: string, args: string[]): CliArgs {
   if (out.rest.length < 1 || out.rest.length > most) {
     throw new UsageError(`${command} takes <pipe>${most === 2 ? " [file]" : ""}`);
   }
-  return { ...(out as CliArgs), pipe: out.rest[0], file: out.rest[1] };
+  const parsed = { ...(out as CliArgs), pipe: out.rest[0], file: out.rest[1] };
+  checkPipeName(command, parsed);
+  return parsed;
 }
 
-/** A progress line: bytes, rate and, when the size is known, a bar. */
+/**
+ * The pipe name, checked before any system call, with the CLI's words: "--allow-remote", not the
+ * API's `{ allowRemote: true }`. `recv` creates the pipe, and Windows creates only local ones.
+ */
+function checkPipeName(command: string, args: CliArgs): void {
+  const allowRemote = command === "recv" || args.allowRemote;
+  try {
+    validatePipeName(args.pipe, { allowRemote }, "--allow-remote is given");
+  } catch (e) {
+    throw e instanceof TypeError ? new UsageError(e.message) : e;
+  }
+  if (command === "recv" && !isLocalPipeName(args.pipe)) {
+    throw new UsageError(
+      `recv creates the pipe, so its name must be local (\\\\.\\pipe\\NAME), not ${
+        JSON.stringify(args.pipe)
+      }`,
+    );
+  }
+}
+
+/**
+ * The progress display of `send`, `recv` and `relay`: on a terminal, one line on stderr, redrawn
+ * at most every 100 ms, and a final line at the end; nothing at all otherwise.
+ */
 class Progress {
-  #last = 0;
-  #shown = false;
+  /** The size, when known (`send FILE`): the line then has a bar and a percentage. */
+  total: number | undefined;
+  #done = 0;
+  #drawnAt = -Infinity;
+  #ended = false;
   readonly #start = performance.now();
+
   constructor(
-    readonly io: CliIo,
-    readonly total: number | undefined,
+    readonly stderr: CliIo["stderr"],
     readonly enabled: boolean,
-  ) {}
+    total?: number,
+  ) {
+    this.total = total;
+  }
 
-  update(done: number, force = false): void {
-    if (!this.enabled) return;
+  /** `done` bytes so far; redraws if the last drawing is 100 ms old. */
+  update(done: number): void {
+    this.#done = done;
+    if (!this.enabled || this.#ended) return;
     const now = performance.now();
-    if (!force && now - this.#last < 100) return;
-    this.#last = now;
-    this.#shown = true;
-    const seconds = Math.max((now - this.#start) / 1000, 1e-3);
-    const rate = `${formatBytes(done / seconds)}/s`;
-    let line = `${formatBytes(done)}  ${rate}`;
-    if (this.total) {
-      const width = Math.max(10, Math.min(40, (this.io.stderr.columns ?? 80) - 40));
-      const f = Math.min(1, done / this.total);
-      const bar = "#".repeat(Math.round(f * width)).padEnd(width, ".");
-      line = `[${bar}] ${(f * 100).toFixed(0).padStart(3)}%  ${formatBytes(done)} / ${
-        formatBytes(this.total)
-      }  ${rate}`;
-    }
-    this.io.stderr.write(`\r${line}\x1b[K`);
+    if (now - this.#drawnAt < 100) return;
+    this.#drawnAt = now;
+    this.#draw(now);
   }
 
-  end(): void {
-    if (this.#shown) this.io.stderr.write("\n");
+  /** Draws the final line (with `done`, if given) and ends it. Idempotent. */
+  end(done: number = this.#done): void {
+    if (this.#ended) return;
+    this.#done = done;
+    if (!this.enabled) return;
+    this.#ended = true;
+    this.#draw(performance.now());
+    this.stderr.write("\n");
   }
+
+  #draw(now: number): void {
+    const seconds = Math.max((now - this.#start) / 1000, 1e-3);
+    const line = progressLine(this.#done, this.total, this.#done / seconds, this.stderr.columns);
+    this.stderr.write(`\r${line}\x1b[K`);
+  }
+}
+
+/** The widest rate {@link formatBytes} makes: "1023.9 MiB/s". */
+const RATE_WIDTH = 12;
+const BAR_MAX = 40;
+const BAR_MIN = 10;
+
+/**
+ * One progress line, at most `columns - 1` characters (the last column is left free, so that the
+ * terminal does not wrap): `[####....]  66%  42.3 MiB / 64.0 MiB  88.1 MiB/s` when the total is
+ * known, `42.3 MiB  88.1 MiB/s` when not. The bar shrinks to fit and is dropped when fewer than
+ * 10 columns are left for it; its width depends only on `columns` and `total`, so it does not
+ * jump as the figures change. When even the text does not fit, the total goes first, then the
+ * rate, then the line is cut.
+ *
+ * @internal Exported for the tests.
+ */
+export function progressLine(
+  done: number,
+  total: number | undefined,
+  bytesPerSecond: number,
+  columns?: number,
+): string {
+  const room = Math.max(0, Math.floor(columns && columns > 0 ? columns : 80) - 1);
+  const bytes = formatBytes(done);
+  const rate = `${formatBytes(bytesPerSecond)}/s`;
+  let texts: string[];
+  let bar = "";
+  if (total === undefined) {
+    texts = [`${bytes}  ${rate}`, bytes];
+  } else {
+    const fraction = total > 0 ? Math.min(1, done / total) : 1;
+    const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
+    const size = formatBytes(total);
+    texts = [`${percent}  ${bytes} / ${size}  ${rate}`, `${percent}  ${bytes}  ${rate}`, percent];
+    // Room for the widest text this total can give: "100%  <size> / <size>  <widest rate>".
+    const widest = 4 + 2 + size.length + 3 + size.length + 2 + RATE_WIDTH;
+    const width = Math.min(BAR_MAX, room - widest - 3);
+    if (width >= BAR_MIN) {
+      bar = `[${"#".repeat(Math.floor(fraction * width)).padEnd(width, ".")}] `;
+    }
+  }
+  if (bar && bar.length + texts[0].length <= room) return bar + texts[0];
+  return texts.find((t) => t.length <= room) ?? texts[texts.length - 1].slice(0, room);
 }
 
 /** 1536 → "1.5 KiB". */
@@ -150,54 +239,72 @@ export function formatBytes(n: number): string {
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
-async function* readFile(path: string, onSize: (n: number) => void): AsyncGenerator<Uint8Array> {
-  const file = await open(path, "r");
-  try {
-    onSize((await file.stat()).size);
-    // One buffer, reused: PipeWriter.write() copies what it is given.
-    const buffer = new Uint8Array(256 * 1024);
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, null);
-      if (bytesRead === 0) return;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await file.close();
+/** The file's bytes, read into one buffer that is reused (`PipeWriter.write()` copies). */
+async function* readChunks(file: FileHandle): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(256 * 1024);
+  for (;;) {
+    const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, null);
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
   }
 }
 
+/** True when `args` and stderr call for a progress display. */
+function showsProgress(args: CliArgs, io: CliIo): boolean {
+  return !args.quiet && io.stderr.isTTY === true;
+}
+
+/** `send`: FILE (or stdin) into the pipe. */
 async function send(args: CliArgs, io: CliIo): Promise<number> {
-  let total: number | undefined;
-  const source = args.file ? readFile(args.file, (n) => (total = n)) : io.stdin;
-  const writer = await PipeWriter.open(args.pipe, {
-    wait: args.wait,
-    timeout: args.timeout,
-    allowRemote: args.allowRemote,
-  });
-  let sent = 0;
-  let progress: Progress | undefined;
+  // The file first: one that cannot be read fails before the pipe is opened.
+  const file = args.file ? await open(args.file, "r") : undefined;
   try {
-    for await (const chunk of source) {
-      progress ??= new Progress(io, total, !args.quiet && io.stderr.isTTY === true);
-      if (!writer.write(chunk)) {
-        await new Promise<void>((resolve, reject) => {
-          const done = () => (writer.error ? reject(writer.error) : resolve());
-          writer.addEventListener("drain", done, { once: true });
-          writer.addEventListener("error", done, { once: true });
-        });
+    const total = file ? (await file.stat()).size : undefined;
+    const writer = await PipeWriter.open(args.pipe, {
+      wait: args.wait,
+      timeout: args.timeout,
+      allowRemote: args.allowRemote,
+    });
+    const progress = new Progress(io.stderr, showsProgress(args, io), total);
+    let sent = 0;
+    try {
+      for await (const chunk of file ? readChunks(file) : io.stdin) {
+        if (!writer.write(chunk)) await waitForDrain(writer);
+        sent += chunk.byteLength;
+        progress.update(sent - writer.bytesToWrite);
       }
-      sent += chunk.byteLength;
-      progress.update(sent - writer.bytesToWrite);
+      await writer.close();
+      progress.end(sent);
+      return 0;
+    } catch (e) {
+      await writer.stop().catch(() => {});
+      throw e;
+    } finally {
+      progress.end();
     }
-    await writer.close();
-    progress?.update(sent, true);
-    return 0;
-  } catch (e) {
-    await writer.stop().catch(() => {});
-    throw e;
   } finally {
-    progress?.end();
+    await file?.close();
   }
+}
+
+/**
+ * Waits for a writer's `drain`, or rejects with its error (the `error` of a `PipeErrorEvent`),
+ * and removes both listeners whichever fires: a writer that waits a million times still has no
+ * listener of ours left.
+ *
+ * @internal Exported for the tests.
+ */
+export function waitForDrain(writer: EventTarget): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (event: Event) => {
+      writer.removeEventListener("drain", done);
+      writer.removeEventListener("error", done);
+      if (event.type === "drain") resolve();
+      else reject((event as Event & { error?: unknown }).error ?? new Error("the writer failed"));
+    };
+    writer.addEventListener("drain", done);
+    writer.addEventListener("error", done);
+  });
 }
 
 /** Writes to stdout, honouring its backpressure. */
@@ -209,31 +316,48 @@ async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
 
 /** `recv`: listen, take one client, and write what it sends to FILE or stdout. */
 async function recv(args: CliArgs, io: CliIo): Promise<number> {
-  const server = listen(args.pipe, { messageMode: args.message, maxInstances: 1 });
+  // The file first: when it cannot be opened, nothing is listening yet (a listening server would
+  // keep the process alive).
   const file = args.file ? await open(args.file, "w") : undefined;
+  let fileClosed: Promise<void> | undefined;
+  const closeFile = () => (fileClosed ??= file?.close() ?? Promise.resolve());
+  let server: PipeServer | undefined;
+  let conn: PipeConnection | null = null;
+  let progress: Progress | undefined;
   try {
-    const conn = await server.accept();
+    server = listen(args.pipe, { messageMode: args.message, maxInstances: 1 });
+    conn = await server.accept();
     if (!conn) return 1;
-    const progress = new Progress(io, undefined, !args.quiet && io.stderr.isTTY === true);
+    await server.close(); // one client: stop listening
+    progress = new Progress(io.stderr, showsProgress(args, io));
     let received = 0;
     const reader = conn.readable.getReader();
     for (let r; !(r = await reader.read()).done;) {
       if (file) await file.write(r.value);
       else await toStdout(io, r.value);
-      received += r.value.byteLength;
-      progress.update(received);
+      progress.update(received += r.value.byteLength);
     }
-    progress.update(received, true);
-    progress.end();
+    progress.end(received);
     await conn.close();
+    await closeFile();
     return 0;
   } finally {
-    await file?.close();
-    await server.close();
+    // Every path: an open connection or server would keep the process alive.
+    progress?.end();
+    await conn?.close().catch(() => {});
+    await server?.close().catch(() => {});
+    await closeFile().catch(() => {});
   }
 }
 
-/** `relay`: stdin to the pipe and the pipe to stdout, as npiperelay does. */
+/** A promise that never settles: a race entrant that only its failure could end. */
+const NEVER: Promise<never> = new Promise<never>(() => {});
+
+/**
+ * `relay`: stdin to the pipe and the pipe to stdout, as npiperelay does. It ends when the pipe
+ * ends; with `--exit-on-stdin-eof`, also when stdin ends, once the replies already in the pipe
+ * have reached stdout.
+ */
 async function relay(args: CliArgs, io: CliIo): Promise<number> {
   const conn = await connect(args.pipe, {
     wait: args.wait,
@@ -241,36 +365,91 @@ async function relay(args: CliArgs, io: CliIo): Promise<number> {
     allowRemote: args.allowRemote,
     messageMode: args.message,
   });
-  const toPipe = (async () => {
+  const progress = new Progress(io.stderr, showsProgress(args, io));
+  const stdin = io.stdin[Symbol.asyncIterator]();
+  let stopped = false;
+  let received = 0;
+  let readingEnded = false;
+  let onDelivery = () => {};
+
+  // The pipe to stdout, until the pipe ends, a read fails, or the reader is cancelled.
+  const reading = (async () => {
+    try {
+      const reader = conn.readable.getReader();
+      for (let r; !(r = await reader.read()).done;) {
+        await toStdout(io, r.value);
+        progress.update(received += r.value.byteLength);
+        onDelivery();
+      }
+    } finally {
+      readingEnded = true;
+      onDelivery();
+    }
+  })();
+
+  // Stdin to the pipe: "stdin" once stdin has ended and every byte is in the pipe, "pipe" if
+  // the peer went away first.
+  const writing = (async (): Promise<"stdin" | "pipe"> => {
     const w = conn.writer;
-    if (!w) return;
-    for await (const chunk of io.stdin) {
-      if (!w.write(chunk)) await w.flush();
+    if (!w) return NEVER; // a read-only pipe: stdin is not read
+    for (;;) {
+      const r = await stdin.next();
+      if (stopped) return "pipe";
+      if (r.done) break;
+      if (!w.write(r.value)) await waitForDrain(w);
     }
     await w.flush();
-  })();
-  const progress = new Progress(io, undefined, !args.quiet && io.stderr.isTTY === true);
-  let received = 0;
-  const fromPipe = (async () => {
-    const reader = conn.readable.getReader();
-    for (let r; !(r = await reader.read()).done;) {
-      await toStdout(io, r.value);
-      progress.update(received += r.value.byteLength);
-    }
-  })();
+    return "stdin";
+  })().catch((e) => {
+    if (e instanceof PipeError && e.peerGone) return "pipe" as const;
+    throw e;
+  });
+
   try {
-    if (args.exitOnStdinEof) await toPipe;
-    else {await Promise.all([
-        fromPipe,
-        toPipe.catch((e) => (e?.peerGone ? undefined : Promise.reject(e))),
-      ]);}
-    progress.update(received, true);
+    const endedBy = await Promise.race([
+      conn.reader ? reading.then(() => "pipe" as const) : NEVER,
+      writing.then((how) => {
+        if (!conn.reader) return how; // a write-only pipe ends with stdin, or the peer
+        return how === "stdin" && args.exitOnStdinEof ? how : NEVER; // else reading sees the end
+      }),
+    ]);
+    if (endedBy === "stdin" && conn.reader) {
+      // Our writes are in the pipe. The replies already waiting there go to stdout through the
+      // read loop; then the read in flight is cancelled, and what it had taken goes too.
+      while (!readingEnded && conn.reader.available() > 0) {
+        await new Promise<void>((resolve) => (onDelivery = resolve));
+      }
+      const rest = await conn.reader.cancel();
+      await reading; // its last stdout write has finished
+      if (rest.byteLength > 0) {
+        await toStdout(io, rest);
+        received += rest.byteLength;
+      }
+    }
+    progress.end(received);
+    await conn.close().catch((e) => {
+      if (!(e instanceof PipeError && e.peerGone)) throw e;
+    });
     return 0;
   } finally {
+    // Stop waiting for stdin, without awaiting it: stdin may never end.
+    stopped = true;
+    try {
+      void Promise.resolve(stdin.return?.()).catch(() => {});
+    } catch {
+      // an iterator whose return() throws: nothing more to stop
+    }
     progress.end();
     await conn.close().catch(() => {});
   }
 }
+
+/** The commands, by name: a Map, so that `constructor` or `__proto__` is no command. */
+const COMMANDS: ReadonlyMap<string, (args: CliArgs, io: CliIo) => Promise<number>> = new Map([
+  ["send", send],
+  ["recv", recv],
+  ["relay", relay],
+]);
 
 /**
  * Runs the command line `args` (without the program name) and resolves to the exit code.
@@ -288,7 +467,7 @@ export async function main(args: string[], io: CliIo = processIo()): Promise<num
       (command === undefined ? io.stderr : io.stdout).write(USAGE);
       return command === undefined ? 2 : 0;
     }
-    const run = { send, recv, relay }[command as "send" | "recv" | "relay"];
+    const run = COMMANDS.get(command);
     if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     if (rest.includes("--help")) {
       io.stdout.write(USAGE);
@@ -300,24 +479,110 @@ export async function main(args: string[], io: CliIo = processIo()): Promise<num
       io.stderr.write(`winpipe: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    if (e instanceof PipeError) {
-      io.stderr.write(`winpipe: ${e.errno}: ${e.message}\n`);
-      return 1;
-    }
-    const err = e as { code?: string; message?: string };
-    io.stderr.write(`winpipe: ${err.code ? `${err.code}: ` : ""}${err.message ?? String(e)}\n`);
+    io.stderr.write(`winpipe: ${failureText(e)}\n`);
     return 1;
   }
 }
 
-function processIo(): CliIo {
+/**
+ * An error's message, with its code (`ERROR_*` or `ENOENT`-like) in front only when the message
+ * does not already carry it: a `PipeError`'s message always names its `ERROR_*`, and Node's fs
+ * errors start with their code.
+ */
+function failureText(e: unknown): string {
+  const err = e as { code?: unknown; message?: unknown } | null | undefined;
+  const message = typeof err?.message === "string" ? err.message : String(e);
+  const code = e instanceof PipeError
+    ? e.errno
+    : typeof err?.code === "string"
+    ? err.code
+    : undefined;
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+/** The part of a process stream (`process.stdout`, `process.stderr`) that {@link Output} uses. */
+interface ProcessStream {
+  write(chunk: string | Uint8Array, callback: (error?: Error | null) => void): boolean;
+  once(event: "drain", listener: () => void): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/**
+ * A process stream that remembers its last write, so that the program can wait until its output
+ * is out before it exits. A stream's write callbacks come in order, and Bun calls an empty
+ * write's callback at once, so the last non-empty write is the one to wait for.
+ */
+class Output {
+  #last: Promise<void> = Promise.resolve();
+  constructor(readonly stream: ProcessStream) {}
+
+  write(chunk: string | Uint8Array): boolean {
+    if (chunk.length === 0) return true;
+    let ok = true;
+    this.#last = new Promise<void>((resolve) => {
+      ok = this.stream.write(chunk, () => resolve());
+    });
+    return ok;
+  }
+
+  once(event: "drain", listener: () => void): void {
+    this.stream.once(event, listener);
+  }
+
+  get isTTY(): boolean {
+    return this.stream.isTTY === true;
+  }
+
+  get columns(): number | undefined {
+    return this.stream.columns;
+  }
+
+  /** Resolves once everything written so far has been handed to the system. */
+  flushed(): Promise<void> {
+    return this.#last;
+  }
+}
+
+function processIo(): CliIo & { stdout: Output; stderr: Output } {
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: new Output(process.stdout),
+    stderr: new Output(process.stderr),
     stdin: process.stdin as unknown as AsyncIterable<Uint8Array>,
   };
 }
 
-if ((import.meta as { main?: boolean }).main) {
-  process.exitCode = await main(process.argv.slice(2));
+/** What the built command says when Node runs it. */
+const NOT_NODE =
+  `winpipe runs on Deno or Bun, not Node (Node has no FFI; its own node:net does pipes):
+  deno run --allow-ffi --allow-read jsr:@winpipe/winpipe/cli send|recv|relay ...
+  bunx winpipe send|recv|relay ...
+`;
+
+/**
+ * True when Node runs this module as its program (`node dist/cli.js`, or the npm bin link to
+ * it). Node before 24.2 has no `import.meta.main`, so the script Node was given is compared
+ * with this module, both with links resolved.
+ */
+function isNodeProgram(): boolean {
+  if (process.versions.bun !== undefined || process.versions.deno !== undefined) return false;
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isNodeProgram()) {
+  process.stderr.write(NOT_NODE);
+  process.exitCode = 1;
+} else if ((import.meta as { main?: boolean }).main) {
+  const io = processIo();
+  const code = await main(process.argv.slice(2), io);
+  // End the process once the output is out: a stdin that is still open (relay, whose pipe has
+  // ended) would otherwise keep it alive.
+  await Promise.all([io.stdout.flushed(), io.stderr.flushed()]);
+  process.exit(code);
 }

@@ -73,12 +73,13 @@ for (const [label, exe, prefix] of senders) {
   const r = existsSync(result) ? JSON.parse(readFileSync(result, "utf8")) : { error: "no result" };
   const ok = code === 0 && r.bytes === size && r.sha256 === expected;
   failed ||= !ok;
-  const rate = r.ms ? (size / (r.ms / 1000) / 1e6).toFixed(1) : "?";
+  // MiB/s, the unit `winpipe`'s own progress display uses.
+  const rate = r.ms ? (size / MiB / (r.ms / 1000)).toFixed(1) : "?";
   console.log(
     `  ${label.padEnd(4)} send: exit ${code}, ${r.bytes ?? 0} bytes, sha256 ${
       ok ? "matches" : "DIFFERS"
     }`
-      + `, ${rate} MB/s while connected (${wall.toFixed(1)} s with start-up)`
+      + `, ${rate} MiB/s while connected (${wall.toFixed(1)} s with start-up)`
       + (r.error ? `, reader: ${r.error}` : ""),
   );
 }

@@ -1,7 +1,13 @@
 // The winpipe command's argument handling and error reporting (any OS).
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import { test } from "node:test";
-import { formatBytes, main } from "../cli.ts";
+import { fileURLToPath } from "node:url";
+import { formatBytes, main, progressLine, waitForDrain } from "../cli.ts";
 import { isWindows } from "../ffi/runtime.ts";
 
 function io() {
@@ -32,10 +38,27 @@ test("usage errors exit 2 and say what is wrong", async () => {
     [["send", "a", "b", "c"], /send takes <pipe> \[file\]/],
     [["send", "--timeout", "soon", String.raw`\\.\pipe\x`], /--timeout takes milliseconds/],
     [["send", "--bogus", String.raw`\\.\pipe\x`], /unknown option --bogus/],
-    [["send", "not-a-pipe"], /not a pipe name/],
-    [["send", String.raw`\\host\pipe\x`], /allowRemote/],
     [["relay", String.raw`\\.\pipe\x`, "extra"], /relay takes <pipe>$/m],
     [["recv"], /recv takes <pipe> \[file\]/],
+  ];
+  for (const [args, message] of cases) {
+    const c = io();
+    assert.equal(await main(args, c.io), 2, args.join(" "));
+    assert.match(c.out.stderr, message);
+  }
+});
+
+test("the pipe name is checked up front, for every command, in the CLI's words", async () => {
+  const remote = String.raw`\\host\pipe\x`;
+  const cases: [string[], RegExp][] = [
+    [["send", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
+    [["recv", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
+    [["relay", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
+    [["recv", String.raw`\\.\pipe\..\COM1`, "out.bin"], /^winpipe: .*a "\.\." segment/],
+    [["send", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
+    [["relay", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
+    [["recv", remote], /^winpipe: recv creates the pipe, so its name must be local/],
+    [["recv", "--allow-remote", remote], /^winpipe: recv creates the pipe, so its name must be/],
   ];
   for (const [args, message] of cases) {
     const c = io();
@@ -49,11 +72,189 @@ test("a failure exits 1 with the Win32 error name", {
 }, async () => {
   const c = io();
   assert.equal(await main(["send", String.raw`\\.\pipe\x`, "README.md"], c.io), 1);
-  assert.match(c.out.stderr, /^winpipe: ERROR_NOT_SUPPORTED: /);
+  // The message names ERROR_NOT_SUPPORTED itself: no second "ERROR_NOT_SUPPORTED: " in front.
+  assert.match(
+    c.out.stderr,
+    /^winpipe: winpipe needs Windows named pipes, .*ERROR_NOT_SUPPORTED \(50\)/,
+  );
+});
+
+test("names of Object.prototype's members are unknown commands", async () => {
+  for (const command of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+    const c = io();
+    assert.equal(await main([command, "x"], c.io), 2, command);
+    assert.match(c.out.stderr, /^winpipe: unknown command "/, command);
+  }
+});
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
+
+test("a progress line fits the terminal: at most columns - 1 characters", () => {
+  const rates = [0, 999, 99.9 * MiB, 100 * MiB, 1023.9 * MiB, 5 * GiB, 1023.9 * GiB, 3 * TiB];
+  const sizes = [undefined, 0, 1, 64 * MiB, 8.5 * GiB, 1023.9 * GiB, 2 * TiB, 1000 * TiB];
+  for (const columns of [40, 80, 120]) {
+    for (const total of sizes) {
+      for (const done of total === undefined ? [0, 5 * GiB, 3 * TiB] : [0, total / 2, total]) {
+        for (const rate of rates) {
+          const line = progressLine(done, total, rate, columns);
+          const what = `${columns} columns, ${done} of ${total} bytes at ${rate} B/s: ${line}`;
+          assert.ok(line.length <= columns - 1, what);
+          // A known total shows a bar wherever 80 columns leave room for one.
+          if (total !== undefined && columns >= 80) assert.match(line, /^\[[#.]{10,40}\] /, what);
+          if (total === undefined) {
+            assert.match(line, /^[\d.]+ [KMGT]?i?B {2}[\d.]+ [KMGT]?i?B\/s$/);
+          }
+        }
+      }
+    }
+  }
+});
+
+test("a progress line: the case that wrapped, the bar's width, and shortening", () => {
+  // 80 columns at 100 MiB/s used to take 81.
+  const line = progressLine(42.3 * MiB, 64 * MiB, 100 * MiB, 80);
+  assert.equal(line, `[${"#".repeat(24)}${".".repeat(13)}]  66%  42.3 MiB / 64.0 MiB  100.0 MiB/s`);
+  assert.ok(line.length <= 79, `${line.length} characters`);
+  // The bar keeps its width whatever the figures, so it does not jump about.
+  const bars = new Set<number>();
+  for (let done = 0; done <= 64 * MiB; done += 3 * MiB) {
+    for (const rate of [1, 9.9 * MiB, 1023.9 * MiB]) {
+      bars.add(progressLine(done, 64 * MiB, rate, 80).indexOf("] "));
+    }
+  }
+  assert.equal(bars.size, 1, `bar widths ${[...bars]}`);
+  // No room for a bar: it goes; no room for the total: it goes; then the rate; then a cut.
+  assert.equal(progressLine(GiB, 2 * TiB, 5 * GiB, 45), "  0%  1.0 GiB / 2.0 TiB  5.0 GiB/s");
+  assert.equal(
+    progressLine(1023.9 * GiB, 2 * TiB, 1023.9 * GiB, 40),
+    " 49%  1023.9 GiB  1023.9 GiB/s",
+  );
+  assert.equal(progressLine(1023.9 * GiB, 2 * TiB, 1023.9 * GiB, 20), " 49%");
+  assert.equal(progressLine(3 * TiB, undefined, 5 * GiB, 12), "3.0 TiB");
+  assert.equal(progressLine(3 * TiB, undefined, 5 * GiB, 4), "3.0");
+  assert.equal(progressLine(MiB, undefined, KiB), "1.0 MiB  1.0 KiB/s", "80 columns by default");
 });
 
 test("formatBytes", () => {
   assert.equal(formatBytes(0), "0 B");
   assert.equal(formatBytes(1536), "1.5 KiB");
   assert.equal(formatBytes(64 * 1024 * 1024), "64.0 MiB");
+});
+
+/** An EventTarget that counts the listeners registered on it, `once` ones included. */
+class CountingTarget extends EventTarget {
+  readonly #live = new Map<string, Map<EventListenerOrEventListenerObject, EventListener>>();
+
+  get listeners(): number {
+    let n = 0;
+    for (const byType of this.#live.values()) n += byType.size;
+    return n;
+  }
+
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    if (!listener) return;
+    const byType = this.#live.get(type) ?? new Map();
+    this.#live.set(type, byType);
+    if (byType.has(listener)) return;
+    const once = typeof options === "object" && options.once === true;
+    const wrapped = (e: Event) => {
+      if (once) byType.delete(listener); // the target drops a `once` listener by itself
+      if (typeof listener === "function") listener.call(this, e);
+      else listener.handleEvent(e);
+    };
+    byType.set(listener, wrapped);
+    super.addEventListener(type, wrapped, options);
+  }
+
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    const wrapped = listener && this.#live.get(type)?.get(listener);
+    if (!wrapped) return;
+    this.#live.get(type)!.delete(listener);
+    super.removeEventListener(type, wrapped, options);
+  }
+}
+
+test("waitForDrain leaves no listener behind, whichever event ends the wait", async () => {
+  const writer = new CountingTarget();
+  for (let i = 1; i <= 100; i++) {
+    const waiting = waitForDrain(writer);
+    assert.equal(writer.listeners, 2);
+    writer.dispatchEvent(new Event("drain"));
+    await waiting;
+    assert.equal(writer.listeners, 0, `listeners left after ${i} drains`);
+  }
+  const failure = new Error("WriteFile failed: ERROR_NO_DATA (232)");
+  const waiting = waitForDrain(writer);
+  writer.dispatchEvent(Object.assign(new Event("error"), { error: failure }));
+  await assert.rejects(waiting, (e) => e === failure);
+  assert.equal(writer.listeners, 0, "listeners left after an error");
+});
+
+const repo = join(fileURLToPath(import.meta.url), "..", "..");
+const builtCli = join(repo, "dist", "cli.js");
+
+/** `npm run build`, unless dist/cli.js is newer than every source it is built from. */
+function ensureBuilt(): void {
+  const sources = [
+    "cli.ts",
+    "mod.ts",
+    ...["core", "ffi"].flatMap((d) => readdirSync(join(repo, d)).map((f) => join(d, f))),
+  ];
+  const built = existsSync(builtCli) ? statSync(builtCli).mtimeMs : 0;
+  if (sources.every((f) => statSync(join(repo, f)).mtimeMs < built)) return;
+  const r = spawnSync("npm", ["run", "build"], {
+    cwd: repo,
+    encoding: "utf8",
+    shell: process.platform === "win32",
+  });
+  assert.equal(r.status, 0, `npm run build failed:\n${r.stdout}${r.stderr}`);
+}
+
+test("under Node, the built command says that it runs on Deno or Bun, and exits 1", () => {
+  ensureBuilt();
+  const runs = [[builtCli, "send", "x"], [builtCli]];
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-bin-"));
+  try {
+    if (process.platform !== "win32") {
+      // As npm installs it: node_modules/.bin/winpipe is a link to dist/cli.js.
+      symlinkSync(builtCli, join(dir, "winpipe"));
+      runs.push([join(dir, "winpipe"), "--help"]);
+    }
+    for (const args of runs) {
+      const r = spawnSync("node", args, { cwd: repo, encoding: "utf8" });
+      assert.equal(r.error, undefined, "node is on PATH");
+      const what = `node ${args.join(" ")}: ${r.stderr}`;
+      assert.equal(r.status, 1, what);
+      assert.match(r.stderr, /^winpipe runs on Deno or Bun, not Node/, what);
+      assert.match(r.stderr, /deno run --allow-ffi .*winpipe\/cli/, what);
+      assert.match(r.stderr, /bunx winpipe/, what);
+      assert.equal(r.stdout, "", what);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("under Bun, the built command runs", {
+  skip: process.platform === "win32" && !process.versions.bun ? "needs bun on PATH" : false,
+}, () => {
+  ensureBuilt();
+  const bun = process.versions.bun ? process.execPath : join(repo, "node_modules", ".bin", "bun");
+  const help = spawnSync(bun, [builtCli, "--help"], { cwd: repo, encoding: "utf8" });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^usage: winpipe send/);
+  const none = spawnSync(bun, [builtCli], { cwd: repo, encoding: "utf8" });
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /^usage: winpipe send/);
 });

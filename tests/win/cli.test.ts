@@ -1,18 +1,91 @@
 // `winpipe send` against a real pipe: the bytes, the progress bar, and the exit codes.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { test } from "node:test";
 import { main } from "../../cli.ts";
+import { PipeError } from "../../mod.ts";
 import { Pattern, ServerEnd, uniqueName, within } from "./server_end.ts";
+
+/** `cli.ts` as the running runtime runs it (Deno with the permissions named). */
+function cliCommand(denoPermissions: string[]): [string, string[]] {
+  return process.versions.bun
+    ? [process.execPath, ["cli.ts"]]
+    : [process.execPath, ["run", ...denoPermissions, "cli.ts"]];
+}
+
+interface Exited {
+  code: number | null;
+  timedOut: boolean;
+  ms: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program with its output in files (under Wine, a Windows program's output must not go to
+ * a Linux pipe, and deno.exe cannot pipe a child's stdio), and kills it after `limitMs`.
+ */
+async function run(exe: string, args: string[], dir: string, limitMs: number): Promise<Exited> {
+  const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const outPath = join(dir, `${tag}.stdout`);
+  const errPath = join(dir, `${tag}.stderr`);
+  const out = openSync(outPath, "w");
+  const err = openSync(errPath, "w");
+  const t0 = performance.now();
+  let timedOut = false;
+  try {
+    const child = spawn(exe, args, { stdio: ["ignore", out, err] });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill();
+      }, limitMs);
+      child.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      child.on("exit", (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    return {
+      code,
+      timedOut,
+      ms: performance.now() - t0,
+      stdout: readFileSync(outPath, "utf8"),
+      stderr: readFileSync(errPath, "utf8"),
+    };
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+}
+
+const isFileNotFound = (e: unknown) => e instanceof PipeError && e.errno === "ERROR_FILE_NOT_FOUND";
 
 function ttyIo(stdin: AsyncIterable<Uint8Array> = (async function*() {})()) {
   const out = { stdout: "", stderr: "" };
   return {
     out,
     io: {
-      stdout: { write: (s: string) => (out.stdout += s) },
+      stdout: {
+        write: (
+          s: string | Uint8Array,
+        ) => (out.stdout += typeof s === "string" ? s : new TextDecoder().decode(s)),
+      },
       stderr: { write: (s: string) => (out.stderr += s), isTTY: true, columns: 100 },
       stdin,
     },
@@ -39,6 +112,10 @@ test("send FILE delivers the file byte-exact and draws a progress bar on a TTY",
     assert.equal(await within(30_000, main(["send", name, file], c.io)), 0, c.out.stderr);
     assert.equal(await within(30_000, reading), size);
     assert.match(c.out.stderr, /\r\[#+\] 100%  8\.0 MiB \/ 8\.0 MiB  [\d.]+ [KMG]iB\/s/);
+    assert.ok(c.out.stderr.endsWith("\x1b[K\n"), "a final line, ended");
+    for (const line of c.out.stderr.replaceAll("\x1b[K", "").split(/[\r\n]/)) {
+      assert.ok(line.length <= 99, `wider than 100 columns: ${line}`);
+    }
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
@@ -66,20 +143,75 @@ test("send reads standard input when no file is given; --quiet draws nothing", a
   await server.close();
 });
 
+test("send draws a final line on a TTY even when stdin was empty", async () => {
+  const name = uniqueName("cli-empty");
+  const server = ServerEnd.create(name);
+  const connected = server.connect();
+  const reading = connected.then(() => server.drain());
+  const c = ttyIo();
+  try {
+    assert.equal(await within(30_000, main(["send", name], c.io)), 0, c.out.stderr);
+    assert.equal(await within(30_000, reading), 0);
+    assert.equal(c.out.stderr, "\r0 B  0 B/s\x1b[K\n");
+  } finally {
+    await server.close();
+  }
+});
+
+test("recv and relay draw nothing with --quiet, or when stderr is not a terminal", async () => {
+  const { connect, listen } = await import("../../mod.ts");
+  for (const [quiet, isTTY] of [[true, true], [false, false]]) {
+    const recvName = uniqueName("recv-quiet");
+    const r = ttyIo();
+    r.io.stderr.isTTY = isTTY;
+    const receiving = main(["recv", ...(quiet ? ["--quiet"] : []), recvName], r.io);
+    const client = await connect(recvName, { wait: true, timeout: 10_000 });
+    client.writer!.write("some bytes");
+    await client.close();
+    assert.equal(await within(30_000, receiving), 0);
+    assert.equal(r.out.stdout, "some bytes");
+    assert.equal(r.out.stderr, "", `recv, quiet ${quiet}, isTTY ${isTTY}`);
+
+    const relayName = uniqueName("relay-quiet");
+    const server = listen(relayName);
+    const serving = server.accept().then(async (conn) => {
+      conn!.writer!.write("a reply");
+      await conn!.close();
+    });
+    const l = ttyIo();
+    l.io.stderr.isTTY = isTTY;
+    assert.equal(
+      await within(30_000, main(["relay", ...(quiet ? ["--quiet"] : []), relayName], l.io)),
+      0,
+    );
+    await serving;
+    await server.close();
+    assert.equal(l.out.stdout, "a reply");
+    assert.equal(l.out.stderr, "", `relay, quiet ${quiet}, isTTY ${isTTY}`);
+  }
+});
+
 test("send to a missing pipe exits 1 and names the Win32 error", async () => {
   const c = ttyIo();
   assert.equal(await main(["send", uniqueName("nobody"), "README.md"], c.io), 1);
-  assert.match(c.out.stderr, /^winpipe: ERROR_FILE_NOT_FOUND: CreateFileW failed on /);
+  assert.match(c.out.stderr, /^winpipe: CreateFileW failed on .*: ERROR_FILE_NOT_FOUND \(2\): /);
 });
 
-test("send of a missing file exits 1 with the file error, after the pipe is released", async () => {
+test("send of a missing file exits 1 with the file error, before it opens the pipe", async () => {
+  const { PipeWriter } = await import("../../mod.ts");
   const name = uniqueName("cli-nofile");
-  const server = ServerEnd.create(name);
-  void server.connect();
+  const server = ServerEnd.create(name); // one instance
   const c = ttyIo();
-  assert.equal(await main(["send", name, "no/such/file.bin"], c.io), 1);
-  assert.match(c.out.stderr, /ENOENT/);
-  await server.close();
+  try {
+    assert.equal(await main(["send", name, "no/such/file.bin"], c.io), 1);
+    assert.match(c.out.stderr, /^winpipe: ENOENT: no such file or directory/);
+    // The instance was never used: a client still gets it (a used one would be busy).
+    const writer = await PipeWriter.open(name, { timeout: 2_000 });
+    await within(10_000, server.connect());
+    await writer.close();
+  } finally {
+    await server.close();
+  }
 });
 
 test("recv listens, takes one client, and writes its bytes to a file", async () => {
@@ -100,6 +232,214 @@ test("recv listens, takes one client, and writes its bytes to a file", async () 
   pattern.verifier().check(got);
   assert.match(c.out.stderr, /\r2\.9 MiB  [\d.]+ [KMG]iB\/s/);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test("recv into a file it cannot open exits 1 and leaves nothing listening", async () => {
+  const { connect } = await import("../../mod.ts");
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-recv-"));
+  const name = uniqueName("recv-nodir");
+  const c = ttyIo();
+  try {
+    const code = await within(30_000, main(["recv", name, join(dir, "no", "such", "x.bin")], c.io));
+    assert.equal(code, 1);
+    assert.match(c.out.stderr, /^winpipe: ENOENT: no such file or directory/);
+    await assert.rejects(connect(name, { timeout: 0 }), isFileNotFound, "a server still listens");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an error in recv's loop closes the connection and the server, and exits 1", async () => {
+  const { connect } = await import("../../mod.ts");
+  const name = uniqueName("recv-epipe");
+  const c = ttyIo();
+  c.io.stdout.write = () => {
+    throw Object.assign(new Error("the reader of stdout went away"), { code: "EPIPE" });
+  };
+  const receiving = main(["recv", name], c.io);
+  const client = await connect(name, { wait: true, timeout: 10_000 });
+  try {
+    client.writer!.write("bytes that stdout cannot take");
+    // The server side closes its end: our reads end.
+    const end = await within(10_000, client.readable.getReader().read(), "the client's read");
+    assert.equal(end.done, true);
+    assert.equal(await within(10_000, receiving), 1);
+    assert.match(c.out.stderr, /\nwinpipe: EPIPE: the reader of stdout went away\n$/);
+    await assert.rejects(connect(name, { timeout: 0 }), isFileNotFound, "a server still listens");
+  } finally {
+    await client.close().catch(() => {});
+  }
+});
+
+test("recv as a process exits at once, non-zero, when it cannot open its file", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-recv-process-"));
+  try {
+    // deno.exe without --allow-write: the file is refused.
+    const denied = await run(
+      process.env.WINPIPE_DENO ?? process.execPath,
+      [
+        "run",
+        "--allow-ffi",
+        "--allow-read",
+        "cli.ts",
+        "recv",
+        uniqueName("recv-denied"),
+        join(dir, "out.bin"),
+      ],
+      dir,
+      20_000,
+    );
+    assert.equal(denied.timedOut, false, `still running after 10 s: ${denied.stderr}`);
+    assert.equal(denied.code, 1, denied.stderr);
+    assert.match(denied.stderr, /^winpipe: .*--allow-write/m);
+
+    // A missing directory, in this runtime.
+    const [exe, args] = cliCommand(["--allow-ffi", "--allow-read", "--allow-write"]);
+    const missing = await run(
+      exe,
+      [
+        ...args,
+        "recv",
+        uniqueName("recv-nodir"),
+        join(dir, "no", "such", "out.bin"),
+      ],
+      dir,
+      20_000,
+    );
+    assert.equal(missing.timedOut, false, `still running after 10 s: ${missing.stderr}`);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.match(missing.stderr, /^winpipe: ENOENT: no such file or directory/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const encode = (s: string) => new TextEncoder().encode(s);
+const decode = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
+
+test("relay ends when the pipe ends, though its stdin never does", async () => {
+  const { listen } = await import("../../mod.ts");
+  const name = uniqueName("relay-open-stdin");
+  const server = listen(name);
+  const serving = (async () => {
+    const conn = (await server.accept())!;
+    const r = conn.readable.getReader();
+    let request = "";
+    while (!request.endsWith("\n")) request += decode((await r.read()).value);
+    r.releaseLock();
+    conn.writer!.write(`pong: ${request}`);
+    await conn.close(); // the reply, then the end
+  })();
+  const c = ttyIo((async function*() {
+    yield encode("ping\n");
+    await new Promise(() => {}); // stdin stays open, and never yields again
+  })());
+  try {
+    // The relay's own end first: a relay that waits for stdin times out here.
+    assert.equal(await within(10_000, main(["relay", name], c.io), "relay"), 0, c.out.stderr);
+    assert.equal(c.out.stdout, "pong: ping\n");
+    await within(10_000, serving, "the server");
+  } finally {
+    await server.close();
+  }
+});
+
+test("relay --exit-on-stdin-eof delivers the replies already in the pipe", async () => {
+  const { listen } = await import("../../mod.ts");
+  const name = uniqueName("relay-stdin-eof");
+  const server = listen(name);
+  const reply = new Pattern(7).at(0, 40 * 1024); // fits the pipe's 64 KiB buffer
+  // stdout takes the reply's first piece, then holds the relay's read loop back (write() returns
+  // false) until stdin has ended: the rest of the reply is in the pipe when stdin ends.
+  const out: Uint8Array[] = [];
+  let stdinEnded = false;
+  let onFirstOut!: () => void;
+  const firstOut = new Promise<void>((r) => (onFirstOut = r));
+  const drainListeners: (() => void)[] = [];
+  const stdout = {
+    write(b: string | Uint8Array) {
+      out.push(typeof b === "string" ? encode(b) : b.slice());
+      onFirstOut();
+      return stdinEnded;
+    },
+    once(_: "drain", listener: () => void) {
+      drainListeners.push(listener);
+    },
+  };
+  let onReplied!: () => void;
+  const replied = new Promise<void>((r) => (onReplied = r));
+  const serving = (async () => {
+    const conn = (await server.accept())!;
+    const r = conn.readable.getReader();
+    let request = "";
+    while (!request.endsWith("\n")) request += decode((await r.read()).value);
+    r.releaseLock();
+    conn.writer!.write(reply.subarray(0, 4096));
+    await firstOut;
+    conn.writer!.write(reply.subarray(4096));
+    await conn.writer!.flush(); // the whole reply is in the pipe
+    onReplied();
+    return conn; // and stays open
+  })();
+  const stdin = (async function*() {
+    yield encode("ping\n");
+    await replied;
+    stdinEnded = true;
+    setTimeout(() => drainListeners.splice(0).forEach((l) => l()), 20);
+  })();
+  const stderr = { write: () => {}, isTTY: false };
+  try {
+    const relaying = main(["relay", "--exit-on-stdin-eof", name], { stdout, stderr, stdin });
+    assert.equal(await within(10_000, relaying, "relay"), 0);
+    const got = new Uint8Array(out.reduce((n, b) => n + b.byteLength, 0));
+    out.reduce((o, b) => (got.set(b, o), o + b.byteLength), 0);
+    assert.equal(got.byteLength, reply.byteLength, "bytes on stdout");
+    new Pattern(7).verifier().check(got);
+    await (await within(10_000, serving, "the server")).close();
+  } finally {
+    await server.close();
+  }
+});
+
+test("relay as a process exits when the pipe ends, though its stdin stays open", async () => {
+  const { listen } = await import("../../mod.ts");
+  const node = process.env.WINPIPE_NODE ?? "node";
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-relay-process-"));
+  const name = uniqueName("relay-process");
+  const server = listen(name);
+  const serving = server.accept().then(async (conn) => {
+    conn!.writer!.write("hello from the server\n");
+    await conn!.close(); // the reply, then the end
+  });
+  try {
+    const result = join(dir, "result.json");
+    const [exe, args] = cliCommand(["--allow-ffi", "--allow-read"]);
+    const peer = await run(
+      node,
+      [
+        join("tests", "win", "peers", "open_stdin.cjs"),
+        result,
+        "10000",
+        exe,
+        ...args,
+        "relay",
+        "--wait",
+        name,
+      ],
+      dir,
+      30_000,
+    );
+    assert.equal(peer.code, 0, `${peer.stdout}${peer.stderr}`);
+    const relay = JSON.parse(readFileSync(result, "utf8"));
+    const stderr = readFileSync(`${result}.stderr`, "utf8");
+    assert.equal(relay.timedOut, false, `relay still running after 10 s: ${stderr}`);
+    assert.equal(relay.code, 0, stderr);
+    assert.equal(readFileSync(`${result}.stdout`, "utf8"), "hello from the server\n");
+    await within(10_000, serving, "the server");
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("relay: stdin to the pipe, the pipe to stdout, until the server closes", async () => {
@@ -133,4 +473,20 @@ test("relay: stdin to the pipe, the pipe to stdout, until the server closes", as
   assert.equal(stdout, "pong: ping\n");
   assert.match(stderr, /\r11 B  [\d.]+ [KMG]?i?B\/s/, "progress on a TTY");
   await server.close();
+});
+
+test("node.exe running the built command says that winpipe runs on Deno or Bun, and exits 1", async () => {
+  // Node 24 has import.meta.main, which Linux's older Node (tests/cli.test.ts) lacks.
+  const built = join("dist", "cli.js");
+  assert.ok(existsSync(built), "dist/cli.js is missing: npm run build");
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-node-"));
+  try {
+    const node = await run(process.env.WINPIPE_NODE ?? "node", [built, "send", "x"], dir, 30_000);
+    assert.equal(node.timedOut, false);
+    assert.equal(node.code, 1, node.stderr);
+    assert.match(node.stderr, /^winpipe runs on Deno or Bun, not Node/);
+    assert.match(node.stderr, /bunx winpipe/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
