@@ -256,7 +256,8 @@ export class PipeReader {
         finish();
         done(result);
       });
-      if (f) failure = { error: f.error, bytes: 0, syscall: f.syscall };
+      // A failure to start is a failure whatever its code says (0 included).
+      if (f) failure = { error: failureCode(f.error), bytes: 0, syscall: f.syscall };
     } catch (e) {
       // Also from inside a completion callback (the next read starts there): never thrown on.
       this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);

@@ -206,7 +206,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
       // ERROR_PIPE_CONNECTED: the client came between CreateNamedPipe and ConnectNamedPipe.
       const result: IoResult = r.error === Win32.ERROR_PIPE_CONNECTED
         ? { error: 0, bytes: 0 }
-        : { error: r.error, bytes: 0, syscall: r.syscall };
+        : { error: failureCode(r.error), bytes: 0, syscall: r.syscall };
       queueMicrotask(() => this.#connectDone(listener, result));
     }
   }

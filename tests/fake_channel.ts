@@ -27,6 +27,8 @@ export class FakeChannel implements WriteChannel {
   inFlight: StartedWrite | null = null;
   /** Win32 code for the next startWrite to fail with synchronously (then reset); 0 included. */
   failNextStart: number | null = null;
+  /** How many starts failed that way. */
+  startFailures = 0;
   /** What cancelWrite returns. */
   cancelResult = 0;
   cancelCalls = 0;
@@ -53,6 +55,7 @@ export class FakeChannel implements WriteChannel {
     if (this.failNextStart !== null) {
       const error = this.failNextStart;
       this.failNextStart = null;
+      this.startFailures++;
       return { error, syscall: "WriteFile" };
     }
     const w = { bytes: bytes.slice(), view: bytes, onComplete };
@@ -172,6 +175,7 @@ export class FakeReadChannel implements ReadChannel {
   written: number[] = [];
   inFlight: StartedRead | null = null;
   failNextStart: number | null = null;
+  startFailures = 0;
   cancelResult = 0;
   cancelCalls = 0;
   abortHandleCalls = 0;
@@ -197,6 +201,7 @@ export class FakeReadChannel implements ReadChannel {
     if (this.failNextStart !== null) {
       const error = this.failNextStart;
       this.failNextStart = null;
+      this.startFailures++;
       return { error, syscall: "ReadFile" };
     }
     this.reads++;

@@ -503,3 +503,156 @@ test("the constructor is not public", async () => {
   const Ctor = writer.constructor as new(...a: unknown[]) => unknown;
   assert.throws(() => new Ctor(), TypeError);
 });
+
+// ---- hardening ----
+
+test("flush() after stop() rejects, even with nothing queued", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  await channel.settle();
+  const stopping = writer.stop();
+  await assert.rejects(writer.flush(), /flush after the writer was stopped/);
+  await channel.complete(995);
+  await stopping;
+  await assert.rejects(writer.flush(), /flush after the writer was stopped/);
+  // After a clean close everything was written, so flush() has nothing to wait for.
+  const other = fakeWriter();
+  other.writer.write(bytes(1));
+  void other.channel.drain();
+  await other.writer.close();
+  await other.writer.flush();
+});
+
+test("flushSync() does not return true when a handler stopped the writer during the call", async () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 1024 });
+  let stopped: Promise<void> | undefined;
+  writer.addEventListener("byteswritten", () => (stopped ??= writer.stop()));
+  writer.write(new Uint8Array(5000)); // several blocks: the first completion stops the writer
+  assert.throws(() => writer.flushSync(1_000), /flushSync after the writer was stopped/);
+  assert.ok(channel.received.length < 5000, "the queued bytes were dropped, not written");
+  await channel.complete(995); // the cancelled write's completion
+  await stopped;
+});
+
+test("a late callback for a write that flushSync already took is ignored", async () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 1024 });
+  channel.lateCallbacks = true;
+  writer.write(new Uint8Array(3000).fill(7));
+  assert.equal(writer.flushSync(1_000), true);
+  assert.equal(channel.late.length, 3, "three pool callbacks still owed");
+  writer.write(bytes(1, 2, 3)); // a new write is in flight when the late callbacks arrive
+  await channel.settle();
+  const counts: number[] = [];
+  writer.addEventListener("byteswritten", (e) => counts.push((e as CustomEvent<number>).detail));
+  channel.deliverLate();
+  assert.deepEqual(counts, [], "no event for a completion already taken");
+  assert.equal(writer.bytesToWrite, 3, "the write in flight is still owed");
+  await channel.drain();
+  assert.deepEqual(counts, [3]);
+  const closing = writer.close();
+  await closing;
+  assert.deepEqual(channel.violations, []);
+  assert.deepEqual(channel.received.slice(-3), [1, 2, 3]);
+});
+
+test("release waits for the late callbacks of writes that flushSync took", async () => {
+  const { channel, writer } = fakeWriter();
+  channel.lateCallbacks = true;
+  writer.write(bytes(1));
+  assert.equal(writer.flushSync(1_000), true);
+  let closed = false;
+  const closing = writer.close().then(() => (closed = true));
+  await tick();
+  assert.equal(closed, false, "one pool callback is still owed");
+  channel.deliverLate();
+  await closing;
+  assert.deepEqual(channel.violations, []);
+});
+
+test("a synchronous failure with any code fails the writer once; 0 becomes ERROR_UNIDENTIFIED_ERROR", async () => {
+  for (const code of [0, 1, 5, 6, 87, 109, 232, 233, 995, 1168, 1287, 12345, 0xffff_ffff]) {
+    const { channel, writer } = fakeWriter();
+    const errors: PipeError[] = [];
+    writer.addEventListener("error", (e) => errors.push((e as PipeErrorEvent).error));
+    channel.failNextStart = code;
+    writer.write(bytes(1, 2));
+    await assert.rejects(writer.flush(), PipeError);
+    await tick();
+    assert.equal(errors.length, 1, `code ${code}`);
+    assert.equal(errors[0].code, code === 0 ? 1287 : code);
+    assert.equal(errors[0].syscall, "WriteFile");
+    assert.equal(writer.bytesToWrite, 2, "the unwritten bytes are counted");
+    assert.equal(channel.released, true);
+  }
+});
+
+test("a failure that is not the write's own names its call (GetOverlappedResultEx)", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  const real = channel.waitWrite.bind(channel);
+  channel.waitWrite = (ms) => {
+    real(ms);
+    return { error: 6, bytes: 0, syscall: "GetOverlappedResultEx" };
+  };
+  assert.throws(() => writer.flushSync(100), { syscall: "GetOverlappedResultEx", code: 6 });
+});
+
+test("flush({ timeout: Infinity }) and timeouts past 2^31 ms do not fire at once", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  let settled = 0;
+  const flushes = [Infinity, 2 ** 31, 2 ** 40].map((timeout) =>
+    writer.flush({ timeout }).finally(() => settled++)
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(settled, 0, "still waiting for the write");
+  await channel.drain();
+  await Promise.all(flushes);
+});
+
+test("stop() gives up after 2 s when the cancelled write never completes, and releases it later", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  await channel.settle();
+  channel.cancelResult = 6; // CancelIoEx fails, and (the handle not owned) nothing ends the write
+  const t0 = performance.now();
+  await assert.rejects(writer.stop(), (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.equal(e.syscall, "CancelIoEx");
+    assert.match(e.message, /had not completed after 2000 ms/);
+    return true;
+  });
+  assert.ok(performance.now() - t0 >= 1_900);
+  assert.equal(channel.released, false, "never released under the kernel");
+  await channel.complete(995);
+  await tick();
+  assert.equal(channel.released, true);
+  assert.deepEqual(channel.violations, []);
+});
+
+test("an exception while starting the next write inside a completion fails the writer", async () => {
+  const { channel, writer } = fakeWriter();
+  writer.write(bytes(1));
+  await channel.settle();
+  writer.write(bytes(2));
+  const real = channel.startWrite.bind(channel);
+  channel.startWrite = () => {
+    channel.startWrite = real;
+    throw new Error("boom");
+  };
+  channel.completeNow(); // the next write is started from here, and throws
+  await assert.rejects(writer.flush(), /internal error: boom/);
+  assert.equal(writer.error?.errno, "ERROR_GEN_FAILURE");
+});
+
+test("options are checked: bad types are a TypeError naming the option", () => {
+  assert.throws(
+    () => fakeWriter({ messageMode: "yes" as never }),
+    /messageMode must be true or false/,
+  );
+  assert.throws(() => fakeWriter({ highWaterMark: 2 ** 60 }), /highWaterMark/);
+  const { writer } = fakeWriter();
+  assert.throws(() => writer.flush(null as never), /options must be an object/);
+  assert.throws(() => writer.flush({ timeout: "1" as never }), /timeout must be a number/);
+  assert.throws(() => writer.flushSync(NaN), /timeoutMs must be a number/);
+});

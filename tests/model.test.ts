@@ -1,0 +1,367 @@
+// Model-based tests: random sequences of what users and the kernel do, against the writer and the
+// reader over the fake channels, with the invariants checked after every step:
+// - the bytes delivered are a prefix of the bytes written, in order;
+// - at most one error;
+// - no event after stop();
+// - bytesToWrite agrees with what was accepted and what the pipe took;
+// - every owed completion is paid before release, and nothing starts after it;
+// - no promise is left pending for ever.
+// Each property runs with a fixed seed, and again with WINPIPE_SEED when it is set (npm test
+// sets a fresh one per run and prints it): `WINPIPE_SEED=<n> npm test` reproduces a failure.
+import fc from "fast-check";
+import assert from "node:assert/strict";
+import process from "node:process";
+import { test } from "node:test";
+import { PipeError } from "../mod.ts";
+import { fakeReader, fakeWriter, tick } from "./fake_channel.ts";
+
+const FIXED_SEED = 20261122;
+const RUNS = 150;
+
+function seeds(): { label: string; seed: number }[] {
+  const out = [{ label: `fixed seed ${FIXED_SEED}`, seed: FIXED_SEED }];
+  const env = process.env.WINPIPE_SEED;
+  if (env !== undefined && env !== "") {
+    out.push({ label: `WINPIPE_SEED=${env}`, seed: Number(env) });
+  }
+  return out;
+}
+
+/** Rejects if `p` is still pending after `ms`: a promise pending for ever is a failure. */
+function settles<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+const codes = fc.constantFrom(0, 5, 6, 87, 109, 232, 233, 995, 1168, 1287, 12345);
+
+// ---- the writer ----
+
+type WriterAction =
+  | { kind: "write"; n: number }
+  | { kind: "flush" }
+  | { kind: "flushSync"; how: "complete" | "timeout" | "fail" }
+  | { kind: "close" }
+  | { kind: "stop" }
+  | { kind: "stopInHandler" }
+  | { kind: "complete" }
+  | { kind: "short"; fraction: number }
+  | { kind: "fail"; code: number }
+  | { kind: "cancelResult"; code: number }
+  | { kind: "syncFail"; code: number }
+  | { kind: "deliverLate" }
+  | { kind: "tick" };
+
+const writerAction: fc.Arbitrary<WriterAction> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({ kind: fc.constant("write"), n: fc.integer({ min: 0, max: 300 }) }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("flush") }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("flushSync"),
+      how: fc.constantFrom("complete", "timeout", "fail"),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("close") }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("stop") }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("stopInHandler") }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant("complete") }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("short"),
+      fraction: fc.double({ min: 0, max: 1, noNaN: true }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("fail"), code: codes.filter((c) => c !== 0) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("cancelResult"), code: fc.constantFrom(0, 1168, 6) }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("syncFail"), code: codes }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("deliverLate") }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("tick") }) },
+) as fc.Arbitrary<WriterAction>;
+
+/** A run: whether the pool's callback still comes after flushSync took a result, and the steps. */
+const writerRun = fc.record({
+  lateCallbacks: fc.boolean(),
+  actions: fc.array(writerAction, { maxLength: 60 }),
+});
+
+async function runWriter(
+  { lateCallbacks, actions }: { lateCallbacks: boolean; actions: WriterAction[] },
+): Promise<void> {
+  const { channel, writer } = fakeWriter({ maxBlock: 64, highWaterMark: 100 });
+  channel.lateCallbacks = lateCallbacks;
+  let failuresBeforeStop = 0;
+  const accepted: number[] = [];
+  let next = 0;
+  let stopCalled = false;
+  let stoppedWhileWritable = false;
+  let errors = 0;
+  const problems: string[] = [];
+  for (const type of ["byteswritten", "drain", "error", "close"]) {
+    writer.addEventListener(type, () => {
+      if (stopCalled) problems.push(`a "${type}" event after stop()`);
+      if (type === "error") errors++;
+    });
+  }
+  const promises: Promise<unknown>[] = [];
+  const check = (step: string) => {
+    const got = channel.received;
+    assert.ok(got.length <= accepted.length, `${step}: more bytes delivered than written`);
+    for (let i = 0; i < got.length; i++) {
+      if (got[i] !== accepted[i]) {
+        assert.fail(`${step}: byte ${i} is ${got[i]}, wrote ${accepted[i]}`);
+      }
+    }
+    assert.ok(errors <= 1, `${step}: ${errors} error events`);
+    const expected = stoppedWhileWritable ? 0 : accepted.length - got.length;
+    assert.equal(writer.bytesToWrite, expected, `${step}: bytesToWrite`);
+    assert.deepEqual(channel.violations, [], step);
+    assert.deepEqual(problems, [], step);
+    if (!stopCalled) failuresBeforeStop = channel.startFailures;
+    if (failuresBeforeStop > 0) assert.ok(writer.error, `${step}: a failed start is not an error`);
+  };
+  for (const [i, a] of actions.entries()) {
+    const step = `step ${i} (${JSON.stringify(a)})`;
+    switch (a.kind) {
+      case "write": {
+        const bytes = Uint8Array.from({ length: a.n }, () => next++ & 0xff);
+        try {
+          writer.write(bytes);
+          accepted.push(...bytes);
+        } catch (e) {
+          assert.ok(e instanceof PipeError, `${step}: write threw ${e}`);
+        }
+        break;
+      }
+      case "flush":
+        promises.push(writer.flush().catch((e) => assert.ok(e instanceof PipeError)));
+        break;
+      case "flushSync":
+        channel.waitBehaviour = a.how;
+        try {
+          writer.flushSync(10);
+        } catch (e) {
+          assert.ok(e instanceof PipeError, `${step}: flushSync threw ${e}`);
+        }
+        break;
+      case "close":
+        promises.push(writer.close().catch((e) => assert.ok(e instanceof PipeError)));
+        break;
+      case "stop":
+        // stop() drops the queue of a writer that has not failed; a failed one keeps its count.
+        if (!stopCalled) stoppedWhileWritable = writer.error === null;
+        stopCalled = true;
+        promises.push(writer.stop().catch((e) => assert.ok(e instanceof PipeError)));
+        break;
+      case "stopInHandler": {
+        // A handler stops the writer while other events may be queued behind it.
+        const onWritten = () => {
+          writer.removeEventListener("byteswritten", onWritten);
+          if (!stopCalled) stoppedWhileWritable = writer.error === null;
+          stopCalled = true;
+          promises.push(writer.stop().catch((e) => assert.ok(e instanceof PipeError)));
+        };
+        writer.addEventListener("byteswritten", onWritten);
+        break;
+      }
+      case "complete":
+        if (channel.inFlight) channel.completeNow();
+        break;
+      case "short":
+        if (channel.inFlight) {
+          channel.completeNow(0, Math.floor(a.fraction * channel.inFlight.bytes.byteLength));
+        }
+        break;
+      case "fail":
+        if (channel.inFlight) channel.completeNow(a.code);
+        break;
+      case "cancelResult":
+        channel.cancelResult = a.code;
+        break;
+      case "syncFail":
+        channel.failNextStart = a.code;
+        break;
+      case "deliverLate":
+        channel.deliverLate();
+        break;
+      case "tick":
+        await tick();
+        break;
+    }
+    check(step);
+  }
+  // Let the kernel finish everything owed, then close: every promise must settle.
+  channel.failNextStart = null;
+  promises.push(writer.close().catch(() => {}));
+  for (let i = 0; i < 10_000 && (channel.inFlight || channel.late.length); i++) {
+    if (channel.inFlight) channel.completeNow();
+    channel.deliverLate();
+    await tick();
+  }
+  await settles(Promise.all(promises), 3_000, "a promise of the writer's");
+  check("at the end");
+  assert.equal(channel.released, true, "released at the end");
+}
+
+for (const { label, seed } of seeds()) {
+  test(`model: the writer under random writes, flushes, completions, failures and stops (${label})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(writerRun, runWriter),
+      { seed, numRuns: RUNS },
+    );
+  });
+}
+
+// ---- the reader ----
+
+type ReaderAction =
+  | { kind: "peerWrite"; n: number }
+  | { kind: "read" }
+  | { kind: "complete"; max: number }
+  | { kind: "fail"; code: number }
+  | { kind: "syncFail"; code: number }
+  | { kind: "cancel" }
+  | { kind: "cancelResult"; code: number }
+  | { kind: "tick" };
+
+const readerAction: fc.Arbitrary<ReaderAction> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant("peerWrite"), n: fc.integer({ min: 0, max: 40 }) }),
+  },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("read") }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({ kind: fc.constant("complete"), max: fc.integer({ min: 0, max: 20 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("fail"),
+      code: fc.constantFrom(109, 232, 233, 5, 995, 12345),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("syncFail"), code: codes }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("cancel") }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("cancelResult"), code: fc.constantFrom(0, 1168, 6) }),
+  },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("tick") }) },
+) as fc.Arbitrary<ReaderAction>;
+
+async function runReader(actions: ReaderAction[]): Promise<void> {
+  const { channel, reader } = fakeReader({ readSize: 16 });
+  const stream = reader.readable.getReader();
+  const delivered: number[] = [];
+  let next = 0;
+  let pendingReads = 0;
+  let errors = 0;
+  let ended = false;
+  let returned: Uint8Array | undefined;
+  let cancelling: Promise<void> | undefined;
+  // Start failures reported (a turn has passed) before any cancel: each must error the stream. A
+  // cancel that comes first wins: the stream then ends without an error.
+  let failedStartsBeforeCancel = 0;
+  const promises: Promise<unknown>[] = [];
+  const check = (step: string) => {
+    const order = [...delivered, ...(returned ?? [])];
+    assert.ok(order.length <= channel.written.length, `${step}: more bytes than the peer wrote`);
+    for (let i = 0; i < order.length; i++) {
+      if (order[i] !== channel.written[i]) assert.fail(`${step}: byte ${i} out of order`);
+    }
+    if (returned) {
+      assert.deepEqual([...order, ...channel.pipe], channel.written, `${step}: bytes lost`);
+    }
+    assert.ok(errors <= 1, `${step}: ${errors} errors`);
+    if (channel.inFlight) {
+      assert.ok(pendingReads > 0 || cancelling, `${step}: a ReadFile with no consumer asking`);
+    }
+    assert.deepEqual(channel.violations, [], step);
+  };
+  for (const [i, a] of actions.entries()) {
+    const step = `step ${i} (${JSON.stringify(a)})`;
+    switch (a.kind) {
+      case "peerWrite":
+        channel.write(Uint8Array.from({ length: a.n }, () => next++ & 0xff));
+        break;
+      case "read":
+        if (ended || pendingReads > 0) break; // one read at a time, as a consumer loop does
+        pendingReads++;
+        promises.push(
+          stream.read().then(
+            (r) => {
+              pendingReads--;
+              if (r.done) ended = true;
+              else delivered.push(...r.value);
+            },
+            (e) => {
+              pendingReads--;
+              ended = true;
+              errors++;
+              assert.ok(e instanceof PipeError, `read rejected with ${e}`);
+            },
+          ),
+        );
+        break;
+      case "complete":
+        if (channel.inFlight) channel.completeRead(a.max, 0);
+        break;
+      case "fail":
+        if (channel.inFlight) channel.failRead(a.code);
+        break;
+      case "syncFail":
+        channel.failNextStart = a.code;
+        break;
+      case "cancel":
+        cancelling ??= reader.cancel().then(
+          (rest) => void (returned = rest),
+          (e) => assert.ok(e instanceof PipeError, `cancel rejected with ${e}`),
+        );
+        break;
+      case "cancelResult":
+        channel.cancelResult = a.code;
+        break;
+      case "tick":
+        await tick();
+        if (!cancelling) failedStartsBeforeCancel = channel.startFailures;
+        break;
+    }
+    check(step);
+  }
+  // The end: the cancelled or pending read completes, the peer goes, and everything settles.
+  channel.failNextStart = null;
+  cancelling ??= reader.cancel().then((rest) => void (returned = rest), () => {});
+  for (let i = 0; i < 1_000 && channel.inFlight; i++) {
+    channel.completeRead(channel.pipe.length ? 16 : 0, 0);
+    await tick();
+  }
+  await settles(Promise.all([...promises, cancelling]), 3_000, "a promise of the reader's");
+  check("at the end");
+  if (failedStartsBeforeCancel > 0) assert.equal(errors, 1, "a failed start errored the stream");
+  assert.equal(channel.released, true, "released at the end");
+}
+
+for (const { label, seed } of seeds()) {
+  test(`model: the reader under random peer writes, reads, completions, failures and cancels (${label})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(readerAction, { maxLength: 60 }), runReader),
+      { seed, numRuns: RUNS },
+    );
+  });
+}

@@ -1,0 +1,155 @@
+// The reader's state machine against a fake pipe: reads on demand, ordering, the end, errors,
+// message assembly, BYOB, cancel's hand-back and its bound, deterministically. Runs on any OS.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { PipeError } from "../mod.ts";
+import { fakeReader, tick } from "./fake_channel.ts";
+
+const decode = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
+const enc = (s: string) => new TextEncoder().encode(s);
+
+test("no ReadFile until the consumer asks; then bytes arrive in order", async () => {
+  const { channel, reader } = fakeReader();
+  const r = reader.readable.getReader();
+  await tick();
+  assert.equal(channel.reads, 0, "nothing asked yet");
+  const first = r.read();
+  await tick();
+  assert.equal(channel.reads, 1);
+  channel.write(enc("hello, "));
+  channel.completeRead();
+  assert.equal(decode((await first).value), "hello, ");
+  const second = r.read();
+  await tick();
+  channel.write(enc("world"));
+  channel.completeRead();
+  assert.equal(decode((await second).value), "world");
+  assert.equal(reader.bytesRead, 12);
+});
+
+test("109, 232 and 233 end the stream; other codes error it with the call that failed", async () => {
+  for (const code of [109, 232, 233]) {
+    const { channel, reader } = fakeReader();
+    const r = reader.readable.getReader();
+    const read = r.read();
+    await tick();
+    channel.failRead(code);
+    assert.equal((await read).done, true, `code ${code}`);
+    await tick();
+    assert.equal(channel.released, true);
+  }
+  const { channel, reader } = fakeReader();
+  const r = reader.readable.getReader();
+  const read = r.read();
+  await tick();
+  channel.failRead(5);
+  await assert.rejects(read, {
+    name: "PipeError",
+    errno: "ERROR_ACCESS_DENIED",
+    syscall: "ReadFile",
+  });
+});
+
+test("a synchronous failure with any code errors the stream once (0 is ERROR_UNIDENTIFIED_ERROR)", async () => {
+  for (const code of [0, 5, 6, 87, 995, 1287, 12345]) {
+    const { channel, reader } = fakeReader();
+    channel.failNextStart = code;
+    const r = reader.readable.getReader();
+    await assert.rejects(r.read(), (e: unknown) => {
+      assert.ok(e instanceof PipeError);
+      assert.equal(e.code, code === 0 ? 1287 : code);
+      return true;
+    });
+    await tick();
+    assert.equal(channel.reads, 0, "it did not try again");
+  }
+});
+
+test("message mode: ERROR_MORE_DATA parts are one message", async () => {
+  const { channel, reader } = fakeReader({ messageMode: true, readSize: 4 });
+  const r = reader.readable.getReader();
+  const read = r.read();
+  channel.write(enc("0123456789"));
+  await tick();
+  channel.completeRead(4, 234);
+  await tick();
+  channel.completeRead(4, 234);
+  await tick();
+  channel.completeRead(2, 0);
+  assert.equal(decode((await read).value), "0123456789");
+});
+
+test("BYOB: the bytes land in the consumer's view, never handed to the kernel", async () => {
+  const { channel, reader } = fakeReader({ readSize: 1024 });
+  const r = reader.readable.getReader({ mode: "byob" });
+  const view = new Uint8Array(3);
+  const read = r.read(view);
+  await tick();
+  assert.notEqual(channel.inFlight!.buffer.buffer, view.buffer, "the reader's own memory");
+  assert.equal(channel.inFlight!.buffer.byteLength, 3, "no more than the view can take");
+  channel.write(enc("abcdef"));
+  channel.completeRead();
+  assert.equal(decode((await read).value), "abc");
+});
+
+test("cancel() hands back what the read in flight had taken; nothing is lost", async () => {
+  const { channel, reader } = fakeReader();
+  const r = reader.readable.getReader();
+  const delivered: number[] = [];
+  let read = r.read();
+  await tick();
+  channel.write(enc("first "));
+  channel.completeRead();
+  delivered.push(...(await read).value!);
+  read = r.read();
+  await tick();
+  channel.write(enc("second third"));
+  const cancelling = reader.cancel();
+  // The cancelled read had completed in the kernel with 7 bytes before the cancel reached it.
+  channel.completeRead(7, 0);
+  const rest = await cancelling;
+  assert.equal((await read).done, true);
+  const accounted = [...delivered, ...rest, ...channel.pipe];
+  assert.deepEqual(accounted, channel.written);
+  assert.equal(decode(rest), "second ");
+  assert.deepEqual(channel.violations, []);
+});
+
+test("cancel() gives up after 2 s when the read never completes, and releases it once it does", async () => {
+  const { channel, reader } = fakeReader();
+  const r = reader.readable.getReader();
+  const read = r.read();
+  await tick();
+  channel.cancelResult = 6;
+  const t0 = performance.now();
+  await assert.rejects(reader.cancel(), /had not completed after 2000 ms/);
+  assert.ok(performance.now() - t0 >= 1_900);
+  assert.equal((await read).done, true, "the stream's read ended");
+  assert.equal(channel.released, false, "never released under the kernel");
+  channel.failRead(995);
+  await tick();
+  assert.equal(channel.released, true);
+  assert.deepEqual(channel.violations, []);
+});
+
+test("an exception while starting the next read inside a completion errors the stream", async () => {
+  const { channel, reader } = fakeReader({ messageMode: true, readSize: 4 });
+  const r = reader.readable.getReader();
+  const read = r.read();
+  await tick();
+  channel.write(enc("0123456789"));
+  const real = channel.startRead.bind(channel);
+  channel.startRead = () => {
+    channel.startRead = real;
+    throw new Error("boom");
+  };
+  channel.completeRead(4, 234); // a part: the next read starts from here, and throws
+  await assert.rejects(read, /internal error: boom/);
+});
+
+test("bad options are a TypeError", () => {
+  for (const readSize of [0, -1, 1.5, 2 ** 32, "64" as never]) {
+    assert.throws(() => fakeReader({ readSize }), TypeError);
+  }
+  assert.throws(() => fakeReader({ messageMode: 1 as never }), /messageMode/);
+});
