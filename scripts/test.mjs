@@ -89,6 +89,12 @@ function notRun(label, why) {
   results.push({ label, passed: 0, failed: ci ? 1 : 0, skipped: 1, note: `not run: ${why}` });
 }
 
+// The model-based tests (tests/model.test.ts) run with a fixed seed and with WINPIPE_SEED: a
+// fresh one each run unless given, printed so that a failure can be reproduced.
+const seed = process.env.WINPIPE_SEED || String(Math.floor(Math.random() * 2 ** 31));
+process.env.WINPIPE_SEED = seed;
+console.log(`=== model tests: WINPIPE_SEED=${seed} (set it to reproduce this run)`);
+
 // tests/win/dist.test.ts imports the built package.
 console.log("=== npm run build");
 const build = spawnSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit", shell: onWindows });

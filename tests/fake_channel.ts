@@ -176,6 +176,7 @@ export class FakeReadChannel implements ReadChannel {
   inFlight: StartedRead | null = null;
   failNextStart: number | null = null;
   startFailures = 0;
+  startFailureCodes: number[] = [];
   cancelResult = 0;
   cancelCalls = 0;
   abortHandleCalls = 0;
@@ -202,6 +203,7 @@ export class FakeReadChannel implements ReadChannel {
       const error = this.failNextStart;
       this.failNextStart = null;
       this.startFailures++;
+      this.startFailureCodes.push(error);
       return { error, syscall: "ReadFile" };
     }
     this.reads++;

@@ -353,7 +353,12 @@ async function runReader(actions: ReaderAction[]): Promise<void> {
   }
   await settles(Promise.all([...promises, cancelling]), 3_000, "a promise of the reader's");
   check("at the end");
-  if (failedStartsBeforeCancel > 0) assert.equal(errors, 1, "a failed start errored the stream");
+  if (failedStartsBeforeCancel > 0) {
+    // The first failed start ended the stream: cleanly for a peer that has gone, else in error.
+    const peerGone = [109, 232, 233].includes(channel.startFailureCodes[0]);
+    assert.ok(ended, "a failed start ended the stream");
+    assert.equal(errors, peerGone ? 0 : 1, `a failed start with ${channel.startFailureCodes[0]}`);
+  }
   assert.equal(channel.released, true, "released at the end");
 }
 
