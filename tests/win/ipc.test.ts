@@ -214,20 +214,77 @@ test("BYOB readers work", async () => {
   await close();
 });
 
-test("the reader's cancel loses nothing: bytes a read had transferred are handed back", async () => {
-  const { server, client, conn, close } = await pair("cancel");
-  const r = client.readable.getReader();
-  const pending = r.read();
-  await sleep(20); // the stream's pull has started a ReadFile, which is now in flight
-  conn.writer!.write("already on its way");
-  assert.equal(conn.writer!.flushSync(5_000), true);
-  // Block the JS thread so the kernel completes the read before JS hears of it; then cancel.
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
-  const rest = await within(5_000, client.reader!.cancel());
-  const first = await pending.catch(() => ({ value: undefined }));
-  const delivered = new TextDecoder().decode(first.value ?? rest);
-  assert.equal(delivered, "already on its way");
-  await close();
+/** PeekNamedPipe with a buffer: the bytes waiting in the pipe, left there. */
+function peekAll(handle: bigint): Uint8Array {
+  const { kernel32 } = native();
+  const total = new Uint32Array(1);
+  assert.equal(kernel32.PeekNamedPipe(handle, null, 0, null, total, null), 1, "PeekNamedPipe");
+  const buffer = new Uint8Array(new ArrayBuffer(Math.max(total[0], 1)));
+  const read = new Uint32Array(1);
+  assert.equal(kernel32.PeekNamedPipe(handle, buffer, buffer.byteLength, read, total, null), 1);
+  return buffer.slice(0, read[0]);
+}
+
+test("the reader's cancel loses nothing: delivered + handed back + still in the pipe = written", async () => {
+  const total = 48 * 1024; // fits the pipe's buffer: the peer's writes all complete
+  const block = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  let handedBack = 0;
+  // When cancel() comes: before any read; with a read waiting for data; with a read the kernel
+  // has completed but JS has not heard of yet (the hand-back path); and mid-stream.
+  const timings = [
+    "no read",
+    "read waiting",
+    "read completed unseen",
+    "mid-stream 3",
+    "mid-stream 9",
+  ];
+  for (const timing of timings) {
+    const { client, conn, close } = await pair("cancel", { client: { readSize: 1024 } });
+    const r = client.readable.getReader();
+    const delivered: Uint8Array[] = [];
+    const written = pattern.at(0, total);
+    let rest: Uint8Array;
+    if (timing === "no read") {
+      conn.writer!.write(written);
+      await within(5_000, conn.writer!.flush());
+      rest = await within(5_000, client.reader!.cancel());
+    } else if (timing === "read waiting") {
+      const pending = r.read();
+      await sleep(30); // the ReadFile is in flight, with nothing to read yet
+      rest = await within(5_000, client.reader!.cancel());
+      assert.equal((await pending).done, true);
+      conn.writer!.write(written);
+      await within(5_000, conn.writer!.flush());
+    } else if (timing === "read completed unseen") {
+      const pending = r.read();
+      await sleep(30);
+      conn.writer!.write(written);
+      assert.equal(conn.writer!.flushSync(5_000), true);
+      block(200); // the read completes in the kernel; its callback cannot reach JS meanwhile
+      rest = await within(5_000, client.reader!.cancel());
+      assert.equal((await pending).done, true, "the stream ends; the bytes come back by cancel()");
+    } else {
+      const reads = Number(timing.split(" ")[1]);
+      conn.writer!.write(written);
+      for (let i = 0; i < reads; i++) delivered.push((await within(5_000, r.read())).value!);
+      const pending = r.read();
+      rest = await within(5_000, client.reader!.cancel());
+      const last = await pending;
+      if (!last.done) delivered.push(last.value);
+      await within(5_000, conn.writer!.flush());
+    }
+    handedBack += rest.byteLength;
+    const remaining = peekAll(client.handle!); // the client's writer still holds the handle
+    const accounted = [...delivered, rest, remaining];
+    const count = accounted.reduce((n, b) => n + b.byteLength, 0);
+    assert.equal(count, total, `${timing}: ${delivered.length} reads, ${rest.byteLength} back`);
+    pattern.verifier().check(Uint8Array.from(accounted.flatMap((b) => [...b])));
+    await close();
+  }
+  assert.ok(
+    handedBack > 0,
+    "the hand-back path ran: a completed read's bytes came back by cancel()",
+  );
 });
 
 test("close() flushes: everything written reaches a peer that reads only after the close", async () => {
