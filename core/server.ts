@@ -39,6 +39,7 @@ import {
   writerSettings,
 } from "./options.ts";
 import { Operation, OverlappedPipe } from "./overlapped.ts";
+import { pipeLocalInformation } from "./pipe_info.ts";
 import { securityAttributes } from "./security.ts";
 import { type PipeSecurity, sddlFor, securityDescriptor } from "./security_descriptor.ts";
 import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
@@ -84,9 +85,6 @@ interface ServerSettings {
 
 const CONSTRUCT = Symbol("PipeServer.construct");
 const IN_USE = "the pipe name is already in use (EADDRINUSE): another server owns it";
-const FilePipeLocalInformation = 24;
-/** FILE_PIPE_LOCAL_INFORMATION.CurrentInstances: the fourth ULONG. */
-const CURRENT_INSTANCES = 12;
 
 /** The instance waiting for a client, and its ConnectNamedPipe. */
 interface Listener {
@@ -173,7 +171,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
     if (first && this.#settings.firstInstance) {
       // Windows refuses with ERROR_ACCESS_DENIED above; Wine ignores the flag (measured), and
       // would have joined the other server's pipe. Either way, ours must be the only instance.
-      const instances = currentInstances(handle);
+      const instances = pipeLocalInformation(handle)?.currentInstances;
       if (instances !== undefined && instances > 1) {
         kernel32.CloseHandle(handle);
         throw new PipeError({
@@ -362,20 +360,6 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   static create(name: string, wide: Uint16Array, settings: ServerSettings): PipeServer {
     return new PipeServer(CONSTRUCT, name, wide, settings);
   }
-}
-
-/** FILE_PIPE_LOCAL_INFORMATION.CurrentInstances of a pipe handle, or undefined if unreadable. */
-function currentInstances(handle: bigint): number | undefined {
-  const iosb = new Uint8Array(new ArrayBuffer(16));
-  const info = new Uint8Array(new ArrayBuffer(40)); // FILE_PIPE_LOCAL_INFORMATION: 10 ULONGs
-  const status = requireNative().ntdll().NtQueryInformationFile(
-    handle,
-    iosb,
-    info,
-    info.byteLength,
-    FilePipeLocalInformation,
-  );
-  return status === 0 ? new DataView(info.buffer).getUint32(CURRENT_INSTANCES, true) : undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { pipeLocalInformation } from "../../core/pipe_info.ts";
 import { takeLocalWideString } from "../../core/security_descriptor.ts";
 import { currentUserSid } from "../../core/security_descriptor.ts";
 import { native } from "../../ffi/runtime.ts";
@@ -469,20 +470,11 @@ test("with maxInstances all connected, the server listens again once a connectio
   await server.close();
 });
 
-/** NtQueryInformationFile(FilePipeLocalInformation): the pipe's NamedPipeType, read back. */
+/** The pipe's NamedPipeType, read back from the handle (FilePipeLocalInformation). */
 function namedPipeType(handle: bigint): number {
-  const FilePipeLocalInformation = 24;
-  const iosb = new Uint8Array(new ArrayBuffer(16));
-  const info = new Uint8Array(new ArrayBuffer(40)); // FILE_PIPE_LOCAL_INFORMATION: 10 ULONGs
-  const status = native().ntdll().NtQueryInformationFile(
-    handle,
-    iosb,
-    info,
-    info.byteLength,
-    FilePipeLocalInformation,
-  );
-  assert.equal(status, 0, `NtQueryInformationFile: NTSTATUS 0x${status.toString(16)}`);
-  return new DataView(info.buffer).getUint32(0, true); // NamedPipeType
+  const info = pipeLocalInformation(handle);
+  assert.ok(info, "NtQueryInformationFile(FilePipeLocalInformation)");
+  return info.namedPipeType;
 }
 
 async function pipeTypeOf(options: Parameters<typeof listen>[1]): Promise<number> {

@@ -11,10 +11,11 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { toWide } from "../../../core/names.ts";
+import { pipeLocalInformation } from "../../../core/pipe_info.ts";
 import { native } from "../../../ffi/runtime.ts";
 
 const [mode, name, dir, seconds] = process.argv.slice(2);
-const { kernel32, ntdll } = native();
+const { kernel32 } = native();
 const wide = toWide(name);
 const INVALID = 0xffff_ffff_ffff_ffffn;
 const PIPE_ACCESS_DUPLEX = 3;
@@ -24,10 +25,7 @@ const NMPWAIT_NOWAIT = 1;
 const ERROR_FILE_NOT_FOUND = 2;
 
 function instances(handle: bigint): number {
-  const iosb = new Uint8Array(new ArrayBuffer(16));
-  const info = new Uint8Array(new ArrayBuffer(40));
-  if (ntdll().NtQueryInformationFile(handle, iosb, info, 40, 24) !== 0) return -1;
-  return new DataView(info.buffer).getUint32(12, true);
+  return pipeLocalInformation(handle)?.currentInstances ?? -1;
 }
 
 /** CreateNamedPipeW as a squatter would: FILE_FLAG_FIRST_PIPE_INSTANCE, any number of instances. */
