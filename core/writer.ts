@@ -265,8 +265,9 @@ export class PipeWriter extends EventTarget {
 
   /**
    * Resolves when every queued byte has been written to the pipe (`bytesToWrite === 0`). Rejects
-   * with the writer's {@link PipeError} if it fails, and with the signal's reason or a
-   * `TimeoutError` `DOMException` if told to stop waiting (the writes go on).
+   * with the writer's {@link PipeError} if it fails or was stopped, and with the signal's reason
+   * or a `TimeoutError` `DOMException` if told to stop waiting (the writes go on). `timeout` is in
+   * milliseconds; `Infinity` (the default) waits as long as it takes.
    *
    * @example
    * ```ts
@@ -358,7 +359,9 @@ export class PipeWriter extends EventTarget {
    * events are dispatched once it starts. Never blocks the JS thread. If `CancelIoEx` fails
    * (other than `ERROR_NOT_FOUND`, which means the write had completed), an owned handle is
    * closed to end the I/O, and the returned promise rejects with that `CancelIoEx` error after
-   * everything is released.
+   * everything is released. It waits at most 2 s for the cancelled write: past that it rejects
+   * (only possible with a handle it does not own, which the caller can close to end the write),
+   * and the write's memory stays referenced until its completion arrives.
    *
    * @example
    * ```ts
