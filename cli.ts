@@ -42,10 +42,14 @@ import {
 
 /** What {@link main} prints to; the process's streams by default. */
 export interface CliIo {
-  /** Where output goes; `once("drain")` is used for backpressure when present. */
+  /**
+   * Where output goes. When `once` is present, a `write()` that returns false waits for "drain",
+   * or ends the command on "error" or "close".
+   */
   stdout: {
     write(s: string | Uint8Array): unknown;
-    once?(event: "drain", listener: () => void): unknown;
+    once?(event: "drain" | "error" | "close", listener: (e?: unknown) => void): unknown;
+    removeListener?(event: "drain" | "error" | "close", listener: (e?: unknown) => void): unknown;
   };
   /** Where progress and errors go; progress is drawn only when `isTTY`, within `columns`. */
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
@@ -309,9 +313,24 @@ export function waitForDrain(writer: EventTarget): Promise<void> {
 
 /** Writes to stdout, honouring its backpressure. */
 async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
-  if (io.stdout.write(chunk) === false && io.stdout.once) {
-    await new Promise<void>((r) => io.stdout.once!("drain", r));
-  }
+  const out = io.stdout;
+  if (out.write(chunk) !== false || !out.once) return;
+  // Backpressure: wait for drain, but not for ever when stdout fails or closes meanwhile.
+  await new Promise<void>((resolve, reject) => {
+    const done = (e?: unknown) => {
+      out.removeListener?.("drain", onDrain);
+      out.removeListener?.("error", onError);
+      out.removeListener?.("close", onClose);
+      if (e) reject(e);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onError = (e?: unknown) => done(e ?? new Error("standard output failed"));
+    const onClose = () => done(new Error("standard output was closed"));
+    out.once!("drain", onDrain);
+    out.once!("error", onError);
+    out.once!("close", onClose);
+  });
 }
 
 /** `recv`: listen, take one client, and write what it sends to FILE or stdout. */

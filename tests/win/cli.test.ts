@@ -271,6 +271,34 @@ test("an error in recv's loop closes the connection and the server, and exits 1"
   }
 });
 
+test("recv ends when stdout fails while it waits for drain, and exits 1", async () => {
+  const { connect } = await import("../../mod.ts");
+  const { EventEmitter } = await import("node:events");
+  const name = uniqueName("recv-stdout-error");
+  const c = ttyIo();
+  // A stdout that is full (write returns false), then fails, and never drains.
+  const stdout = Object.assign(new EventEmitter(), {
+    write: () => {
+      setTimeout(
+        () => stdout.emit("error", Object.assign(new Error("stdout broke"), { code: "EPIPE" })),
+        20,
+      );
+      return false;
+    },
+  });
+  const io = { ...c.io, stdout };
+  const receiving = main(["recv", name], io);
+  const client = await connect(name, { wait: true, timeout: 10_000 });
+  try {
+    client.writer!.write("bytes that stdout cannot take");
+    assert.equal(await within(10_000, receiving, "recv"), 1);
+    assert.match(c.out.stderr, /winpipe: EPIPE: stdout broke\n$/);
+    assert.equal(stdout.listenerCount("drain"), 0, "no listener left behind");
+  } finally {
+    await client.close().catch(() => {});
+  }
+});
+
 test("recv as a process exits at once, non-zero, when it cannot open its file", async () => {
   const dir = mkdtempSync(join(tmpdir(), "winpipe-recv-process-"));
   try {
