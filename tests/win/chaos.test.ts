@@ -83,10 +83,11 @@ test(
     const resultFile = join(dir, "result.json");
     const t0 = Date.now();
     // stdio "ignore", never "pipe": under Wine, deno.exe panics in mio with piped child stdio.
+    // detached: no console, so no conhost.exe that a kill could leave behind (chaos_server.ts).
     const child = spawn(
       process.execPath,
       [...(isDeno ? ["run", "-A"] : []), script, resultFile, String(SEED), String(SECONDS)],
-      { stdio: "ignore" },
+      { stdio: "ignore", detached: true },
     );
     let exit: { code: number | null; signal: string | null } | undefined;
     const exited = new Promise<void>((resolve) => {
