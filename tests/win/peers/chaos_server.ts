@@ -59,15 +59,20 @@ const MiB = 1024 * KiB;
 const LANES = 6;
 /** Dying client processes at once (each is a whole runtime starting under Wine). */
 const CHILD_LANES = 2;
+/**
+ * Fewer instances than clients at once: now and then every instance is connected, clients wait
+ * out ERROR_PIPE_BUSY, and the server listens again when a connection is closed.
+ */
+const MAX_INSTANCES = 6;
 const MAX_CHUNK = 256 * KiB;
 /** Any one step (connect, a flush, a read, a close) must finish within this. */
-const STEP_MS = 20_000;
+const STEP_MS = 15_000;
 /** Either side of one connection must be done within this. */
-const CONNECTION_MS = 60_000;
+const CONNECTION_MS = 30_000;
 /** serverDrop: the most a client writes before it must have seen the server go. */
 const DROP_LIMIT = 64 * MiB;
 /** After the deadline, the run must have closed everything within this; else it reports. */
-const END_MS = 40_000;
+const END_MS = 45_000;
 /** Bounds on the number of clients, whatever the clock says. */
 const MAX_CLIENTS = 100_000;
 const MAX_CHILDREN = 1_000;
@@ -217,7 +222,7 @@ type Read = () => Promise<Uint8Array | null>;
 /** One session: a server on a fresh name, and a way to stop it once every client is done. */
 function startServer() {
   const name = uniqueName("chaos");
-  const server: PipeServer = listen(name);
+  const server: PipeServer = listen(name, { maxInstances: MAX_INSTANCES });
   const serving = new Set<Promise<void>>();
   const accepting = (async () => {
     try {
