@@ -208,6 +208,8 @@ interface ServerOutcome {
   /** The stream ended (EOF) rather than being dropped by the server. */
   eof: boolean;
   dropped: boolean;
+  /** A byte differed (already reported): the counts say nothing more. */
+  corrupt: boolean;
 }
 
 /** The server parsed a client's header. */
@@ -289,7 +291,13 @@ async function serveConnection(
   state.who = who;
   stats.server.byMode[header.mode]++;
   headerSeen.arrive(header.clientId, header);
-  const outcome: ServerOutcome = { header, received: 0, eof: false, dropped: false };
+  const outcome: ServerOutcome = {
+    header,
+    received: 0,
+    eof: false,
+    dropped: false,
+    corrupt: false,
+  };
   const stream = new ByteStream(header.seed);
   const echo = header.mode === "echo" || header.mode === "echoCancel";
   const writer = conn.writer!;
@@ -318,7 +326,7 @@ async function serveConnection(
     if (!corrupt) {
       const bad = stream.check(bytes);
       if (bad) {
-        corrupt = true;
+        corrupt = outcome.corrupt = true;
         fail(mismatch(who, bad));
       } else {
         outcome.received += bytes.byteLength;
@@ -474,6 +482,25 @@ async function clientSteps(spec: Spec, who: string, now: (what: string) => void)
     }),
     `${who}: connect`,
   );
+  try {
+    await drive(spec, who, now, conn);
+  } catch (e) {
+    // Whatever failed, this connection goes now, so that its server side ends and the test
+    // leaves nothing open itself: the failure is reported as what it is, not as a hang or a leak
+    // after it. (If the library hangs here too, that shows as well.)
+    await within(STEP_MS, conn.writer!.stop().then(() => conn.close()), `${who}: abandon`)
+      .catch(() => {});
+    throw e;
+  }
+}
+
+/** The client's mode, over its connection. */
+async function drive(
+  spec: Spec,
+  who: string,
+  now: (what: string) => void,
+  conn: PipeConnection,
+): Promise<void> {
   const w = conn.writer!;
   const o: ClientOutcome = { queued: 0, accepted: -HEADER_SIZE, echoed: 0 };
   w.addEventListener("byteswritten", (e) => (o.accepted += (e as CustomEvent<number>).detail));
@@ -665,7 +692,7 @@ async function crossCheck(spec: Spec, o: ClientOutcome, total: number, who: stri
     .catch((e) => (fail(describe(e)), null));
   serverDone.forget(spec.id);
   headerSeen.forget(spec.id);
-  if (!s) return;
+  if (!s || s.corrupt) return;
   const range = (lo: number, hi: number, what: string) => {
     if (s.received < lo || s.received > hi) {
       fail(`${who}: the server received ${s.received} bytes; ${what} [${lo}, ${hi}]`);
