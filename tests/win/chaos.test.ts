@@ -62,6 +62,9 @@ function summary(r: ChaosResult, exitSeconds: string): string {
     + `server: ${r.server.connections} connections (${r.server.empty} empty), `
     + `${MiB(r.server.bytesVerified)} verified, ${MiB(r.server.bytesEchoed as number)} echoed, `
     + `${r.server.drops} drops (${r.server.dropsWithReadInFlight} with a read in flight); `
+    + `reader.cancel() handed back ${r.server.cancelLeftoverBytes} B (server) and `
+    + `${r.clientSide.readerCancelLeftoverBytes} B (clients); `
+    + `${r.clientSide.readsEndedByDrop} client reads ended by a drop; `
     + `children killed ${c.killed} (${c.killedMidStream} mid-stream, ${c.killedBeforeHeader} `
     + `before their header); expected errors: ${errors}; handles ${r.handles.baseline} -> `
     + `${r.handles.end.at(-1)} (${

@@ -20,7 +20,6 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import {
   connect,
-  errnoName,
   listen,
   type PipeConnection,
   PipeError,
@@ -109,7 +108,13 @@ const stats = {
     dropsWithReadInFlight: 0,
     cancelLeftoverBytes: 0,
   },
-  clientSide: { bytesWritten: 0, echoBytesVerified: 0, readerCancelLeftoverBytes: 0 },
+  clientSide: {
+    bytesWritten: 0,
+    echoBytesVerified: 0,
+    readerCancelLeftoverBytes: 0,
+    /** serverDrop clients whose pending read ended (EOF) when the server went. */
+    readsEndedByDrop: 0,
+  },
   children: {
     spawned: 0,
     killed: 0,
@@ -603,6 +608,9 @@ async function drive(
     }
     case "serverDrop": {
       await sendHeader(null);
+      // The server never writes: a read pending here must end (EOF) when the server goes.
+      const reading = spec.variant & 16 ? conn.readable.getReader().read() : undefined;
+      reading?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
       let error: unknown;
       const end = Date.now() + CONNECTION_MS / 2;
       try {
@@ -620,6 +628,13 @@ async function drive(
         fail(`${who}: writing after the server went: ${describe(error)}, not a peer-gone error`);
       } else {
         expected("client write after server drop", error);
+      }
+      if (reading) {
+        const r = await step(reading, "the read pending when the server went");
+        if (!r.done) {
+          fail(`${who}: read ${r.value?.byteLength} bytes from a server that wrote none`);
+        }
+        stats.clientSide.readsEndedByDrop++;
       }
       try {
         await step(conn.close(), "close() after the server went");
