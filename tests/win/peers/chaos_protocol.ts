@@ -31,9 +31,15 @@ export interface Header {
   total: number | null;
   /** serverDrop: the server closes its end once it has this many bytes. */
   cut: number;
-  /** Bits the server uses to vary its side (reader kind, how it drops). */
+  /**
+   * Random bits that vary either side: the server reads with a BYOB reader (bit 0), drops with a
+   * read in flight (bit 1); the client's own choices use the others. DIE_ECHO is meaningful.
+   */
   variant: number;
 }
+
+/** In a dying client's header: the server echoes its bytes back, and it reads and checks them. */
+export const DIE_ECHO = 0x80;
 
 // 0 magic u32 | 4 clientId u32 | 8 seed u32 | 12 mode u8 | 13 variant u8 | 16 total f64 (-1)
 // | 24 cut u32 | 28 reserved u32, little-endian.

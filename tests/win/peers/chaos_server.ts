@@ -42,6 +42,7 @@ import { sleep, uniqueName, within } from "../server_end.ts";
 import {
   ByteStream,
   decodeHeader,
+  DIE_ECHO,
   encodeHeader,
   type Header,
   HEADER_SIZE,
@@ -121,6 +122,8 @@ const stats = {
     killedBeforeHeader: 0,
     killedMidStream: 0,
     bytesBeforeDeath: 0,
+    /** Children the server echoed to (its writes in flight when they died). */
+    withEcho: 0,
   },
   /** Expected errors, by where and errno (peer-gone errors of the modes that cause them). */
   errors: {} as Record<string, number>,
@@ -304,7 +307,10 @@ async function serveConnection(
     corrupt: false,
   };
   const stream = new ByteStream(header.seed);
-  const echo = header.mode === "echo" || header.mode === "echoCancel";
+  const echo = header.mode === "echo" || header.mode === "echoCancel"
+    || (header.mode === "die" && (header.variant & DIE_ECHO) !== 0);
+  /** The client goes while the echo flows: a peer-gone failure of the echo is expected. */
+  const goesWhileEchoed = header.mode === "echoCancel" || header.mode === "die";
   const writer = conn.writer!;
   let corrupt = false;
   let echoing = echo;
@@ -345,8 +351,9 @@ async function serveConnection(
         stats.server.bytesEchoed += bytes.byteLength;
       } catch (e) {
         echoing = false;
-        // The client of echoCancel stops reading and goes: the echo's peer-gone is expected.
-        if (header.mode === "echoCancel" && peerGone(e)) expected("server echo write", e);
+        // The client of echoCancel stops reading and goes, a dying one is killed: the echo's
+        // peer-gone failure is expected.
+        if (goesWhileEchoed && peerGone(e)) expected(`server echo write (${header.mode})`, e);
         else fail(`${who}: echo write failed: ${describe(e)}`);
       }
     }
@@ -372,9 +379,9 @@ async function serveConnection(
   try {
     await within(STEP_MS, conn.close(), `${who}: close()`);
   } catch (e) {
-    // The client of echoCancel goes while echo bytes may still be queued or in flight: close()
-    // flushes them, and rejects with the writer's peer-gone failure, as documented.
-    if (header.mode === "echoCancel" && peerGone(e)) expected("server close() after echo", e);
+    // The client goes while echo bytes may still be queued or in flight: close() flushes them,
+    // and rejects with the writer's peer-gone failure, as documented.
+    if (goesWhileEchoed && peerGone(e)) expected(`server close() after echo (${header.mode})`, e);
     else fail(`${who}: close() failed: ${describe(e)}`);
   }
   serverDone.arrive(header.clientId, outcome);
@@ -752,12 +759,14 @@ async function childSteps(id: number, who: string, now: (what: string) => void):
   const seed = rng.next();
   const early = rng.chance(0.2); // killed at a random time from its start, maybe before connecting
   const delay = early ? rng.int(0, 3000) : rng.int(0, 1500);
+  const echo = rng.chance(0.5);
   const log = join(tmp, `child-${id}.log`);
   stats.children.spawned++;
   stats.clients.die++;
+  if (echo) stats.children.withEcho++;
   const child = spawn(
     process.execPath,
-    [...runArgs, writerScript, currentName, String(id), String(seed), log],
+    [...runArgs, writerScript, currentName, String(id), String(seed), echo ? "1" : "0", log],
     // detached (DETACHED_PROCESS): no console, so Wine starts no conhost.exe for it. When a
     // child with a console is killed, its conhost is now and then left running (measured with
     // deno.exe: after 3 of 8 runs of 30 kills; detached, after none of 7), and it keeps the
@@ -835,6 +844,7 @@ async function warmUp(): Promise<void> {
     killedBeforeHeader: 0,
     killedMidStream: 0,
     bytesBeforeDeath: 0,
+    withEcho: 0,
   };
   await server.stop();
 }
