@@ -37,6 +37,7 @@ interface ChaosResult {
   neverRan: string[];
   clients: Record<string, number>;
   warmupClients: number;
+  smallBufferClients: number;
   server: Record<string, number | Record<string, number>> & { bytesVerified: number };
   clientSide: Record<string, number>;
   children: Record<string, number>;
@@ -58,7 +59,8 @@ function summary(r: ChaosResult, exitSeconds: string): string {
   const total = Object.values(r.clients).reduce((a, b) => a + b, 0);
   const errors = Object.entries(r.errors).map(([k, n]) => `${k} x${n}`).join(", ") || "none";
   const c = r.children;
-  return `chaos ${r.runtime}, seed ${r.seed}, ${r.seconds} s: ${total} clients (${clients}); `
+  return `chaos ${r.runtime}, seed ${r.seed}, ${r.seconds} s: ${total} clients (${clients}; `
+    + `${r.smallBufferClients} of them on 4 KiB buffers); `
     + `server: ${r.server.connections} connections (${r.server.empty} empty), `
     + `${MiB(r.server.bytesVerified)} verified, ${MiB(r.server.bytesEchoed as number)} echoed, `
     + `${r.server.drops} drops (${r.server.dropsWithReadInFlight} with a read in flight); `

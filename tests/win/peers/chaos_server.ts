@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import {
   connect,
   listen,
+  type ListenOptions,
   type PipeConnection,
   PipeError,
   type PipeErrorEvent,
@@ -64,6 +65,11 @@ const CHILD_LANES = 2;
  * out ERROR_PIPE_BUSY, and the server listens again when a connection is closed.
  */
 const MAX_INSTANCES = 6;
+/**
+ * A second server with small pipe buffers (and fewer instances), where writes wait for the
+ * reader far more often: more stop() and cancel() calls meet an operation in flight.
+ */
+const SMALL_BUFFERS = { maxInstances: 3, inBufferSize: 4 * KiB, outBufferSize: 4 * KiB };
 const MAX_CHUNK = 256 * KiB;
 /** Any one step (connect, a flush, a read, a close) must finish within this. */
 const STEP_MS = 15_000;
@@ -98,6 +104,8 @@ const failures: string[] = [];
 const stats = {
   clients: Object.fromEntries(MODES.map((m) => [m, 0])) as Record<Mode, number>,
   warmupClients: 0,
+  /** In-process clients of the server with small buffers. */
+  smallBufferClients: 0,
   server: {
     connections: 0,
     /** Connections that ended before any byte (flash clients, children killed early). */
@@ -229,10 +237,10 @@ const serverDone = new Meeting<ServerOutcome>();
 
 type Read = () => Promise<Uint8Array | null>;
 
-/** One session: a server on a fresh name, and a way to stop it once every client is done. */
-function startServer() {
+/** A server on a fresh name, and a way to stop it once every client is done. */
+function startServer(options: ListenOptions) {
   const name = uniqueName("chaos");
-  const server: PipeServer = listen(name, { maxInstances: MAX_INSTANCES });
+  const server: PipeServer = listen(name, options);
   const serving = new Set<Promise<void>>();
   const accepting = (async () => {
     try {
@@ -432,6 +440,8 @@ interface Spec {
   readSize: number;
   variant: number;
   cut: number;
+  /** Which server: 0 the default, 1 the one with small buffers. */
+  server: number;
 }
 
 /** Client `id`'s choices depend on the seed and the id only, not on timing. */
@@ -449,6 +459,7 @@ function specFor(id: number, mode?: Mode): Spec {
     readSize: rng.pick([512, 4 * KiB, 64 * KiB]),
     variant: rng.int(0, 255),
     cut: rng.size(MiB) - 1,
+    server: rng.chance(0.3) ? 1 : 0,
   };
 }
 
@@ -487,7 +498,7 @@ async function runClient(spec: Spec): Promise<void> {
 async function clientSteps(spec: Spec, who: string, now: (what: string) => void): Promise<void> {
   const conn = await within(
     STEP_MS,
-    connect(currentName, {
+    connect(names[spec.server], {
       timeout: STEP_MS,
       highWaterMark: spec.highWaterMark,
       readSize: spec.readSize,
@@ -766,7 +777,7 @@ async function childSteps(id: number, who: string, now: (what: string) => void):
   if (echo) stats.children.withEcho++;
   const child = spawn(
     process.execPath,
-    [...runArgs, writerScript, currentName, String(id), String(seed), echo ? "1" : "0", log],
+    [...runArgs, writerScript, names[0], String(id), String(seed), echo ? "1" : "0", log],
     // detached (DETACHED_PROCESS): no console, so Wine starts no conhost.exe for it. When a
     // child with a console is killed, its conhost is now and then left running (measured with
     // deno.exe: after 3 of 8 runs of 30 kills; detached, after none of 7), and it keeps the
@@ -815,7 +826,15 @@ async function childSteps(id: number, who: string, now: (what: string) => void):
 
 // ---- sessions ----
 
-let currentName = "";
+/** The session's pipe names: the default server, and the one with small buffers. */
+let names: string[] = [];
+
+/** One session: both servers; stop() stops them once every client is done. */
+function startServers() {
+  const servers = [startServer({ maxInstances: MAX_INSTANCES }), startServer(SMALL_BUFFERS)];
+  names = servers.map((s) => s.name);
+  return { stop: () => Promise.all(servers.map((s) => s.stop())) };
+}
 
 async function guarded(what: string, p: () => Promise<void>): Promise<void> {
   try {
@@ -825,15 +844,19 @@ async function guarded(what: string, p: () => Promise<void>): Promise<void> {
   }
 }
 
-/** One of each kind, one after another: the thread pool and the runtime make what they keep. */
+/**
+ * One of each kind on each server, one after another, and a dying client: the thread pool and
+ * the runtime make what they keep.
+ */
 async function warmUp(): Promise<void> {
-  const server = startServer();
-  currentName = server.name;
+  const servers = startServers();
   let id = WARMUP_IDS;
-  for (const mode of IN_PROCESS.map(([m]) => m)) {
-    const spec = specFor(++id, mode);
-    stats.warmupClients++;
-    await guarded(`warm-up client #${spec.id} (${mode})`, () => runClient(spec));
+  for (const server of [0, 1]) {
+    for (const mode of IN_PROCESS.map(([m]) => m)) {
+      const spec = { ...specFor(++id, mode), server };
+      stats.warmupClients++;
+      await guarded(`warm-up client #${spec.id} (${mode})`, () => runClient(spec));
+    }
   }
   stats.warmupClients++;
   await guarded("warm-up dying client", () => runChild(++id));
@@ -846,18 +869,18 @@ async function warmUp(): Promise<void> {
     bytesBeforeDeath: 0,
     withEcho: 0,
   };
-  await server.stop();
+  await servers.stop();
 }
 
 async function chaos(deadline: number): Promise<void> {
-  const server = startServer();
-  currentName = server.name;
+  const servers = startServers();
   let nextClient = 0;
   let nextChild = CHILD_IDS;
   const lane = async () => {
     while (Date.now() < deadline && nextClient < MAX_CLIENTS) {
       const spec = specFor(++nextClient);
       stats.clients[spec.mode]++;
+      stats.smallBufferClients += spec.server;
       await guarded(`client #${spec.id} (${spec.mode})`, () => runClient(spec));
     }
   };
@@ -871,7 +894,7 @@ async function chaos(deadline: number): Promise<void> {
     ...Array.from({ length: LANES }, lane),
     ...Array.from({ length: CHILD_LANES }, childLane),
   ]);
-  await server.stop();
+  await servers.stop();
 }
 
 let baselineTable: HandleEntry[] = [];
