@@ -535,6 +535,12 @@ async function drive(
   const scratch = new Uint8Array(MAX_CHUNK);
   const sizes = Array.from({ length: spec.chunks }, () => spec.rng.size(MAX_CHUNK));
   const total = sizes.reduce((a, b) => a + b, 0);
+  /** write(); the bytes count as queued once write() has taken them (it throws after a failure). */
+  const put = (n: number): boolean => {
+    const below = w.write(stream.next(n, scratch));
+    o.queued += n;
+    return below;
+  };
   const sendHeader = async (total: number | null) => {
     w.write(encodeHeader({ ...spec, clientId: spec.id, total }));
     await step(w.flush(), "header flush");
@@ -558,19 +564,18 @@ async function drive(
         await step(sw.close(), "writable.close()");
       } else {
         for (const n of sizes) {
-          o.queued += n;
-          if (!w.write(stream.next(n, scratch))) await step(drained(w), "drain");
+          if (!put(n)) await step(drained(w), "drain");
         }
       }
       await step(conn.close(), "close()");
+      writtenOnce(o, w, who);
       break;
     }
     case "stop": {
       await sendHeader(null);
       // Queue without waiting, so that writes are in flight and queued when stop() comes.
       for (const n of sizes.slice(0, spec.rng.int(1, sizes.length))) {
-        o.queued += n;
-        w.write(stream.next(n, scratch));
+        put(n);
       }
       if (spec.variant & 2) await sleep(spec.rng.int(0, 20));
       await step(w.stop(), "writer.stop()");
@@ -589,12 +594,12 @@ async function drive(
       const reading = readEcho(conn, spec, o, total, who);
       reading.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
       for (const n of sizes) {
-        o.queued += n;
-        if (!w.write(stream.next(n, scratch))) await step(drained(w), "drain");
+        if (!put(n)) await step(drained(w), "drain");
       }
       now("reading the echo");
       await within(CONNECTION_MS, reading, `${who}: reading the echo`);
       await step(conn.close(), "close()");
+      writtenOnce(o, w, who);
       break;
     }
     case "echoCancel": {
@@ -604,10 +609,9 @@ async function drive(
       const writing = (async () => {
         for (const n of sizes) {
           if (stopping) return;
-          o.queued += n;
           try {
             // flush, not drain: stop() settles flush() waiters, and dispatches no more events.
-            if (!w.write(stream.next(n, scratch))) await w.flush();
+            if (!put(n)) await w.flush();
           } catch (e) {
             if (stopping) return;
             throw e;
@@ -633,9 +637,7 @@ async function drive(
       const end = Date.now() + CONNECTION_MS / 2;
       try {
         while (o.queued < DROP_LIMIT && Date.now() < end) {
-          const n = spec.rng.size(MAX_CHUNK);
-          o.queued += n;
-          if (!w.write(stream.next(n, scratch))) await step(w.flush(), "flush");
+          if (!put(spec.rng.size(MAX_CHUNK))) await step(w.flush(), "flush");
         }
       } catch (e) {
         error = e;
@@ -646,6 +648,13 @@ async function drive(
         fail(`${who}: writing after the server went: ${describe(error)}, not a peer-gone error`);
       } else {
         expected("client write after server drop", error);
+        // After a failure, bytesToWrite keeps the count that was never written.
+        if (w.bytesToWrite !== o.queued - o.accepted) {
+          fail(
+            `${who}: bytesToWrite is ${w.bytesToWrite} after the failure; ${o.queued} bytes were `
+              + `handed to write() and ${o.accepted} reported written (byteswritten)`,
+          );
+        }
       }
       if (reading) {
         const r = await step(reading, "the read pending when the server went");
@@ -669,6 +678,16 @@ async function drive(
   }
   stats.clientSide.bytesWritten += o.queued;
   await crossCheck(spec, o, total, who);
+}
+
+/** After a graceful close: every byte handed to write() was reported written once, none is left. */
+function writtenOnce(o: ClientOutcome, w: PipeWriter, who: string): void {
+  if (o.accepted !== o.queued || w.bytesToWrite !== 0) {
+    fail(
+      `${who}: after close(), ${o.accepted} bytes reported written (byteswritten) of ${o.queued} `
+        + `handed to write(), bytesToWrite ${w.bytesToWrite}`,
+    );
+  }
 }
 
 /**
