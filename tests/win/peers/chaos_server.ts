@@ -101,9 +101,9 @@ const tmp = mkdtempSync(join(tmpdir(), "winpipe-chaos-"));
 // ---- what the run found ----
 
 const failures: string[] = [];
-const stats = {
+/** The run's counters, fresh: the timed session's count alone (the warm-up's are dropped). */
+const counters = () => ({
   clients: Object.fromEntries(MODES.map((m) => [m, 0])) as Record<Mode, number>,
-  warmupClients: 0,
   /** In-process clients of the server with small buffers. */
   smallBufferClients: 0,
   server: {
@@ -135,6 +135,11 @@ const stats = {
   },
   /** Expected errors, by where and errno (peer-gone errors of the modes that cause them). */
   errors: {} as Record<string, number>,
+});
+
+const stats = {
+  warmupClients: 0,
+  ...counters(),
   handles: {
     /** processHandleCount() after the warm-up, and after the run (each reading). */
     baseline: 0,
@@ -879,16 +884,8 @@ async function warmUp(): Promise<void> {
   }
   stats.warmupClients++;
   await guarded("warm-up dying client", () => runChild(++id));
-  stats.clients.die = 0;
-  stats.children = {
-    spawned: 0,
-    killed: 0,
-    killedBeforeHeader: 0,
-    killedMidStream: 0,
-    bytesBeforeDeath: 0,
-    withEcho: 0,
-  };
   await servers.stop();
+  Object.assign(stats, counters());
 }
 
 async function chaos(deadline: number): Promise<void> {
@@ -955,8 +952,21 @@ async function compareHandles(): Promise<void> {
   );
 }
 
+/** The behaviours the run exists for, each of which must have happened at least once. */
+function neverRan(): string[] {
+  const counts: [string, number][] = [
+    ...MODES.map((m): [string, number] => [m, stats.clients[m]]),
+    ["a client on small buffers", stats.smallBufferClients],
+    ["a serverDrop with a read in flight", stats.server.dropsWithReadInFlight],
+    ["a client's read ended by a serverDrop", stats.clientSide.readsEndedByDrop],
+    ["a dying client killed mid-stream", stats.children.killedMidStream],
+    ["a dying client reading an echo", stats.children.withEcho],
+  ];
+  return counts.filter(([, n]) => n === 0).map(([what]) => what);
+}
+
 function writeResult(): void {
-  const behaviours = MODES.filter((m) => stats.clients[m] === 0);
+  const behaviours = neverRan();
   const result = {
     ok: failures.length === 0 && behaviours.length === 0,
     seed: SEED,
