@@ -68,8 +68,9 @@ function summary(r: ChaosResult, exitSeconds: string): string {
     + `${r.clientSide.readerCancelLeftoverBytes} B (clients); `
     + `${r.clientSide.readsEndedByDrop} client reads ended by a drop; `
     + `children killed ${c.killed} (${c.killedMidStream} mid-stream, ${c.killedBeforeHeader} `
-    + `before their header, ${c.withEcho} of all reading an echo); expected errors: ${errors}; handles ${r.handles.baseline} -> `
-    + `${r.handles.end.at(-1)} (${
+    + `before their header, ${c.withEcho} of all reading an echo); `
+    + `expected errors: ${errors}; `
+    + `handles ${r.handles.baseline} -> ${r.handles.end.at(-1)} (${
       r.handles.difference.length ? `differ: ${r.handles.difference}` : "every type as before"
     }${
       r.handles.notCompared.map((t) =>

@@ -3,14 +3,13 @@
  * the count is off, so that the report says *what* was left open.
  *
  * It reads the same system handle table as `processHandleCount()` (handles.ts):
- * `NtQuerySystemInformation(SystemExtendedHandleInformation)`. Entries carry a type *index*, not a
- * name, and ntdll's `NtQueryObject` is not bound here, so names come from probes: objects of
- * known types are made once, and their indexes looked up.
+ * `NtQuerySystemInformation(SystemExtendedHandleInformation)`. Entries carry a type *index*; its
+ * name comes from `NtQueryObject` on one of our handles of that type (bound here, for the tests).
  */
-import process from "node:process";
-import { toWide } from "../../core/names.ts";
-import { PIPE_ACCESS_INBOUND, PIPE_TYPE_BYTE } from "../../ffi/kernel32.ts";
-import { native } from "../../ffi/runtime.ts";
+import { bindBun } from "../../ffi/bun.ts";
+import { bindDeno } from "../../ffi/deno.ts";
+import type { Bindings, NativeSymbol } from "../../ffi/kernel32.ts";
+import { native, runtimeName } from "../../ffi/runtime.ts";
 
 const STATUS_INFO_LENGTH_MISMATCH = 0xc0000004;
 const SystemExtendedHandleInformation = 64;
@@ -65,78 +64,60 @@ export function handleTable(): HandleEntry[] | undefined {
   }
 }
 
-let typeNames: Map<number, string> | undefined;
+const objectSymbols = {
+  // NTSTATUS NtQueryObject(HANDLE Handle, OBJECT_INFORMATION_CLASS ObjectInformationClass,
+  //   PVOID ObjectInformation, ULONG ObjectInformationLength, PULONG ReturnLength)
+  NtQueryObject: { parameters: ["usize", "u32", "buffer", "u32", "buffer"], result: "u32" },
+} as const satisfies Record<string, NativeSymbol>;
+const ObjectTypeInformation = 2;
 
-// Wine's server numbers object types by their place in server/object.c's types[] (Wine 10; the
-// probes below agree: Token 3, Event 8, File 17).
-const WINE_TYPES = [
-  "Type",
-  "Directory",
-  "SymbolicLink",
-  "Token",
-  "Job",
-  "Process",
-  "Thread",
-  "DebugObject",
-  "Event",
-  "Mutant",
-  "Semaphore",
-  "Timer",
-  "KeyedEvent",
-  "WindowStation",
-  "Desktop",
-  "Device",
-  "IoCompletion",
-  "File",
-  "Section",
-  "Key",
-];
+let objects: Bindings<typeof objectSymbols> | undefined;
 
 /**
- * Type index → name: under Wine from its fixed numbering, checked against probes; elsewhere from
- * the probes alone (Event, File for a pipe, Token).
+ * The type name of one of this process's handles: `NtQueryObject(ObjectTypeInformation)`, whose
+ * OBJECT_TYPE_INFORMATION opens with the name as a UNICODE_STRING pointing into the same buffer.
  */
-export function knownTypes(): Map<number, string> {
-  if (typeNames) return typeNames;
-  const { kernel32, advapi32 } = native();
-  const names = new Map<number, string>();
-  const made: [string, bigint][] = [];
-  const event = kernel32.CreateEventW(null, 1, 0, null);
-  if (event) made.push(["Event", event]);
-  const token = new BigUint64Array(1);
-  const TOKEN_QUERY = 0x8;
-  if (advapi32().OpenProcessToken(kernel32.GetCurrentProcess(), TOKEN_QUERY, token)) {
-    made.push(["Token", token[0]]);
+function typeNameOf(handle: number): string | undefined {
+  objects ??= runtimeName() === "bun"
+    ? bindBun("ntdll.dll", objectSymbols)
+    : bindDeno("ntdll.dll", objectSymbols);
+  const info = new Uint8Array(new ArrayBuffer(4096));
+  const status = objects.NtQueryObject(BigInt(handle), ObjectTypeInformation, info, 4096, null);
+  if (status >>> 0 !== 0) return undefined;
+  const v = new DataView(info.buffer);
+  const bytes = v.getUint16(0, true); // UNICODE_STRING { USHORT Length; USHORT Max; PWSTR Buffer }
+  const offset = Number(v.getBigUint64(8, true) - native().addressOf(info));
+  if (offset < 16 || offset % 2 || offset + bytes > info.byteLength) return undefined;
+  return String.fromCharCode(...new Uint16Array(info.buffer, offset, bytes / 2));
+}
+
+const typeNames = new Map<number, string>();
+
+/** The name of a type index, from one of this process's handles of that type. */
+function typeName(type: number, table: HandleEntry[]): string {
+  let name = typeNames.get(type);
+  if (name) return name;
+  // A handle may be closed (and its value reused) by another thread meanwhile: try a few.
+  for (const e of table.filter((e) => e.type === type).slice(0, 3)) {
+    name = typeNameOf(e.handle);
+    if (name) {
+      typeNames.set(type, name);
+      return name;
+    }
   }
-  const pipeName = String.raw`\\.\pipe\winpipe-type-probe-${kernel32.GetCurrentProcessId()}`;
-  const pipe = kernel32.CreateNamedPipeW(
-    toWide(pipeName),
-    PIPE_ACCESS_INBOUND,
-    PIPE_TYPE_BYTE,
-    1,
-    0,
-    0,
-    0,
-    null,
-  );
-  if (pipe !== 0xffff_ffff_ffff_ffffn) made.push(["File", pipe]);
-  const table = handleTable() ?? [];
-  for (const [name, h] of made) {
-    const entry = table.find((e) => e.handle === Number(h));
-    if (entry) names.set(entry.type, name);
-    kernel32.CloseHandle(h);
-  }
-  const wine = [...names].every(([index, name]) => WINE_TYPES[index] === name);
-  if (process.env.WINPIPE_UNDER_WINE && names.size > 0 && wine) {
-    WINE_TYPES.forEach((name, index) => names.set(index, name));
-  }
-  return (typeNames = names);
+  return `type #${type}`;
+}
+
+/** Names every type in `table` now (NtQueryObject), so that later reports need no lookup. */
+export function nameTypes(table: HandleEntry[]): void {
+  for (const e of table) typeName(e.type, table);
 }
 
 /** A handle as a reader of the report wants it: value, type, access. */
-export function describeHandle(e: HandleEntry): string {
-  const name = knownTypes().get(e.type) ?? `type #${e.type}`;
-  return `0x${e.handle.toString(16)} ${name} (access 0x${e.access.toString(16)})`;
+export function describeHandle(e: HandleEntry, table: HandleEntry[]): string {
+  return `0x${e.handle.toString(16)} ${typeName(e.type, table)} (access 0x${
+    e.access.toString(16)
+  })`;
 }
 
 /** Handles in `now` that were not in `before` (by value and type). */
@@ -146,10 +127,10 @@ export function newHandles(before: HandleEntry[], now: HandleEntry[]): HandleEnt
 }
 
 /** Counts by type name, e.g. { File: 12, Event: 30, Thread: 9 }. */
-export function countByType(entries: HandleEntry[]): Record<string, number> {
+export function countByType(table: HandleEntry[]): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const e of entries) {
-    const name = knownTypes().get(e.type) ?? `type #${e.type}`;
+  for (const e of table) {
+    const name = typeName(e.type, table);
     out[name] = (out[name] ?? 0) + 1;
   }
   return out;

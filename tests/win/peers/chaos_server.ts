@@ -33,7 +33,7 @@ import {
   describeHandle,
   type HandleEntry,
   handleTable,
-  knownTypes,
+  nameTypes,
   newHandles,
   RUNTIME_OWNED_TYPES,
   typeDifferences,
@@ -939,7 +939,9 @@ async function compareHandles(): Promise<void> {
         stats.handles.endByType,
       );
       if (stats.handles.difference.length && !stats.handles.newSinceBaseline.length) {
-        stats.handles.newSinceBaseline = newHandles(baselineTable, table).map(describeHandle);
+        stats.handles.newSinceBaseline = newHandles(baselineTable, table).map((e) =>
+          describeHandle(e, table)
+        );
       }
     }
     if (stats.handles.difference.length === 0) return;
@@ -995,7 +997,7 @@ const watchdog = setTimeout(() => {
 try {
   await warmUp();
   await sleep(200);
-  knownTypes(); // its probes, before the baseline
+  nameTypes(handleTable() ?? []); // NtQueryObject bound and asked before the baseline
   stats.handles.baseline = processHandleCount();
   baselineTable = handleTable() ?? [];
   stats.handles.baselineByType = countByType(baselineTable);
