@@ -919,7 +919,8 @@ let baselineTable: HandleEntry[] = [];
  * The handles, compared with the baseline type by type: readings 300 ms after the run, then
  * every 500 ms for a few seconds while any type differs (a close may still be on its way). Both
  * the baseline and the first reading come right after pool activity, so Wine's thread pool has
- * its workers in both (it drops them, and one object of its own, after 5 s idle: measured).
+ * its workers in both: it drops them after 5 s idle, and with them one handle of its own (type
+ * index 0, which NtQueryObject does not name), measured.
  */
 async function compareHandles(): Promise<void> {
   for (let i = 0; i < 10; i++) {
