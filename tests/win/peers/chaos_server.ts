@@ -1,8 +1,10 @@
 /**
- * The chaos run's process (started by tests/win/chaos.test.ts): one `listen()` server that checks
- * every byte it is sent, and, for a bounded time, clients that connect, write, cancel, close and
- * die mid-stream (modes in chaos_protocol.ts). In-process clients run in LANES at once; clients
- * that die are separate processes (chaos_writer.ts) killed by their pid, CHILD_LANES at once.
+ * The chaos run's process (started by tests/win/chaos.test.ts): `listen()` servers that check
+ * every byte they are sent (one with default buffers, one with small ones), and, for a bounded
+ * time, clients that connect, write, cancel, close and die mid-stream (the modes are in
+ * chaos_protocol.ts). In-process clients (chaos_clients.ts) run in LANES at once; clients that
+ * die are separate processes (chaos_writer.ts) killed by their pid, CHILD_LANES at once. The
+ * failures and statistics gather in chaos_report.ts.
  *
  * It first runs a warm-up session (one client of each kind, then everything closed) and takes
  * the handle count as the baseline; then the timed session; then, with everything closed, the
@@ -18,16 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import {
-  connect,
-  listen,
-  type ListenOptions,
-  type PipeConnection,
-  PipeError,
-  type PipeErrorEvent,
-  type PipeServer,
-  type PipeWriter,
-} from "../../../mod.ts";
+import { listen, type ListenOptions, type PipeConnection, type PipeServer } from "../../../mod.ts";
 import {
   countByType,
   describeHandle,
@@ -35,27 +28,40 @@ import {
   handleTable,
   nameTypes,
   newHandles,
-  RUNTIME_OWNED_TYPES,
   typeDifferences,
 } from "../handle_table.ts";
 import { processHandleCount } from "../handles.ts";
 import { sleep, uniqueName, within } from "../server_end.ts";
+import { IN_PROCESS, runClient, specFor } from "./chaos_clients.ts";
 import {
   ByteStream,
   decodeHeader,
   DIE_ECHO,
-  encodeHeader,
   type Header,
   HEADER_SIZE,
-  type Mismatch,
   mix,
-  type Mode,
   MODES,
   Rng,
 } from "./chaos_protocol.ts";
+import {
+  active,
+  atMost,
+  CONNECTION_MS,
+  counters,
+  describe,
+  expected,
+  fail,
+  failures,
+  headerSeen,
+  KiB,
+  mismatch,
+  peerGone,
+  serverDone,
+  type ServerOutcome,
+  stats,
+  STEP_MS,
+} from "./chaos_report.ts";
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 /** In-process clients at once. */
 const LANES = 6;
 /** Dying client processes at once (each is a whole runtime starting under Wine). */
@@ -70,13 +76,6 @@ const MAX_INSTANCES = 6;
  * reader far more often: more stop() and cancel() calls meet an operation in flight.
  */
 const SMALL_BUFFERS = { maxInstances: 3, inBufferSize: 4 * KiB, outBufferSize: 4 * KiB };
-const MAX_CHUNK = 256 * KiB;
-/** Any one step (connect, a flush, a read, a close) must finish within this. */
-const STEP_MS = 15_000;
-/** Either side of one connection must be done within this. */
-const CONNECTION_MS = 30_000;
-/** serverDrop: the most a client writes before it must have seen the server go. */
-const DROP_LIMIT = 64 * MiB;
 /** After the deadline, the run must have closed everything within this; else it reports. */
 const END_MS = 45_000;
 /** Bounds on the number of clients, whatever the clock says. */
@@ -98,145 +97,8 @@ const runArgs = "Deno" in globalThis ? ["run", "-A"] : [];
 const writerScript = fileURLToPath(new URL("./chaos_writer.ts", import.meta.url).href);
 const tmp = mkdtempSync(join(tmpdir(), "winpipe-chaos-"));
 
-// ---- what the run found ----
-
-const failures: string[] = [];
-/** The run's counters, fresh: the timed session's count alone (the warm-up's are dropped). */
-const counters = () => ({
-  clients: Object.fromEntries(MODES.map((m) => [m, 0])) as Record<Mode, number>,
-  /** In-process clients of the server with small buffers. */
-  smallBufferClients: 0,
-  server: {
-    connections: 0,
-    /** Connections that ended before any byte (flash clients, children killed early). */
-    empty: 0,
-    byMode: Object.fromEntries(MODES.map((m) => [m, 0])) as Record<Mode, number>,
-    bytesVerified: 0,
-    bytesEchoed: 0,
-    drops: 0,
-    dropsWithReadInFlight: 0,
-    cancelLeftoverBytes: 0,
-  },
-  clientSide: {
-    bytesWritten: 0,
-    echoBytesVerified: 0,
-    readerCancelLeftoverBytes: 0,
-    /** serverDrop clients whose pending read ended (EOF) when the server went. */
-    readsEndedByDrop: 0,
-  },
-  children: {
-    spawned: 0,
-    killed: 0,
-    killedBeforeHeader: 0,
-    killedMidStream: 0,
-    bytesBeforeDeath: 0,
-    /** Children the server echoed to (its writes in flight when they died). */
-    withEcho: 0,
-  },
-  /** Expected errors, by where and errno (peer-gone errors of the modes that cause them). */
-  errors: {} as Record<string, number>,
-});
-
-const stats = {
-  warmupClients: 0,
-  ...counters(),
-  handles: {
-    /** processHandleCount() after the warm-up, and after the run (each reading). */
-    baseline: 0,
-    end: [] as number[],
-    /** By object type, at the baseline and at the last reading. */
-    baselineByType: {} as Record<string, number>,
-    endByType: {} as Record<string, number>,
-    /** Per type, what differs at the last reading (runtime-owned types left out); [] is a pass. */
-    difference: [] as string[],
-    notCompared: RUNTIME_OWNED_TYPES,
-    /** Handles that were not there at the baseline, at the first reading that differed. */
-    newSinceBaseline: [] as string[],
-  },
-};
-
-function fail(what: string): void {
-  if (failures.length < 100) failures.push(`${what} [seed ${SEED}, ${runtime}]`);
-}
-
-function describe(e: unknown): string {
-  if (e instanceof PipeError) return `${e.errno} (${e.code}) from ${e.syscall}: ${e.message}`;
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
-
-/** Counts an expected error by where and errno. */
-function expected(where: string, e: unknown): void {
-  const key = `${where}: ${e instanceof PipeError ? e.errno : describe(e)}`;
-  stats.errors[key] = (stats.errors[key] ?? 0) + 1;
-}
-
-/**
- * `p`, or undefined after `ms`. The timer is cleared either way: a timer left running would keep
- * this process alive after the run, which is exactly what the test checks for.
- */
-function atMost<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
-  return within(ms, p).catch(() => undefined);
-}
-
-const peerGone = (e: unknown) => e instanceof PipeError && e.peerGone;
-
-function mismatch(who: string, m: Mismatch, what = "byte"): string {
-  const hex = (b: number) => b < 0 ? "?" : `0x${b.toString(16).padStart(2, "0")}`;
-  return `${who}: ${what} ${m.position} is ${hex(m.got)}, expected ${hex(m.expected)}`;
-}
-
-/** What is under way now, for the report of a run that does not finish: who → doing what. */
-const active = new Map<string, () => string>();
-
 process.on("unhandledRejection", (e) => fail(`unhandled rejection: ${describe(e)}`));
 process.on("uncaughtException", (e) => fail(`uncaught exception: ${describe(e)}`));
-
-// ---- meeting points between a client and the server side of its connection ----
-
-class Meeting<T> {
-  #entries = new Map<number, { promise: Promise<T>; resolve(v: T): void }>();
-  #arrived = new Set<number>();
-  #entry(id: number) {
-    let e = this.#entries.get(id);
-    if (!e) {
-      let resolve!: (v: T) => void;
-      const promise = new Promise<T>((r) => (resolve = r));
-      e = { promise, resolve };
-      this.#entries.set(id, e);
-    }
-    return e;
-  }
-  wait(id: number): Promise<T> {
-    return this.#entry(id).promise;
-  }
-  arrived(id: number): boolean {
-    return this.#arrived.has(id);
-  }
-  arrive(id: number, v: T): void {
-    this.#arrived.add(id);
-    this.#entry(id).resolve(v);
-  }
-  forget(id: number): void {
-    this.#entries.delete(id);
-    this.#arrived.delete(id);
-  }
-}
-
-interface ServerOutcome {
-  header: Header;
-  /** Verified bytes after the header. */
-  received: number;
-  /** The stream ended (EOF) rather than being dropped by the server. */
-  eof: boolean;
-  dropped: boolean;
-  /** A byte differed (already reported): the counts say nothing more. */
-  corrupt: boolean;
-}
-
-/** The server parsed a client's header. */
-const headerSeen = new Meeting<Header>();
-/** The server side of a client's connection is done. */
-const serverDone = new Meeting<ServerOutcome>();
 
 // ---- the server ----
 
@@ -424,358 +286,6 @@ async function drop(
   await within(STEP_MS, conn.close(), `${who}: close() to drop the client`);
 }
 
-// ---- in-process clients ----
-
-const IN_PROCESS: [Mode, number][] = [
-  ["graceful", 3],
-  ["stop", 2],
-  ["echo", 2],
-  ["echoCancel", 2],
-  ["flash", 1],
-  ["serverDrop", 2],
-];
-
-interface Spec {
-  id: number;
-  mode: Mode;
-  seed: number;
-  rng: Rng;
-  chunks: number;
-  highWaterMark: number;
-  readSize: number;
-  variant: number;
-  cut: number;
-  /** Which server: 0 the default, 1 the one with small buffers. */
-  server: number;
-}
-
-/** Client `id`'s choices depend on the seed and the id only, not on timing. */
-function specFor(id: number, mode?: Mode): Spec {
-  const rng = new Rng(mix(SEED, id));
-  let pick = rng.int(1, IN_PROCESS.reduce((n, [, w]) => n + w, 0));
-  const chosen = IN_PROCESS.find(([, w]) => (pick -= w) <= 0)![0];
-  return {
-    id,
-    mode: mode ?? chosen,
-    seed: rng.next(),
-    rng,
-    chunks: rng.int(1, 24),
-    highWaterMark: rng.pick([16 * KiB, 64 * KiB, 256 * KiB, MiB]),
-    readSize: rng.pick([512, 4 * KiB, 64 * KiB]),
-    variant: rng.int(0, 255),
-    cut: rng.size(MiB) - 1,
-    server: rng.chance(0.3) ? 1 : 0,
-  };
-}
-
-interface ClientOutcome {
-  /** Data bytes handed to write() (after the header). */
-  queued: number;
-  /** Data bytes the writer reported written (byteswritten), i.e. in the pipe. */
-  accepted: number;
-  /** Echo bytes received and verified. */
-  echoed: number;
-}
-
-/** Resolves on `drain`, rejects on `error`. */
-function drained(w: PipeWriter): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = new AbortController();
-    const { signal } = done;
-    w.addEventListener("drain", () => (done.abort(), resolve()), { signal });
-    w.addEventListener("error", (e) => (done.abort(), reject((e as PipeErrorEvent).error)), {
-      signal,
-    });
-  });
-}
-
-async function runClient(spec: Spec): Promise<void> {
-  const who = `client #${spec.id} (${spec.mode})`;
-  let doing = "connect";
-  active.set(who, () => `${who}: ${doing}`);
-  try {
-    await clientSteps(spec, who, (what) => (doing = what));
-  } finally {
-    active.delete(who);
-  }
-}
-
-async function clientSteps(spec: Spec, who: string, now: (what: string) => void): Promise<void> {
-  const conn = await within(
-    STEP_MS,
-    connect(names[spec.server], {
-      timeout: STEP_MS,
-      highWaterMark: spec.highWaterMark,
-      readSize: spec.readSize,
-    }),
-    `${who}: connect`,
-  );
-  try {
-    await drive(spec, who, now, conn);
-  } catch (e) {
-    // Whatever failed, this connection goes now, so that its server side ends and the test
-    // leaves nothing open itself: the failure is reported as what it is, not as a hang or a leak
-    // after it. (If the library hangs here too, that shows as well.)
-    await within(STEP_MS, conn.writer!.stop().then(() => conn.close()), `${who}: abandon`)
-      .catch(() => {});
-    throw e;
-  }
-}
-
-/** The client's mode, over its connection. */
-async function drive(
-  spec: Spec,
-  who: string,
-  now: (what: string) => void,
-  conn: PipeConnection,
-): Promise<void> {
-  const w = conn.writer!;
-  const o: ClientOutcome = { queued: 0, accepted: -HEADER_SIZE, echoed: 0 };
-  w.addEventListener("byteswritten", (e) => (o.accepted += (e as CustomEvent<number>).detail));
-  const step = <T>(p: Promise<T>, what: string) => {
-    now(what);
-    return within(STEP_MS, p, `${who}: ${what}`);
-  };
-  const stream = new ByteStream(spec.seed);
-  const scratch = new Uint8Array(MAX_CHUNK);
-  const sizes = Array.from({ length: spec.chunks }, () => spec.rng.size(MAX_CHUNK));
-  const total = sizes.reduce((a, b) => a + b, 0);
-  /** write(); the bytes count as queued once write() has taken them (it throws after a failure). */
-  const put = (n: number): boolean => {
-    const below = w.write(stream.next(n, scratch));
-    o.queued += n;
-    return below;
-  };
-  const sendHeader = async (total: number | null) => {
-    w.write(encodeHeader({ ...spec, clientId: spec.id, total }));
-    await step(w.flush(), "header flush");
-  };
-
-  switch (spec.mode) {
-    case "flash": {
-      if (spec.variant & 1) await step(w.stop(), "writer.stop()");
-      await step(conn.close(), "close()");
-      return;
-    }
-    case "graceful": {
-      await sendHeader(total);
-      if (spec.variant & 2) {
-        // Through the WritableStream face; its close() is the writer's.
-        const sw = conn.writable.getWriter();
-        for (const n of sizes) {
-          o.queued += n;
-          await step(sw.write(stream.next(n)), "writable.write()");
-        }
-        await step(sw.close(), "writable.close()");
-      } else {
-        for (const n of sizes) {
-          if (!put(n)) await step(drained(w), "drain");
-        }
-      }
-      await step(conn.close(), "close()");
-      writtenOnce(o, w, who);
-      break;
-    }
-    case "stop": {
-      await sendHeader(null);
-      // Queue without waiting, so that writes are in flight and queued when stop() comes.
-      for (const n of sizes.slice(0, spec.rng.int(1, sizes.length))) {
-        put(n);
-      }
-      if (spec.variant & 2) await sleep(spec.rng.int(0, 20));
-      await step(w.stop(), "writer.stop()");
-      if (w.bytesToWrite !== 0) fail(`${who}: bytesToWrite is ${w.bytesToWrite} after stop()`);
-      try {
-        w.write("after stop");
-        fail(`${who}: write() after stop() did not throw`);
-      } catch (e) {
-        if (!(e instanceof PipeError)) fail(`${who}: write() after stop(): ${describe(e)}`);
-      }
-      await step(conn.close(), "close() after stop()");
-      break;
-    }
-    case "echo": {
-      await sendHeader(total);
-      const reading = readEcho(conn, spec, o, total, who);
-      reading.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
-      for (const n of sizes) {
-        if (!put(n)) await step(drained(w), "drain");
-      }
-      now("reading the echo");
-      await within(CONNECTION_MS, reading, `${who}: reading the echo`);
-      await step(conn.close(), "close()");
-      writtenOnce(o, w, who);
-      break;
-    }
-    case "echoCancel": {
-      await sendHeader(null);
-      const cancelAt = spec.rng.int(0, total - 1);
-      let stopping = false;
-      const writing = (async () => {
-        for (const n of sizes) {
-          if (stopping) return;
-          try {
-            // flush, not drain: stop() settles flush() waiters, and dispatches no more events.
-            if (!put(n)) await w.flush();
-          } catch (e) {
-            if (stopping) return;
-            throw e;
-          }
-        }
-      })();
-      writing.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
-      now("reading the echo, then reader.cancel()");
-      const rest = await readEcho(conn, spec, o, cancelAt, who, true);
-      stats.clientSide.readerCancelLeftoverBytes += rest;
-      stopping = true;
-      await step(w.stop(), "writer.stop()");
-      await step(writing, "the writing loop after stop()");
-      await step(conn.close(), "close()");
-      break;
-    }
-    case "serverDrop": {
-      await sendHeader(null);
-      // The server never writes: a read pending here must end (EOF) when the server goes.
-      const reading = spec.variant & 16 ? conn.readable.getReader().read() : undefined;
-      reading?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
-      let error: unknown;
-      const end = Date.now() + CONNECTION_MS / 2;
-      try {
-        while (o.queued < DROP_LIMIT && Date.now() < end) {
-          if (!put(spec.rng.size(MAX_CHUNK))) await step(w.flush(), "flush");
-        }
-      } catch (e) {
-        error = e;
-      }
-      if (error === undefined) {
-        fail(`${who}: wrote ${o.queued} bytes and never saw the server go (cut at ${spec.cut})`);
-      } else if (!peerGone(error)) {
-        fail(`${who}: writing after the server went: ${describe(error)}, not a peer-gone error`);
-      } else {
-        expected("client write after server drop", error);
-        // After a failure, bytesToWrite keeps the count that was never written.
-        if (w.bytesToWrite !== o.queued - o.accepted) {
-          fail(
-            `${who}: bytesToWrite is ${w.bytesToWrite} after the failure; ${o.queued} bytes were `
-              + `handed to write() and ${o.accepted} reported written (byteswritten)`,
-          );
-        }
-      }
-      if (reading) {
-        const r = await step(reading, "the read pending when the server went");
-        if (!r.done) {
-          fail(`${who}: read ${r.value?.byteLength} bytes from a server that wrote none`);
-        }
-        stats.clientSide.readsEndedByDrop++;
-      }
-      try {
-        await step(conn.close(), "close() after the server went");
-        if (error !== undefined) fail(`${who}: close() resolved though the writer had failed`);
-      } catch (e) {
-        if (e !== error) {
-          fail(`${who}: close() rejected with ${describe(e)}, not the writer's error`);
-        }
-      }
-      break;
-    }
-    default:
-      throw new Error(`no in-process client for ${spec.mode}`);
-  }
-  stats.clientSide.bytesWritten += o.queued;
-  await crossCheck(spec, o, total, who);
-}
-
-/** After a graceful close: every byte handed to write() was reported written once, none is left. */
-function writtenOnce(o: ClientOutcome, w: PipeWriter, who: string): void {
-  if (o.accepted !== o.queued || w.bytesToWrite !== 0) {
-    fail(
-      `${who}: after close(), ${o.accepted} bytes reported written (byteswritten) of ${o.queued} `
-        + `handed to write(), bytesToWrite ${w.bytesToWrite}`,
-    );
-  }
-}
-
-/**
- * Reads the echo until `until` bytes, verifying it. With `cancel`, then cancels the reader with a
- * read in flight and verifies what cancel() hands back too; returns that byte count.
- */
-async function readEcho(
-  conn: PipeConnection,
-  spec: Spec,
-  o: ClientOutcome,
-  until: number,
-  who: string,
-  cancel = false,
-): Promise<number> {
-  const echo = new ByteStream(spec.seed);
-  const byob = (spec.variant & 4) !== 0;
-  const reader = byob ? conn.readable.getReader({ mode: "byob" }) : conn.readable.getReader();
-  const sizes = new Rng(mix(spec.seed, 0xec));
-  const read = async () => {
-    const r = byob
-      ? await (reader as ReadableStreamBYOBReader).read(new Uint8Array(sizes.size(64 * KiB)))
-      : await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
-    return r.done ? null : r.value!;
-  };
-  const verify = (bytes: Uint8Array | null) => {
-    if (!bytes || bytes.byteLength === 0) return;
-    const bad = echo.check(bytes);
-    if (bad) throw new Error(mismatch(`${who}: echo`, bad));
-    o.echoed += bytes.byteLength;
-    stats.clientSide.echoBytesVerified += bytes.byteLength;
-  };
-  while (o.echoed < until) {
-    const bytes = await within(STEP_MS, read(), `${who}: echo read at ${o.echoed}`);
-    if (bytes === null) throw new Error(`${who}: echo ended at ${o.echoed} of ${until} bytes`);
-    verify(bytes);
-  }
-  if (!cancel) {
-    if (o.echoed !== until) fail(`${who}: ${o.echoed} echo bytes, ${until} expected`);
-    reader.releaseLock();
-    return 0;
-  }
-  const pending = read();
-  pending.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
-  await sleep(spec.variant & 8 ? 1 : 0);
-  const rest = await within(STEP_MS, conn.reader!.cancel(), `${who}: reader.cancel()`);
-  verify(await within(STEP_MS, pending, `${who}: the read pending at cancel()`));
-  verify(rest);
-  return rest.byteLength;
-}
-
-/** What the client wrote and what the server received agree. */
-async function crossCheck(spec: Spec, o: ClientOutcome, total: number, who: string) {
-  const s = await within(STEP_MS, serverDone.wait(spec.id), `${who}: the server side to finish`)
-    .catch((e) => (fail(describe(e)), null));
-  serverDone.forget(spec.id);
-  headerSeen.forget(spec.id);
-  if (!s || s.corrupt) return;
-  const range = (lo: number, hi: number, what: string) => {
-    if (s.received < lo || s.received > hi) {
-      fail(`${who}: the server received ${s.received} bytes; ${what} [${lo}, ${hi}]`);
-    }
-  };
-  switch (spec.mode) {
-    case "graceful":
-    case "echo":
-      range(total, total, "the declared total is");
-      if (!s.eof) fail(`${who}: the server side did not see EOF`);
-      break;
-    case "stop":
-      // Every byte the writer reported written is in the pipe; nothing not handed to write().
-      range(o.accepted, o.queued, "written (byteswritten) to queued is");
-      if (!s.eof) fail(`${who}: the server side did not see EOF`);
-      break;
-    case "echoCancel":
-      range(o.echoed, o.queued, "echoed back to queued is");
-      break;
-    case "serverDrop":
-      range(Math.min(spec.cut, o.queued), o.queued, "the cut to queued is");
-      if (!s.dropped) fail(`${who}: the server side did not drop the client`);
-      break;
-  }
-}
-
 // ---- clients that die: separate processes, killed by their pid ----
 
 async function runChild(id: number): Promise<void> {
@@ -877,9 +387,9 @@ async function warmUp(): Promise<void> {
   let id = WARMUP_IDS;
   for (const server of [0, 1]) {
     for (const mode of IN_PROCESS.map(([m]) => m)) {
-      const spec = { ...specFor(++id, mode), server };
+      const spec = { ...specFor(SEED, ++id, mode), server };
       stats.warmupClients++;
-      await guarded(`warm-up client #${spec.id} (${mode})`, () => runClient(spec));
+      await guarded(`warm-up client #${spec.id} (${mode})`, () => runClient(spec, names[server]));
     }
   }
   stats.warmupClients++;
@@ -894,10 +404,10 @@ async function chaos(deadline: number): Promise<void> {
   let nextChild = CHILD_IDS;
   const lane = async () => {
     while (Date.now() < deadline && nextClient < MAX_CLIENTS) {
-      const spec = specFor(++nextClient);
+      const spec = specFor(SEED, ++nextClient);
       stats.clients[spec.mode]++;
       stats.smallBufferClients += spec.server;
-      await guarded(`client #${spec.id} (${spec.mode})`, () => runClient(spec));
+      await guarded(`client #${spec.id} (${spec.mode})`, () => runClient(spec, names[spec.server]));
     }
   };
   const childLane = async () => {
@@ -978,7 +488,7 @@ function writeResult(): void {
     elapsedMs: Date.now() - started,
     neverRan: behaviours,
     ...stats,
-    failures,
+    failures: failures.map((f) => `${f} [seed ${SEED}, ${runtime}]`),
   };
   writeFileSync(resultFile, JSON.stringify(result, null, 2));
 }
