@@ -26,8 +26,13 @@ case "$tool" in
 esac
 
 # One mount set per root at a time: concurrent callers wait here.
+# The lock's descriptor is closed for Wine's processes (8>&- below): a straggler (a conhost.exe
+# left by a killed child, say) must not hold the root locked after this script ends.
 exec 8>"$ROOT.run.lock"
-flock 8
+if ! flock -w "${WINPIPE_LOCK_WAIT:-1800}" 8; then
+  echo "[wine.sh] $ROOT is still locked by another run after ${WINPIPE_LOCK_WAIT:-1800} s" >&2
+  exit 75
+fi
 out=$(mktemp -d "$ROOT/tmp/winpipe-out.XXXXXX")
 cleanup() {
   for m in "$ROOT/winpipe" "$ROOT/dev" "$ROOT/proc"; do
@@ -45,7 +50,7 @@ mountpoint -q "$ROOT/winpipe" || mount --bind "$repo" "$ROOT/winpipe"
 inner_out=${out#"$ROOT"}
 set +e
 # A hung Windows program must not hang the caller: WINPIPE_TIMEOUT seconds (default 1800).
-timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
+timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" 8>&- /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
   WINEDEBUG=-all WINEPREFIX=/root/.wine-winpipe WINEDLLOVERRIDES="mscoree,mshtml=" \
   XDG_RUNTIME_DIR=/tmp/xdg-winpipe DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 WINPIPE_UNDER_WINE=1 WINPIPE_NODE="Z:\opt\winpipe\node-$NODE_VER\bin\node.exe" WINPIPE_BUN="Z:\opt\winpipe\bun-$BUN_VER\bin\bun.exe" WINPIPE_DENO="Z:\opt\winpipe\deno-$DENO_VER\deno.exe" WINPIPE_DEMO_MIB="${WINPIPE_DEMO_MIB:-}" CI="${CI:-}" WINPIPE_BENCH_MIB="${WINPIPE_BENCH_MIB:-}" WINPIPE_BENCH_ROUNDS="${WINPIPE_BENCH_ROUNDS:-}" WINPIPE_CHAOS_SECONDS="${WINPIPE_CHAOS_SECONDS:-}" WINPIPE_CHAOS_SEED="${WINPIPE_CHAOS_SEED:-}" \
   /bin/sh -c 'cd /winpipe && exec /usr/lib/wine/wine64 "$0" "$@" >"'"$inner_out"'/stdout" 2>"'"$inner_out"'/stderr" </dev/null' \

@@ -1,5 +1,6 @@
 /**
- * This process's handles, for leak checks that can fail.
+ * This process's handles, for leak checks that can fail, and for reports that say what was left
+ * open (the chaos run lists new handles by value and type).
  *
  * `GetProcessHandleCount` is the documented count, but Wine 10 always reports 0 there, which
  * would make every "count is back to its baseline" assertion compare 0 with 0. So handles are
@@ -22,14 +23,22 @@ const EX_HEADER = 16;
 const EX_ENTRY = 40;
 const EX_PID = 8;
 const EX_HANDLE = 16;
+const EX_ACCESS = 24;
 const EX_TYPE = 30;
 const ObjectTypeInformation = 2;
 
 let buffer = new Uint8Array(new ArrayBuffer(1 << 20));
 const typeNames = new Map<number, string>();
 
-/** Handle counts by object type ("File", "Event", …), Thread handles left out; or undefined. */
-export function handleCensus(): Record<string, number> | undefined {
+/** One of this process's handles: its value, its object type's index, its access mask. */
+export interface HandleEntry {
+  handle: number;
+  type: number;
+  access: number;
+}
+
+/** This process's entries in the system handle table, or undefined if Windows has no such class. */
+export function handleTable(): HandleEntry[] | undefined {
   const { kernel32, ntdll } = native();
   const pid = BigInt(kernel32.GetCurrentProcessId());
   for (;;) {
@@ -48,26 +57,42 @@ export function handleCensus(): Record<string, number> | undefined {
     break;
   }
   const view = new DataView(buffer.buffer);
-  const census: Record<string, number> = {};
+  const mine: HandleEntry[] = [];
   const n = Number(view.getBigUint64(0, true));
   for (let i = 0; i < n; i++) {
     const entry = EX_HEADER + i * EX_ENTRY;
     if (view.getBigUint64(entry + EX_PID, true) !== pid) continue;
-    const index = view.getUint16(entry + EX_TYPE, true);
-    let type = typeNames.get(index);
-    if (type === undefined) {
-      type = objectTypeName(view.getBigUint64(entry + EX_HANDLE, true));
-      typeNames.set(index, type);
-    }
-    if (type !== "Thread") census[type] = (census[type] ?? 0) + 1;
+    mine.push({
+      handle: Number(view.getBigUint64(entry + EX_HANDLE, true)),
+      type: view.getUint16(entry + EX_TYPE, true),
+      access: view.getUint32(entry + EX_ACCESS, true),
+    });
   }
-  return census;
+  return mine;
+}
+
+/**
+ * The name of a type index ("File", "Event", …): `NtQueryObject(ObjectTypeInformation)` on one of
+ * this process's handles of that type. A handle may be closed (and its value reused) by another
+ * thread meanwhile, so up to three are tried.
+ */
+function typeName(type: number, table: HandleEntry[]): string {
+  let name = typeNames.get(type);
+  if (name) return name;
+  for (const e of table.filter((e) => e.type === type).slice(0, 3)) {
+    name = objectTypeName(BigInt(e.handle));
+    if (name) {
+      typeNames.set(type, name);
+      return name;
+    }
+  }
+  return `type #${type}`;
 }
 
 /** NtQueryObject(ObjectTypeInformation): the type's name, from its UNICODE_STRING. */
-function objectTypeName(handle: bigint): string {
+function objectTypeName(handle: bigint): string | undefined {
   const { ntdll, addressOf } = native();
-  const info = new Uint8Array(new ArrayBuffer(1024));
+  const info = new Uint8Array(new ArrayBuffer(4096));
   const status = ntdll().NtQueryObject(
     handle,
     ObjectTypeInformation,
@@ -75,13 +100,72 @@ function objectTypeName(handle: bigint): string {
     info.byteLength,
     new Uint32Array(1),
   );
-  if (status !== 0) return `type?${status.toString(16)}`;
+  if (status >>> 0 !== 0) return undefined;
   // OBJECT_TYPE_INFORMATION begins with UNICODE_STRING { USHORT Length, MaximumLength; PWSTR }.
   const view = new DataView(info.buffer);
   const length = view.getUint16(0, true);
   const offset = Number(view.getBigUint64(8, true) - addressOf(info));
-  if (offset < 0 || offset + length > info.byteLength) return "type?";
-  return new TextDecoder("utf-16le").decode(info.subarray(offset, offset + length)) || "type?";
+  if (offset < 16 || offset % 2 || offset + length > info.byteLength) return undefined;
+  return String.fromCharCode(...new Uint16Array(info.buffer, offset, length / 2)) || undefined;
+}
+
+/** Names every type in `table` now, so that later reports need no lookup. */
+export function nameTypes(table: HandleEntry[]): void {
+  for (const e of table) typeName(e.type, table);
+}
+
+/** A handle as a report wants it: value, type, access. */
+export function describeHandle(e: HandleEntry, table: HandleEntry[]): string {
+  return `0x${e.handle.toString(16)} ${typeName(e.type, table)} (access 0x${
+    e.access.toString(16)
+  })`;
+}
+
+/** Handles in `now` that were not in `before` (by value and type). */
+export function newHandles(before: HandleEntry[], now: HandleEntry[]): HandleEntry[] {
+  const seen = new Set(before.map((e) => `${e.handle}:${e.type}`));
+  return now.filter((e) => !seen.has(`${e.handle}:${e.type}`));
+}
+
+/** Counts by type name, e.g. { File: 12, Event: 30, Thread: 9 }. */
+export function countByType(table: HandleEntry[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of table) {
+    const name = typeName(e.type, table);
+    out[name] = (out[name] ?? 0) + 1;
+  }
+  return out;
+}
+
+/**
+ * Types the runtimes own, left out of leak checks (measured under Wine 10): Deno's blocking pool,
+ * where its `nonblocking` FFI calls run, keeps a Thread handle per live thread for 10 s after its
+ * last task, and Bun's count moves by one or two while it sits idle. winpipe makes no threads.
+ */
+export const RUNTIME_OWNED_TYPES: readonly string[] = ["Thread"];
+
+/** Per type, what changed from `before` to `after` ("File +1"), runtime-owned types left out. */
+export function typeDifferences(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): string[] {
+  const types = new Set([...Object.keys(before), ...Object.keys(after)]);
+  const out: string[] = [];
+  for (const t of [...types].sort()) {
+    if (RUNTIME_OWNED_TYPES.includes(t)) continue;
+    const d = (after[t] ?? 0) - (before[t] ?? 0);
+    if (d !== 0) out.push(`${t} ${d > 0 ? "+" : ""}${d}`);
+  }
+  return out;
+}
+
+/** Handle counts by object type, runtime-owned types left out; or undefined. */
+export function handleCensus(): Record<string, number> | undefined {
+  const table = handleTable();
+  if (!table) return undefined;
+  const census = countByType(table);
+  for (const t of RUNTIME_OWNED_TYPES) delete census[t];
+  return census;
 }
 
 /** `GetProcessHandleCount` for this process (0 under Wine 10). */
@@ -190,11 +274,7 @@ export async function assertHandlesBack(before: HandleSnapshot, what: string, ms
 }
 
 function describeDiff(before: HandleSnapshot, after: HandleSnapshot): string {
-  if (!before.byType || !after.byType) return `${before.total} handles before, ${after.total} now`;
-  const types = new Set([...Object.keys(before.byType), ...Object.keys(after.byType)]);
-  const changes = [...types]
-    .map((t) => [t, (after.byType![t] ?? 0) - (before.byType![t] ?? 0)] as const)
-    .filter(([, d]) => d !== 0)
-    .map(([t, d]) => `${t} ${d > 0 ? "+" : ""}${d}`);
-  return `${before.total} handles before, ${after.total} now (${changes.join(", ")})`;
+  const totals = `${before.total} handles before, ${after.total} now`;
+  if (!before.byType || !after.byType) return totals;
+  return `${totals} (${typeDifferences(before.byType, after.byType).join(", ")})`;
 }

@@ -4,7 +4,7 @@
  * (chaos_server.ts) holds one of each.
  */
 import { PipeError } from "../../../mod.ts";
-import { RUNTIME_OWNED_TYPES } from "../handle_table.ts";
+import { RUNTIME_OWNED_TYPES } from "../handles.ts";
 import { within } from "../server_end.ts";
 import { type Header, type Mismatch, type Mode, MODES } from "./chaos_protocol.ts";
 

@@ -28,9 +28,9 @@ import {
   handleTable,
   nameTypes,
   newHandles,
+  processHandleCount,
   typeDifferences,
-} from "../handle_table.ts";
-import { processHandleCount } from "../handles.ts";
+} from "../handles.ts";
 import { sleep, uniqueName, within } from "../server_end.ts";
 import { IN_PROCESS, runClient, specFor } from "./chaos_clients.ts";
 import {
