@@ -345,9 +345,9 @@ test("recv as a process exits at once, non-zero, when it cannot open its file", 
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
 
-test("relay ends when the pipe ends, though its stdin never does", async () => {
+/** A server on NAME that reads one line from its first client, answers "pong: LINE", and ends. */
+async function pongServer(name: string) {
   const { listen } = await import("../../mod.ts");
-  const name = uniqueName("relay-open-stdin");
   const server = listen(name);
   const serving = (async () => {
     const conn = (await server.accept())!;
@@ -356,8 +356,14 @@ test("relay ends when the pipe ends, though its stdin never does", async () => {
     while (!request.endsWith("\n")) request += decode((await r.read()).value);
     r.releaseLock();
     conn.writer!.write(`pong: ${request}`);
-    await conn.close(); // the reply, then the end
+    await conn.close(); // the reply, then the end: a relay exits
   })();
+  return { server, serving };
+}
+
+test("relay ends when the pipe ends, though its stdin never does", async () => {
+  const name = uniqueName("relay-open-stdin");
+  const { server, serving } = await pongServer(name);
   const c = ttyIo((async function*() {
     yield encode("ping\n");
     await new Promise(() => {}); // stdin stays open, and never yields again
@@ -471,18 +477,8 @@ test("relay as a process exits when the pipe ends, though its stdin stays open",
 });
 
 test("relay: stdin to the pipe, the pipe to stdout, until the server closes", async () => {
-  const { listen } = await import("../../mod.ts");
   const name = uniqueName("relay");
-  const server = listen(name);
-  const serving = (async () => {
-    const conn = (await server.accept())!;
-    const r = conn.readable.getReader();
-    let request = "";
-    while (!request.endsWith("\n")) request += new TextDecoder().decode((await r.read()).value);
-    r.releaseLock();
-    conn.writer!.write(`pong: ${request}`);
-    await conn.close(); // the response, then the end: relay exits
-  })();
+  const { server, serving } = await pongServer(name);
   let stdout = "";
   let stderr = "";
   const io = {
