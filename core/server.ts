@@ -168,7 +168,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
         detail: taken ? IN_USE : undefined,
       });
     }
-    if (first && this.#settings.firstInstance) {
+    if (first) {
       // Windows refuses with ERROR_ACCESS_DENIED above; Wine ignores the flag (measured), and
       // would have joined the other server's pipe. Either way, ours must be the only instance.
       const instances = pipeLocalInformation(handle)?.currentInstances;

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { main } from "../../cli.ts";
-import { PipeError } from "../../mod.ts";
+import { type PipeConnection, PipeError } from "../../mod.ts";
 import { Pattern, ServerEnd, uniqueName, within } from "./server_end.ts";
 
 /** `cli.ts` as the running runtime runs it (Deno with the permissions named). */
@@ -345,16 +345,22 @@ test("recv as a process exits at once, non-zero, when it cannot open its file", 
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
 
+/** Reads from a connection until a newline; the line, with it. */
+async function readLine(conn: PipeConnection): Promise<string> {
+  const r = conn.readable.getReader();
+  let line = "";
+  while (!line.endsWith("\n")) line += decode((await r.read()).value);
+  r.releaseLock();
+  return line;
+}
+
 /** A server on NAME that reads one line from its first client, answers "pong: LINE", and ends. */
 async function pongServer(name: string) {
   const { listen } = await import("../../mod.ts");
   const server = listen(name);
   const serving = (async () => {
     const conn = (await server.accept())!;
-    const r = conn.readable.getReader();
-    let request = "";
-    while (!request.endsWith("\n")) request += decode((await r.read()).value);
-    r.releaseLock();
+    const request = await readLine(conn);
     conn.writer!.write(`pong: ${request}`);
     await conn.close(); // the reply, then the end: a relay exits
   })();
@@ -404,10 +410,7 @@ test("relay --exit-on-stdin-eof delivers the replies already in the pipe", async
   const replied = new Promise<void>((r) => (onReplied = r));
   const serving = (async () => {
     const conn = (await server.accept())!;
-    const r = conn.readable.getReader();
-    let request = "";
-    while (!request.endsWith("\n")) request += decode((await r.read()).value);
-    r.releaseLock();
+    const request = await readLine(conn);
     conn.writer!.write(reply.subarray(0, 4096));
     await firstOut;
     conn.writer!.write(reply.subarray(4096));

@@ -21,7 +21,7 @@ import {
 } from "../../mod.ts";
 import { countCalls, failingWith, inject } from "./faults.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
-import { Pattern, ServerEnd, sleep, uniqueName, within } from "./server_end.ts";
+import { pair, Pattern, ServerEnd, sleep, uniqueName, within } from "./server_end.ts";
 
 const pattern = new Pattern(13);
 const text = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
@@ -34,29 +34,6 @@ async function writerPair(tag: string, inBufferSize?: number) {
   const writer = await PipeWriter.open(name);
   await connected;
   return { name, server, writer };
-}
-
-/** listen() and connect() on a fresh name. */
-async function ipcPair(
-  tag: string,
-  client: Parameters<typeof connect>[1] = {},
-  serverOptions: Parameters<typeof listen>[1] = {},
-) {
-  const name = uniqueName(tag);
-  const server = listen(name, serverOptions);
-  const accepted = server.accept();
-  const conn = await connect(name, client);
-  const peer = (await accepted)!;
-  return {
-    name,
-    server,
-    conn,
-    peer,
-    async close() {
-      await Promise.allSettled([conn.close(), peer.close()]);
-      await server.close();
-    },
-  };
 }
 
 /** A client handle of our own (openPipeHandle), connected to a listen() server. */
@@ -240,7 +217,7 @@ test("WriteFile failing with GetLastError 0 fails the writer (ERROR_UNIDENTIFIED
 });
 
 test("ReadFile failing with GetLastError 0 errors the stream once, no spin", async () => {
-  const { conn, close } = await ipcPair("gle0r");
+  const { client: conn, close } = await pair("gle0r");
   let calls = 0;
   const restore = inject("ReadFile", () => {
     const fail = failingWith(0);
@@ -340,7 +317,7 @@ test("fromHandle on a disk file says so, without a stale GetLastError", () => {
 });
 
 test("a write after the handle was closed early names the operation, not WriteFile", async () => {
-  const { conn, close } = await ipcPair("early");
+  const { client: conn, conn: peer, server } = await pair("early");
   const r = conn.readable.getReader();
   const pending = r.read();
   await sleep(50); // a ReadFile is in flight
@@ -364,7 +341,9 @@ test("a write after the handle was closed early names the operation, not WriteFi
     assert.match(e.message, /the pipe handle was already closed/);
     return true;
   });
-  await close();
+  await conn.close().catch(() => {}); // its writer failed: close() reports that failure
+  await peer.close();
+  await server.close();
 });
 
 // ---- teardown order ----
@@ -532,8 +511,9 @@ test("an exception while starting the next write, inside a completion, fails the
 test("an exception while starting the next read, inside a completion, errors the stream", async () => {
   // A message longer than a read: its first part completes with ERROR_MORE_DATA, and the read
   // for the rest is started from inside that completion.
-  const { conn, peer, close } = await ipcPair("throwreader", { messageMode: true, readSize: 16 }, {
-    messageMode: true,
+  const { client: conn, conn: peer, close } = await pair("throwreader", {
+    client: { messageMode: true, readSize: 16 },
+    server: { messageMode: true },
   });
   let calls = 0;
   const restore = inject("ReadFile", (real) => (...args) => {

@@ -11,7 +11,7 @@ import { currentUserSid } from "../../core/security_descriptor.ts";
 import { native } from "../../ffi/runtime.ts";
 import { connect, listen, PipeConnection, PipeError } from "../../mod.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
-import { Pattern, sleep, uniqueName, within } from "./server_end.ts";
+import { pair, Pattern, sleep, uniqueName, within } from "./server_end.ts";
 
 const MiB = 1024 * 1024;
 const pattern = new Pattern(11);
@@ -41,28 +41,6 @@ async function readAll(stream: ReadableStream<Uint8Array>, limit = Infinity): Pr
  */
 function wineLacks(measured: string) {
   return { skip: process.env.WINPIPE_UNDER_WINE ? `Wine lacks it: ${measured}` : false };
-}
-
-/** A server on a fresh name, a client connected to it, and the server's side of it. */
-async function pair(
-  tag: string,
-  options: { server?: Parameters<typeof listen>[1]; client?: Parameters<typeof connect>[1] } = {},
-) {
-  const name = uniqueName(tag);
-  const server = listen(name, options.server);
-  const accepted = server.accept();
-  const client = await connect(name, options.client);
-  const conn = (await accepted)!;
-  return {
-    name,
-    server,
-    client,
-    conn,
-    async close() {
-      await Promise.all([client.close(), conn.close()]);
-      await server.close();
-    },
-  };
 }
 
 /** The DACL of a handle as SDDL: GetSecurityInfo, then ConvertSecurityDescriptorToString…W. */

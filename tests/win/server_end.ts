@@ -14,6 +14,7 @@ import {
   PIPE_TYPE_BYTE,
 } from "../../ffi/kernel32.ts";
 import { native } from "../../ffi/runtime.ts";
+import { connect, listen } from "../../mod.ts";
 
 let counter = 0;
 /** A pipe name unique to this process and call. */
@@ -176,4 +177,29 @@ export class Pattern {
       },
     };
   }
+}
+
+/**
+ * A listen() server on a fresh name, a connect() client, and the server's side of it (`conn`).
+ * `close()` closes both ends, then the server.
+ */
+export async function pair(
+  tag: string,
+  options: { server?: Parameters<typeof listen>[1]; client?: Parameters<typeof connect>[1] } = {},
+) {
+  const name = uniqueName(tag);
+  const server = listen(name, options.server);
+  const accepted = server.accept();
+  const client = await connect(name, options.client);
+  const conn = (await accepted)!;
+  return {
+    name,
+    server,
+    client,
+    conn,
+    async close() {
+      await Promise.all([client.close(), conn.close()]);
+      await server.close();
+    },
+  };
 }
