@@ -11,8 +11,8 @@
  *
  * This file talks to Deno's FFI directly: it measures a design that winpipe does not ship.
  */
+import { OverlappedPipe } from "../core/completion/mod.ts";
 import { openPipeHandle } from "../core/open.ts";
-import { OverlappedPipe } from "../core/overlapped.ts";
 import { securityAttributes } from "../core/security.ts";
 import { isWindows, native } from "../ffi/runtime.ts";
 import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";

@@ -8,9 +8,9 @@
  * - "largest write" and "high-water mark": the measurements behind MAX_BLOCK and the default
  *   highWaterMark (Windows).
  */
-import type { WriteChannel } from "../core/channel.ts";
+import type { WriteChannel } from "../core/completion/mod.ts";
+import { OverlappedPipe } from "../core/completion/mod.ts";
 import { openPipeHandle } from "../core/open.ts";
-import { OverlappedPipe } from "../core/overlapped.ts";
 import { writerOverChannel } from "../core/writer.ts";
 import { isWindows } from "../ffi/runtime.ts";
 import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";

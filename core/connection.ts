@@ -5,6 +5,7 @@
  * @module
  */
 import { PIPE_READMODE_MESSAGE } from "../ffi/kernel32.ts";
+import { OverlappedPipe } from "./completion/mod.ts";
 import { lastError, PipeError, Win32 } from "./errors.ts";
 import { describe } from "./names.ts";
 import { requireNative } from "./native.ts";
@@ -17,7 +18,6 @@ import {
   type WriterSettings,
   writerSettings,
 } from "./options.ts";
-import { OverlappedPipe } from "./overlapped.ts";
 import { PipeReader, type PipeReaderOptions } from "./reader.ts";
 import { type PipeWriter, type PipeWriterOptions, writerOverChannel } from "./writer.ts";
 

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { IoResult, ReadChannel } from "./channel.ts";
+import { type IoResult, type ReadChannel, startFailed } from "./completion/mod.ts";
+import { OverlappedPipe } from "./completion/mod.ts";
 import { asPipeError, failureCode, isPeerGone, PipeError, Win32 } from "./errors.ts";
 import {
   checkHandle,
@@ -15,7 +16,6 @@ import {
   type ReaderSettings,
   readerSettings,
 } from "./options.ts";
-import { OverlappedPipe } from "./overlapped.ts";
 import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
 
 /** Options for a {@link PipeReader}. */
@@ -38,6 +38,8 @@ export interface PipeReaderFromHandleOptions extends PipeReaderOptions {
 }
 
 const CONSTRUCT = Symbol("PipeReader.construct");
+/** The largest single ReadFile into a BYOB view (a DWORD count; a sane bound per call). */
+const MAX_READ = 16 * 1024 * 1024;
 
 /**
  * Reads a Windows named pipe as a `ReadableStream<Uint8Array>` of type `"bytes"` (BYOB readers
@@ -55,7 +57,12 @@ const CONSTRUCT = Symbol("PipeReader.construct");
  */
 export class PipeReader {
   readonly #channel: ReadChannel;
-  readonly #buffer: Uint8Array;
+  /** The reader's own read buffer (replaced when a large read is handed over). */
+  #buffer: Uint8Array;
+  /** Where the read in flight (or just completed) put its bytes: our buffer or a BYOB view. */
+  #target: Uint8Array | null = null;
+  /** The target is the consumer's BYOB view (transferred to the stream while we read). */
+  #direct = false;
   readonly #messageMode: boolean;
   /** Settles when the read in flight has completed; null when none is. */
   #inFlight: Promise<void> | null = null;
@@ -191,14 +198,18 @@ export class PipeReader {
       if (!(await settlesWithin(reading, CANCEL_WAIT_MS))) {
         // Released whenever the read does complete (the caller closing its handle ends it).
         void this.#release();
-        this.#endStream();
-        throw new PipeError({
+        const error = new PipeError({
           code: cancelFailed || Win32.ERROR_TIMEOUT,
           syscall: "CancelIoEx",
           path: this.#channel.path,
           detail: `the cancelled read had not completed after ${CANCEL_WAIT_MS} ms; its buffer `
             + "stays referenced until it does (close the handle to end it)",
         });
+        // A BYOB view the kernel may still write into is never handed back: closing would
+        // return it to the consumer (respond(0)), erroring does not.
+        if (this.#direct) this.#errorStream(error);
+        else this.#endStream();
+        throw error;
       }
     }
     await this.#release();
@@ -207,6 +218,14 @@ export class PipeReader {
   }
 
   /** Pending reads of the stream end (done) rather than wait forever. */
+  #errorStream(error: unknown): void {
+    try {
+      this.#controller?.error(error);
+    } catch {
+      // already closed, errored or cancelled
+    }
+  }
+
   #endStream(): void {
     try {
       this.#controller?.close();
@@ -229,63 +248,88 @@ export class PipeReader {
   #pull(c: ReadableByteStreamController): Promise<void> {
     if (this.#ended) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const byob = c.byobRequest?.view;
-      // Into the reader's own memory, never the consumer's view: it must not move or be
-      // detached while the kernel writes to it.
-      const size = byob && !this.#messageMode
-        ? Math.min(byob.byteLength, this.#buffer.byteLength)
-        : this.#buffer.byteLength;
-      const onRead = (result: IoResult) => {
-        // Keep reading until something was delivered (a message may take several reads, and a
-        // zero-byte read delivers nothing): a byte stream does not pull again by itself.
+      // Keep reading until something was delivered (a message may take several reads, and a
+      // zero-byte read delivers nothing): a byte stream does not pull again by itself. Reads
+      // that complete at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) are handled in this loop.
+      const later = (result: IoResult) => {
         if (this.#completed(c, result) || this.#ended) resolve();
-        else this.#read(size, onRead);
+        else step();
       };
-      this.#read(size, onRead);
+      const step = () => {
+        for (;;) {
+          const result = this.#read(c, later);
+          if (!result) return; // pending, or a failure to start reported on a later turn
+          if (this.#completed(c, result) || this.#ended) return resolve();
+        }
+      };
+      step();
     });
   }
 
-  #read(size: number, done: (result: IoResult) => void): void {
+  /**
+   * Starts one read: into the consumer's BYOB view itself when there is one (byte mode), else
+   * into the reader's buffer. Returns the result when it completed at once.
+   */
+  #read(c: ReadableByteStreamController, later: (result: IoResult) => void): IoResult | undefined {
+    const byob = c.byobRequest?.view;
+    // The view's buffer was transferred to the stream: the consumer cannot touch it until we
+    // respond, and it is referenced from the operation until the completion.
+    this.#direct = !!byob && !this.#messageMode;
+    this.#target = byob && this.#direct
+      ? new Uint8Array(byob.buffer, byob.byteOffset, Math.min(byob.byteLength, MAX_READ))
+      : this.#buffer.subarray(
+        0,
+        byob ? Math.min(byob.byteLength, this.#buffer.byteLength) : this.#buffer.byteLength,
+      );
     let finish!: () => void;
     const inFlight = new Promise<void>((r) => (finish = r));
-    this.#inFlight = inFlight;
     let failure: IoResult | undefined;
     try {
-      const f = this.#channel.startRead(this.#buffer.subarray(0, size), (result) => {
+      const started = this.#channel.startRead(this.#target, (result) => {
         this.#inFlight = null;
         finish();
-        done(result);
+        later(result);
       });
-      // A failure to start is a failure whatever its code says (0 included).
-      if (f) failure = { error: failureCode(f.error), bytes: 0, syscall: f.syscall };
+      if (started === undefined) {
+        this.#inFlight = inFlight;
+        return undefined;
+      }
+      if (!startFailed(started)) return started; // completed at once
+      failure = { error: failureCode(started.error), bytes: 0, syscall: started.syscall };
     } catch (e) {
       // Also from inside a completion callback (the next read starts there): never thrown on.
       this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
       failure = { error: this.#internalError.code, bytes: 0 };
     }
-    if (failure) {
-      this.#inFlight = null;
-      finish();
-      // Reported like a completion, on a later turn.
-      const result = failure;
-      queueMicrotask(() => done(result));
-    }
+    // Reported like a completion, on a later turn.
+    const result = failure;
+    queueMicrotask(() => later(result));
+    return undefined;
   }
 
-  /**
-   * Handles one read's completion; returns true when it delivered something or ended the
-   * stream. Never throws: a failure here errors the stream.
-   */
   #completed(c: ReadableByteStreamController, result: IoResult): boolean {
     const { error, bytes } = result;
+    const direct = this.#direct;
+    const target = this.#target!;
+    this.#direct = false;
+    this.#target = null;
     try {
-      const data = bytes > 0 ? this.#buffer.slice(0, bytes) : null;
-      if (data) this.#bytesRead += bytes;
+      if (bytes > 0) this.#bytesRead += bytes;
       if (this.#ended) {
         // Cancelled meanwhile: what the read had transferred goes to cancel()'s caller.
-        if (data) this.#leftover.push(data);
+        if (bytes > 0) this.#leftover.push(target.slice(0, bytes));
         return false;
       }
+      if (direct && (error === 0 || error === Win32.ERROR_MORE_DATA)) {
+        if (bytes === 0) return false;
+        const request = c.byobRequest;
+        // The bytes are already in the consumer's view; without a request (it cannot go away
+        // while the stream is open, but if it did) they are enqueued as a copy.
+        if (request?.view) request.respond(bytes);
+        else c.enqueue(target.slice(0, bytes));
+        return true;
+      }
+      const data = bytes > 0 ? this.#take(bytes) : null;
       if (error === 0 || error === Win32.ERROR_MORE_DATA) {
         if (this.#messageMode) {
           if (data) this.#parts.push(data);
@@ -325,6 +369,19 @@ export class PipeReader {
       void this.#release();
       return true;
     }
+  }
+
+  /**
+   * The first `bytes` of the reader's buffer as a chunk of their own. A large read hands the
+   * buffer itself over (a new one is made for the next read), a small one is copied out.
+   */
+  #take(bytes: number): Uint8Array {
+    if (this.#messageMode || bytes < this.#buffer.byteLength / 2) {
+      return this.#buffer.slice(0, bytes);
+    }
+    const data = this.#buffer.subarray(0, bytes);
+    this.#buffer = new Uint8Array(new ArrayBuffer(this.#buffer.byteLength));
+    return data;
   }
 
   #deliver(c: ReadableByteStreamController, data: Uint8Array): void {

@@ -24,7 +24,8 @@ import {
   PIPE_UNLIMITED_INSTANCES,
   PIPE_WAIT,
 } from "../ffi/kernel32.ts";
-import type { IoResult } from "./channel.ts";
+import type { IoResult } from "./completion/mod.ts";
+import { Operation, OverlappedPipe } from "./completion/mod.ts";
 import { type ConnectOptions, PipeConnection } from "./connection.ts";
 import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
 import { describe, isLocalPipeName, validatePipeName } from "./names.ts";
@@ -38,7 +39,6 @@ import {
   type WriterSettings,
   writerSettings,
 } from "./options.ts";
-import { Operation, OverlappedPipe } from "./overlapped.ts";
 import { pipeLocalInformation } from "./pipe_info.ts";
 import { securityAttributes } from "./security.ts";
 import { type PipeSecurity, sddlFor, securityDescriptor } from "./security_descriptor.ts";
@@ -201,8 +201,9 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
     if (r instanceof Operation) {
       listener.op = r;
     } else {
-      // ERROR_PIPE_CONNECTED: the client came between CreateNamedPipe and ConnectNamedPipe.
-      const result: IoResult = r.error === Win32.ERROR_PIPE_CONNECTED
+      // Connected at once, or ERROR_PIPE_CONNECTED: the client came between CreateNamedPipe and
+      // ConnectNamedPipe.
+      const result: IoResult = r.error === 0 || r.error === Win32.ERROR_PIPE_CONNECTED
         ? { error: 0, bytes: 0 }
         : { error: failureCode(r.error), bytes: 0, syscall: r.syscall };
       queueMicrotask(() => this.#connectDone(listener, result));

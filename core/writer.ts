@@ -8,8 +8,15 @@
  *
  * @module
  */
-import type { IoFailure, IoResult, WriteChannel } from "./channel.ts";
 import { type Chunk, chunkBytes } from "./chunk.ts";
+import {
+  type IoFailure,
+  type IoResult,
+  type Started,
+  startFailed,
+  type WriteChannel,
+} from "./completion/mod.ts";
+import { OverlappedPipe } from "./completion/mod.ts";
 import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
 import { type OpenOptions, openPipeHandle } from "./open.ts";
 import {
@@ -22,7 +29,6 @@ import {
   type WriterSettings,
   writerSettings,
 } from "./options.ts";
-import { OverlappedPipe } from "./overlapped.ts";
 import { WriteQueue } from "./queue.ts";
 import { CANCEL_WAIT_MS, longTimeout, settlesWithin, type Timer } from "./timeouts.ts";
 
@@ -139,6 +145,8 @@ export class PipeWriter extends EventTarget {
   #stopped: Promise<void> | undefined;
   #released: Promise<void> | undefined;
   #emitting = false;
+  /** Bytes written at once whose `byteswritten` is still to come (see #progressSoon). */
+  #inlineBytes = 0;
   #pendingEvents: Event[] = [];
   #writable: WritableStream<Uint8Array> | undefined;
   #streamError: ((e: unknown) => void) | undefined;
@@ -461,25 +469,57 @@ export class PipeWriter extends EventTarget {
     this.#issue({ block, offset: 0 });
   }
 
-  #issue(op: InFlight): void {
-    this.#inFlight = op;
-    let failure: IoFailure | undefined;
-    let cause: unknown;
-    try {
-      failure = this.#channel.startWrite(
-        op.block.subarray(op.offset),
-        (result) => this.#completed(op, result),
-      );
-    } catch (e) {
-      // Also from inside a completion callback (the next write starts there): never thrown on.
-      const error = asPipeError(e, "WriteFile", this.path);
-      failure = { error: error.code, syscall: error.syscall, detail: error.detail };
-      cause = e;
-    }
-    if (failure) {
+  /**
+   * Starts writes until one is pending, the queue is empty, or one fails. A write that completed
+   * at once (an owned handle, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) is accounted here, and the
+   * next one starts; its events are dispatched on a microtask, never inside `write()`.
+   */
+  #issue(first: InFlight): void {
+    for (let op: InFlight | null = first; op;) {
+      this.#inFlight = op;
+      const current = op;
+      let started: Started;
+      let cause: unknown;
+      try {
+        started = this.#channel.startWrite(
+          op.block.subarray(op.offset),
+          (result) => this.#completed(current, result),
+        );
+      } catch (e) {
+        // Also from inside a completion callback (the next write starts there): never thrown on.
+        const error = asPipeError(e, "WriteFile", this.path);
+        started = { error: error.code, syscall: error.syscall, detail: error.detail };
+        cause = e;
+      }
+      if (started === undefined) return; // pending: #completed takes it from here
       this.#inFlight = null;
-      this.#fail(failure, cause);
+      if (startFailed(started)) {
+        this.#fail(started, cause);
+        return;
+      }
+      op = this.#advance(op, started.bytes);
+      if (started.bytes) this.#progressSoon(started.bytes);
     }
+  }
+
+  /** Accounts `bytes` written from `op`; returns what to write next (its rest, or the next block). */
+  #advance(op: InFlight, bytes: number): InFlight | null {
+    if (bytes === 0) {
+      // Only a PIPE_NOWAIT pipe with a full buffer does this; writing again would spin.
+      this.#fail({
+        error: Win32.ERROR_WRITE_FAULT,
+        syscall: "WriteFile",
+        detail: "WriteFile reported success but wrote nothing (is the pipe in PIPE_NOWAIT mode?)",
+      });
+      return null;
+    }
+    this.#bytesToWrite -= bytes;
+    op.offset += bytes;
+    if (op.offset < op.block.byteLength) return op; // a short write: the rest of the block next
+    this.#queue.recycle(op.block);
+    if (this.#state !== "open" && this.#state !== "closing") return null;
+    const block = this.#queue.take();
+    return block ? { block, offset: 0 } : null;
   }
 
   /** A completion, on the JS thread. Never throws: a failure here becomes the writer's error. */
@@ -493,25 +533,35 @@ export class PipeWriter extends EventTarget {
         this.#fail({ error, syscall: syscall ?? "WriteFile" });
         return;
       }
-      this.#bytesToWrite -= bytes;
-      op.offset += bytes;
-      if (op.offset < op.block.byteLength) {
-        this.#issue(op); // a short write: the rest of the block goes next
-      } else {
-        this.#queue.recycle(op.block);
-        this.#startNext();
-      }
-      this.#emit(new CustomEvent("byteswritten", { detail: bytes }));
-      if (this.#needDrain && this.#bytesToWrite < this.#highWaterMark && !this.#error) {
-        this.#needDrain = false;
-        this.#settle(this.#drainWaiters);
-        this.#emit(new Event("drain"));
-      }
-      if (this.#bytesToWrite === 0 && !this.#error) this.#settle(this.#flushWaiters);
+      const next = this.#advance(op, bytes);
+      if (next) this.#issue(next);
+      if (bytes) this.#progressed(bytes);
     } catch (e) {
       const error = asPipeError(e, "WriteFile", this.path);
       this.#fail({ error: error.code, syscall: error.syscall, detail: error.detail }, e);
     }
+  }
+
+  /** `byteswritten`, `drain` when due, and flush waiters, after `bytes` were written. */
+  #progressed(bytes: number): void {
+    this.#emit(new CustomEvent("byteswritten", { detail: bytes }));
+    if (this.#needDrain && this.#bytesToWrite < this.#highWaterMark && !this.#error) {
+      this.#needDrain = false;
+      this.#settle(this.#drainWaiters);
+      this.#emit(new Event("drain"));
+    }
+    if (this.#bytesToWrite === 0 && !this.#error) this.#settle(this.#flushWaiters);
+  }
+
+  /** {@link #progressed} for writes that completed at once: one microtask for all of them. */
+  #progressSoon(bytes: number): void {
+    this.#inlineBytes += bytes;
+    if (this.#inlineBytes !== bytes) return; // already scheduled
+    queueMicrotask(() => {
+      const written = this.#inlineBytes;
+      this.#inlineBytes = 0;
+      if (this.#state !== "stopping" && this.#state !== "closed") this.#progressed(written);
+    });
   }
 
   #fail(failure: IoFailure, cause?: unknown): void {

@@ -36,6 +36,7 @@ interface BunFfi {
 
 // `u64` makes Bun take and return bigint, which is the neutral face of a pointer-sized value.
 const bunType: Record<NativeType, string> = {
+  u8: "u8",
   u32: "u32",
   i32: "i32",
   usize: "u64",

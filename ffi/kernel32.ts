@@ -1,7 +1,7 @@
 /**
  * kernel32 as data: one entry per Win32 function, the C parameter names beside each FFI type.
  *
- * The types are a neutral vocabulary that both adapters map: `u32`/`i32` are JS numbers,
+ * The types are a neutral vocabulary that both adapters map: `u8`/`u32`/`i32` are JS numbers,
  * `usize` is a pointer-sized value (HANDLE, PVOID, ULONG_PTR) carried as a `bigint`, and
  * `buffer` is a typed array (or `null`) whose memory the callee reads or writes during the call.
  * Memory that must outlive a call (an OVERLAPPED, the bytes of a pending write) is passed as
@@ -11,7 +11,7 @@
  */
 
 /** The FFI types of the symbol table. */
-export type NativeType = "u32" | "i32" | "usize" | "buffer" | "void";
+export type NativeType = "u8" | "u32" | "i32" | "usize" | "buffer" | "void";
 
 /** One Win32 function: its parameters and its result. */
 export interface NativeSymbol {
@@ -100,6 +100,8 @@ export const kernel32Symbols = {
   WaitForThreadpoolIoCallbacks: { parameters: ["usize", "i32"], result: "void" },
   // VOID CloseThreadpoolIo(PTP_IO pio)
   CloseThreadpoolIo: { parameters: ["usize"], result: "void" },
+  // BOOL SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags)
+  SetFileCompletionNotificationModes: { parameters: ["usize", "u8"], result: "i32" },
   // DWORD FormatMessageW(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId,
   //   DWORD dwLanguageId, LPWSTR lpBuffer, DWORD nSize, va_list *Arguments)
   FormatMessageW: {
@@ -124,11 +126,11 @@ export const kernel32Symbols = {
   GetProcessHandleCount: { parameters: ["usize", "buffer"], result: "i32" },
 } as const satisfies Record<string, NativeSymbol>;
 
-type JsArg<T> = T extends "u32" | "i32" ? number
+type JsArg<T> = T extends "u8" | "u32" | "i32" ? number
   : T extends "usize" ? bigint
   : T extends "buffer" ? ArrayBufferView | null
   : never;
-type JsResult<T> = T extends "u32" | "i32" ? number
+type JsResult<T> = T extends "u8" | "u32" | "i32" ? number
   : T extends "usize" ? bigint
   : T extends "void" ? void
   : never;
@@ -285,6 +287,8 @@ export const PIPE_WAIT = 0x0;
 export const PIPE_REJECT_REMOTE_CLIENTS = 0x8;
 export const PIPE_UNLIMITED_INSTANCES = 255;
 export const FILE_TYPE_PIPE = 3;
+export const FILE_SKIP_COMPLETION_PORT_ON_SUCCESS = 0x1;
+export const FILE_SKIP_SET_EVENT_ON_HANDLE = 0x2;
 export const WAIT_OBJECT_0 = 0;
 export const WAIT_TIMEOUT = 0x102;
 export const FORMAT_MESSAGE_ALLOCATE_BUFFER = 0x100;
@@ -292,6 +296,8 @@ export const FORMAT_MESSAGE_IGNORE_INSERTS = 0x200;
 export const FORMAT_MESSAGE_FROM_SYSTEM = 0x1000;
 /** sizeof(OVERLAPPED) on x64: Internal, InternalHigh, Offset/OffsetHigh (or Pointer), hEvent. */
 export const OVERLAPPED_SIZE = 32;
+/** OVERLAPPED.InternalHigh: the bytes transferred, once the operation has completed. */
+export const OVERLAPPED_INTERNAL_HIGH = 8;
 /** Offset of OVERLAPPED.hEvent on x64. */
 export const OVERLAPPED_HEVENT = 24;
 /** sizeof(SECURITY_ATTRIBUTES) on x64: nLength, (pad), lpSecurityDescriptor, bInheritHandle. */

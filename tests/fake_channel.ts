@@ -3,9 +3,10 @@
  * reader starts and complete it only when the test says so, so that ordering, coalescing,
  * errors, cancellation and release are tested deterministically. They also behave as badly as
  * the real thing may: a late callback for a write whose result `waitWrite` already took (the
- * pool's callback always comes), and synchronous failures with any code, 0 included.
+ * pool's callback always comes), synchronous failures with any code, and operations that
+ * complete at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), in full or short.
  */
-import type { IoFailure, IoResult, ReadChannel, WriteChannel } from "../core/channel.ts";
+import type { IoResult, ReadChannel, Started, WriteChannel } from "../core/completion/mod.ts";
 import { optionsObject, readerSettings, writerSettings } from "../core/options.ts";
 import { PipeReader, type PipeReaderOptions } from "../core/reader.ts";
 import { type PipeWriterOptions, writerOverChannel } from "../core/writer.ts";
@@ -25,8 +26,15 @@ export class FakeChannel implements WriteChannel {
   readonly path = String.raw`\\.\pipe\fake`;
   started: StartedWrite[] = [];
   inFlight: StartedWrite | null = null;
-  /** Win32 code for the next startWrite to fail with synchronously (then reset); 0 included. */
+  /** Win32 code (never 0) for the next startWrite to fail with synchronously (then reset). */
   failNextStart: number | null = null;
+  /**
+   * The next startWrite completes at once (then reset): with this fraction of its bytes (1: all;
+   * short ones round down, at least 1 byte).
+   */
+  atOnceNext: number | null = null;
+  /** How many writes completed at once. */
+  atOnce = 0;
   /** How many starts failed that way. */
   startFailures = 0;
   /** What cancelWrite returns. */
@@ -46,7 +54,7 @@ export class FakeChannel implements WriteChannel {
   /** Result for the next waitWrite: "complete" the write fully, "timeout", or "fail" (233). */
   waitBehaviour: "complete" | "timeout" | "fail" = "complete";
 
-  startWrite(bytes: Uint8Array, onComplete: (r: IoResult) => void): IoFailure | undefined {
+  startWrite(bytes: Uint8Array, onComplete: (r: IoResult) => void): Started {
     if (this.inFlight) throw new Error("fake: two writes in flight");
     if (this.released) {
       this.violations.push("startWrite after release");
@@ -57,6 +65,14 @@ export class FakeChannel implements WriteChannel {
       this.failNextStart = null;
       this.startFailures++;
       return { error, syscall: "WriteFile" };
+    }
+    if (this.atOnceNext !== null) {
+      const n = Math.max(1, Math.floor(this.atOnceNext * bytes.byteLength));
+      this.atOnceNext = null;
+      this.atOnce++;
+      this.started.push({ bytes: bytes.slice(0, n), view: bytes, onComplete });
+      for (let i = 0; i < n; i++) this.received.push(bytes[i]);
+      return { error: 0, bytes: n };
     }
     const w = { bytes: bytes.slice(), view: bytes, onComplete };
     this.started.push(w);
@@ -174,9 +190,14 @@ export class FakeReadChannel implements ReadChannel {
   /** Every byte the peer wrote. */
   written: number[] = [];
   inFlight: StartedRead | null = null;
+  /** Win32 code (never 0) for the next startRead to fail with synchronously (then reset). */
   failNextStart: number | null = null;
   startFailures = 0;
   startFailureCodes: number[] = [];
+  /** Reads complete at once while the pipe holds bytes (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS). */
+  atOnce = false;
+  /** How many reads completed at once. */
+  readsAtOnce = 0;
   cancelResult = 0;
   cancelCalls = 0;
   abortHandleCalls = 0;
@@ -193,7 +214,7 @@ export class FakeReadChannel implements ReadChannel {
     }
   }
 
-  startRead(buffer: Uint8Array, onComplete: (r: IoResult) => void): IoFailure | undefined {
+  startRead(buffer: Uint8Array, onComplete: (r: IoResult) => void): Started {
     if (this.inFlight) throw new Error("fake: two reads in flight");
     if (this.released) {
       this.violations.push("startRead after release");
@@ -207,6 +228,12 @@ export class FakeReadChannel implements ReadChannel {
       return { error, syscall: "ReadFile" };
     }
     this.reads++;
+    if (this.atOnce && this.pipe.length > 0) {
+      const n = Math.min(this.pipe.length, buffer.byteLength);
+      buffer.set(this.pipe.splice(0, n));
+      this.readsAtOnce++;
+      return { error: 0, bytes: n };
+    }
     this.inFlight = { buffer, onComplete };
     return undefined;
   }

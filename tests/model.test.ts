@@ -39,6 +39,8 @@ function settles<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 const codes = fc.constantFrom(0, 5, 6, 87, 109, 232, 233, 995, 1168, 1287, 12345);
+/** A failure to start never carries 0 (the channel turns GetLastError 0 into 1287). */
+const startCodes = codes.filter((c) => c !== 0);
 
 // ---- the writer ----
 
@@ -54,6 +56,7 @@ type WriterAction =
   | { kind: "fail"; code: number }
   | { kind: "cancelResult"; code: number }
   | { kind: "syncFail"; code: number }
+  | { kind: "atOnce"; fraction: number }
   | { kind: "deliverLate" }
   | { kind: "tick" };
 
@@ -89,7 +92,15 @@ const writerAction: fc.Arbitrary<WriterAction> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant("cancelResult"), code: fc.constantFrom(0, 1168, 6) }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("syncFail"), code: codes }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("syncFail"), code: startCodes }) },
+  {
+    // The next write completes at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), whole or short.
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("atOnce"),
+      fraction: fc.oneof(fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("deliverLate") }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("tick") }) },
 ) as fc.Arbitrary<WriterAction>;
@@ -184,7 +195,10 @@ async function runWriter(
         break;
       case "short":
         if (channel.inFlight) {
-          channel.completeNow(0, Math.floor(a.fraction * channel.inFlight.bytes.byteLength));
+          // At least one byte: a successful write of nothing only happens on a PIPE_NOWAIT pipe
+          // (the writer fails then, tested on its own).
+          const n = channel.inFlight.bytes.byteLength;
+          channel.completeNow(0, Math.max(1, Math.floor(a.fraction * n)));
         }
         break;
       case "fail":
@@ -195,6 +209,9 @@ async function runWriter(
         break;
       case "syncFail":
         channel.failNextStart = a.code;
+        break;
+      case "atOnce":
+        channel.atOnceNext = a.fraction;
         break;
       case "deliverLate":
         channel.deliverLate();
@@ -237,6 +254,7 @@ type ReaderAction =
   | { kind: "syncFail"; code: number }
   | { kind: "cancel" }
   | { kind: "cancelResult"; code: number }
+  | { kind: "atOnce"; on: boolean }
   | { kind: "tick" };
 
 const readerAction: fc.Arbitrary<ReaderAction> = fc.oneof(
@@ -256,18 +274,35 @@ const readerAction: fc.Arbitrary<ReaderAction> = fc.oneof(
       code: fc.constantFrom(109, 232, 233, 5, 995, 12345),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("syncFail"), code: codes }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("syncFail"), code: startCodes }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("cancel") }) },
   {
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant("cancelResult"), code: fc.constantFrom(0, 1168, 6) }),
   },
+  // Reads complete at once while bytes are waiting (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), or not.
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("atOnce"), on: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("tick") }) },
 ) as fc.Arbitrary<ReaderAction>;
 
-async function runReader(actions: ReaderAction[]): Promise<void> {
+/** A run: a default or a BYOB consumer (whose views are read into directly), and the steps. */
+const readerRun = fc.record({
+  byob: fc.boolean(),
+  viewSize: fc.integer({ min: 1, max: 40 }),
+  actions: fc.array(readerAction, { maxLength: 60 }),
+});
+
+async function runReader(
+  { byob, viewSize, actions }: { byob: boolean; viewSize: number; actions: ReaderAction[] },
+): Promise<void> {
   const { channel, reader } = fakeReader({ readSize: 16 });
-  const stream = reader.readable.getReader();
+  const byobReader = byob ? reader.readable.getReader({ mode: "byob" }) : undefined;
+  const stream = byobReader ?? reader.readable.getReader();
+  type Result = { done: boolean; value?: Uint8Array };
+  const readOnce = (): Promise<Result> =>
+    byobReader
+      ? byobReader.read(new Uint8Array(viewSize)) as Promise<Result>
+      : (stream as ReadableStreamDefaultReader<Uint8Array>).read() as Promise<Result>;
   const delivered: number[] = [];
   let next = 0;
   let pendingReads = 0;
@@ -304,11 +339,11 @@ async function runReader(actions: ReaderAction[]): Promise<void> {
         if (ended || pendingReads > 0) break; // one read at a time, as a consumer loop does
         pendingReads++;
         promises.push(
-          stream.read().then(
+          readOnce().then(
             (r) => {
               pendingReads--;
               if (r.done) ended = true;
-              else delivered.push(...r.value);
+              else delivered.push(...r.value!);
             },
             (e) => {
               pendingReads--;
@@ -336,6 +371,9 @@ async function runReader(actions: ReaderAction[]): Promise<void> {
         break;
       case "cancelResult":
         channel.cancelResult = a.code;
+        break;
+      case "atOnce":
+        channel.atOnce = a.on;
         break;
       case "tick":
         await tick();
@@ -365,7 +403,7 @@ async function runReader(actions: ReaderAction[]): Promise<void> {
 for (const { label, seed } of seeds()) {
   test(`model: the reader under random peer writes, reads, completions, failures and cancels (${label})`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(readerAction, { maxLength: 60 }), runReader),
+      fc.asyncProperty(readerRun, runReader),
       { seed, numRuns: RUNS },
     );
   });

@@ -2,10 +2,10 @@
  * A real server end for the Windows suites, made through the same FFI and completion path as
  * the writer: CreateNamedPipeW (overlapped), ConnectNamedPipe and ReadFile on the thread pool.
  */
-import type { IoResult } from "../../core/channel.ts";
+import { type IoResult, startFailed } from "../../core/completion/mod.ts";
+import { Operation, OverlappedPipe } from "../../core/completion/mod.ts";
 import { PipeError, Win32 } from "../../core/errors.ts";
 import { toWide } from "../../core/names.ts";
-import { Operation, OverlappedPipe } from "../../core/overlapped.ts";
 import { securityAttributes } from "../../core/security.ts";
 import {
   FILE_FLAG_OVERLAPPED,
@@ -67,7 +67,8 @@ export class ServerEnd {
     return new Promise((resolve, reject) => {
       const r = this.pipe.start(syscall, call, data, resolve);
       if (!(r instanceof Operation)) {
-        if (r.error === Win32.ERROR_PIPE_CONNECTED) resolve({ error: 0, bytes: 0 });
+        if (!startFailed(r)) resolve(r); // completed at once
+        else if (r.error === Win32.ERROR_PIPE_CONNECTED) resolve({ error: 0, bytes: 0 });
         else if (r.error === Win32.ERROR_BROKEN_PIPE) resolve({ error: r.error, bytes: 0 });
         else reject(new PipeError({ code: r.error, syscall, path: this.name, detail: r.detail }));
       }

@@ -29,16 +29,32 @@ export interface IoFailure {
   detail?: string;
 }
 
-/** One overlapped write at a time, with its completion delivered asynchronously. */
+/**
+ * How starting an operation went: `undefined` while it is pending (its `onComplete` comes later,
+ * never synchronously); an {@link IoResult} when it completed at once, with `error` 0 or
+ * ERROR_MORE_DATA (a message longer than the read; then `onComplete` is never called); or an
+ * {@link IoFailure} (any other code, never 0) when it could not be started (then `onComplete`
+ * is never called either).
+ */
+export type Started = IoResult | IoFailure | undefined;
+
+/** ERROR_MORE_DATA: a read that completed with part of a message. */
+const ERROR_MORE_DATA = 234;
+
+/** True when a start call's answer ({@link Started}, not pending) is a failure to start. */
+export function startFailed(started: IoResult | IoFailure): started is IoFailure {
+  return started.error !== 0 && started.error !== ERROR_MORE_DATA;
+}
+
+/** One overlapped write at a time; its completion comes at once or later. */
 export interface WriteChannel {
   /** The pipe's name, for error messages. */
   readonly path: string | undefined;
   /**
    * Starts one write of `bytes`, which are writer-owned (over a `new ArrayBuffer`). The channel
-   * keeps them referenced until the completion. Returns undefined when `onComplete` will be
-   * called later (never synchronously), or the failure (then it never is).
+   * keeps them referenced until the completion. See {@link Started} for what it returns.
    */
-  startWrite(bytes: Uint8Array, onComplete: (result: IoResult) => void): IoFailure | undefined;
+  startWrite(bytes: Uint8Array, onComplete: (result: IoResult) => void): Started;
   /** `CancelIoEx` on the write in flight: 0, or the Win32 code (1168: it had already completed). */
   cancelWrite(): number;
   /**
@@ -60,11 +76,10 @@ export interface ReadChannel {
   /** The pipe's name, for error messages. */
   readonly path: string | undefined;
   /**
-   * Starts one read into `buffer` (reader-owned, over a `new ArrayBuffer`), which the channel
-   * keeps referenced until the completion. Returns undefined when `onComplete` will be called
-   * later (never synchronously), or the failure (then it never is).
+   * Starts one read into `buffer` (over an ArrayBuffer that nobody else can detach or reuse
+   * meanwhile), which the channel keeps referenced until the completion. See {@link Started}.
    */
-  startRead(buffer: Uint8Array, onComplete: (result: IoResult) => void): IoFailure | undefined;
+  startRead(buffer: Uint8Array, onComplete: (result: IoResult) => void): Started;
   /** `CancelIoEx` on the read in flight: 0, or the Win32 code (1168: it had already completed). */
   cancelRead(): number;
   /** Bytes waiting in the pipe now (`PeekNamedPipe`); 0 once released or the peer has gone. */

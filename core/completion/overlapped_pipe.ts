@@ -1,34 +1,23 @@
 /**
- * The completion path: a pipe handle bound to the Win32 thread pool with `CreateThreadpoolIo`,
- * and the overlapped operations started on it. One process-wide thread-safe callback receives
- * every completion (`IoResult` and the byte count arrive as arguments, so no `GetLastError` hop
- * across threads) and hands it to the JS thread, where it is dispatched by context and OVERLAPPED
- * address.
- *
- * Lifetimes (see README "Design"):
- * - an operation's OVERLAPPED, event and data stay referenced from `#pending` until its
- *   completion callback has run in JS, whatever happened meanwhile (cancel, stop, close, a
- *   synchronous wait, a handle closed early);
- * - `release()` runs only when nothing is owed, and then once, in the order `CloseThreadpoolIo`
- *   asks for: close the (owned) file handle, wait for the pool's callbacks, close the pool
- *   object, then the events;
- * - a handle that is not owned stays open, and stays bound to the pool's completion port for
- *   good (Windows has no unbinding): see README "Handles you own".
+ * A pipe handle bound to the Win32 thread pool (`CreateThreadpoolIo`), and the overlapped
+ * operations started on it. The lifetime rules are in ./mod.ts.
  *
  * @module
  */
 import {
+  FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
+  FILE_SKIP_SET_EVENT_ON_HANDLE,
   type Kernel32,
   type Native,
   type NativeCallback,
-  OVERLAPPED_HEVENT,
-  OVERLAPPED_SIZE,
-} from "../ffi/kernel32.ts";
-import type { IoFailure, IoResult, ReadChannel, WriteChannel } from "./channel.ts";
-import { failureCode, isPeerGone, lastError, PipeError, Win32 } from "./errors.ts";
-import { requireNative } from "./native.ts";
-import { checkHandle } from "./options.ts";
-import { securityAttributes } from "./security.ts";
+} from "../../ffi/kernel32.ts";
+import { failureCode, isPeerGone, lastError, PipeError, Win32 } from "../errors.ts";
+import { requireNative } from "../native.ts";
+import { checkHandle } from "../options.ts";
+import { securityAttributes } from "../security.ts";
+import type { IoFailure, IoResult, ReadChannel, Started, WriteChannel } from "./channel.ts";
+import { acquireCallback, releaseCallback, reportLater, route, unroute } from "./dispatch.ts";
+import { Operation } from "./operation.ts";
 
 const FILE_TYPE_UNKNOWN = 0;
 const FILE_TYPE_PIPE = 3;
@@ -45,84 +34,19 @@ const OPERATIONS: Record<string, string> = {
   ReadFile: "read",
   ConnectNamedPipe: "accept",
 };
-/** OVERLAPPED.Internal holds STATUS_PENDING while the I/O is in flight. */
-const STATUS_PENDING = 0x103n;
-
-/** One overlapped operation slot: an OVERLAPPED and its event, reused after completion. */
-export class Operation {
-  /** OVERLAPPED in memory that never moves (a `new ArrayBuffer`), and its address. */
-  readonly overlapped: Uint8Array = new Uint8Array(new ArrayBuffer(OVERLAPPED_SIZE));
-  readonly address: bigint;
-  readonly event: bigint;
-  /** The data the kernel reads or writes; referenced until completion. */
-  data: Uint8Array | null = null;
-  onComplete: ((r: IoResult) => void) | null = null;
-  /** Its result was already taken synchronously (GetOverlappedResultEx); ignore the callback. */
-  consumed = false;
-
-  constructor(nat: Native, event: bigint) {
-    this.address = nat.addressOf(this.overlapped);
-    this.event = event;
-  }
-
-  reset(): void {
-    // Internal, InternalHigh, Offset, OffsetHigh = 0; hEvent kept (each call resets the event).
-    this.overlapped.fill(0, 0, OVERLAPPED_HEVENT);
-    new DataView(this.overlapped.buffer).setBigUint64(OVERLAPPED_HEVENT, this.event, true);
-    this.consumed = false;
-  }
-
-  /** True while the kernel has not completed it (OVERLAPPED.Internal is STATUS_PENDING). */
-  get inFlight(): boolean {
-    return new DataView(this.overlapped.buffer).getBigUint64(0, true) === STATUS_PENDING;
-  }
-}
-
-/**
- * The callback generation: one thread-safe callback shared by every bound pipe, made when the
- * first pipe is bound and closed when the last one has closed its pool object (after waiting for
- * its callbacks), so that no pool object can ever call a closed callback (Bun crashes if one
- * does). While it lives, the process stays alive, as with an open socket.
- */
-let callback: NativeCallback | undefined;
-let boundPipes = 0;
-const targets = new Map<bigint, OverlappedPipe>();
-let nextId = 1n;
-
-function acquireCallback(nat: Native): NativeCallback {
-  callback ??= nat.threadSafeIoCallback((context, overlapped, ioResult, bytes) => {
-    // Nothing may be thrown out of a native callback (Deno: "Illegal unhandled exception in
-    // nonblocking callback"). Owners turn their own failures into errors; this is the backstop.
-    try {
-      targets.get(context)?.completed(overlapped, ioResult, bytes);
-    } catch (e) {
-      reportLater(e);
-    }
-  });
-  boundPipes++;
-  return callback;
-}
-
-function releaseCallback(): void {
-  if (--boundPipes === 0 && callback) {
-    callback.close();
-    callback = undefined;
-  }
-}
-
-/** An internal error that no owner caught: raised on a later turn, outside the native callback. */
-function reportLater(e: unknown): void {
-  setTimeout(() => {
-    throw e;
-  }, 0);
-}
-
 /** What {@link OverlappedPipe.bind} takes. */
 export interface BindOptions {
   /** Close the handle on release (and if binding fails). */
   owned: boolean;
   /** The pipe's name, for error messages. */
   path?: string;
+  /**
+   * Complete at once what completes at once: `SetFileCompletionNotificationModes` with
+   * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS, so that a call that succeeds synchronously queues no
+   * completion and its result is taken inline. Default: `owned` (the mode is the handle's for
+   * good, and a caller's handle is not ours to change).
+   */
+  inline?: boolean;
 }
 
 /** A pipe handle bound to the thread pool. */
@@ -137,8 +61,10 @@ export class OverlappedPipe {
   readonly #nat: Native;
   readonly #k32: Kernel32;
   readonly #owned: boolean;
-  readonly #id: bigint;
+  readonly #context: bigint;
   readonly #callback: NativeCallback;
+  /** FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a synchronous success queues nothing. */
+  #inline = false;
   #handle: bigint | null = null;
   #io: bigint | null = null;
   #pending = new Map<bigint, Operation>();
@@ -156,8 +82,9 @@ export class OverlappedPipe {
     this.#owned = options.owned;
     this.path = options.path;
     this.#handle = handle;
-    this.#id = nextId++;
-    this.#callback = acquireCallback(nat);
+    const { callback, context } = acquireCallback(nat);
+    this.#callback = callback;
+    this.#context = context;
   }
 
   /**
@@ -170,7 +97,7 @@ export class OverlappedPipe {
     const nat = requireNative();
     const pipe = new OverlappedPipe(nat, handle, options);
     try {
-      pipe.#bind();
+      pipe.#bind(options.inline ?? options.owned);
       return pipe;
     } catch (e) {
       pipe.#teardown();
@@ -178,7 +105,7 @@ export class OverlappedPipe {
     }
   }
 
-  #bind(): void {
+  #bind(inline: boolean): void {
     const k = this.#k32;
     const handle = this.#handle!;
     const type = k.GetFileType(handle);
@@ -195,7 +122,7 @@ export class OverlappedPipe {
           : `the handle is ${FILE_TYPE_NAMES[type] ?? `of type ${type}`}, not a pipe`,
       });
     }
-    const io = k.CreateThreadpoolIo(handle, this.#callback.address, this.#id, 0n);
+    const io = k.CreateThreadpoolIo(handle, this.#callback.address, this.#context, 0n);
     if (io === 0n) {
       const code = failureCode(k.GetLastError());
       throw new PipeError({
@@ -210,7 +137,20 @@ export class OverlappedPipe {
     }
     this.#io = io;
     this.#free.push(this.#newOperation());
-    targets.set(this.#id, this);
+    // FILE_SKIP_SET_EVENT_ON_HANDLE: nothing waits on the handle itself (a synchronous wait uses
+    // the OVERLAPPED's own event, which is still set). If the call fails, completions simply
+    // keep coming through the pool for every operation.
+    this.#inline = inline
+      && k.SetFileCompletionNotificationModes(
+          handle,
+          FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE,
+        ) !== 0;
+    route(this.#context, this);
+  }
+
+  /** True when a synchronous success completes inline (no completion is queued for it). */
+  get inline(): boolean {
+    return this.#inline;
   }
 
   #newOperation(): Operation {
@@ -234,15 +174,16 @@ export class OverlappedPipe {
 
   /**
    * Starts an overlapped call named `syscall`. `call(handle, overlappedAddress)` makes it
-   * (WriteFile, ReadFile, ConnectNamedPipe) and returns its BOOL. Returns the started operation,
-   * or the failure (then no completion will come).
+   * (WriteFile, ReadFile, ConnectNamedPipe) and returns its BOOL. Returns the started operation
+   * (its completion comes later), its result when it completed inline (then `onComplete` is
+   * never called), or the failure (then no completion will come either).
    */
   start(
     syscall: string,
     call: (handle: bigint, overlapped: bigint) => number,
     data: Uint8Array | null,
     onComplete: (r: IoResult) => void,
-  ): Operation | IoFailure {
+  ): Operation | IoResult | IoFailure {
     if (this.#handle === null || this.#io === null || this.#releasing) {
       // No call was made: name the operation, not a system call that never ran.
       return {
@@ -275,10 +216,23 @@ export class OverlappedPipe {
       this.#free.push(op);
       throw e;
     }
+    const code = ok ? 0 : k.GetLastError();
+    // Completed synchronously with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: nothing is queued (and
+    // CancelThreadpoolIo's documentation asks for the call in exactly this case). That includes
+    // ERROR_MORE_DATA, a warning status: with the mode set no packet follows it (Wine 10 and
+    // Windows before 8; Windows 8 and later return ERROR_IO_PENDING for it instead). The kernel
+    // is done with the OVERLAPPED and the data; the count is OVERLAPPED.InternalHigh.
+    if (this.#inline && (ok || code === Win32.ERROR_MORE_DATA)) {
+      k.CancelThreadpoolIo(io);
+      const bytes = op.bytesTransferred;
+      op.data = null;
+      op.onComplete = null;
+      this.#free.push(op);
+      return { error: code, bytes };
+    }
     if (!ok) {
-      const code = k.GetLastError();
       // ERROR_MORE_DATA (a message longer than the read) is a warning status: the read has
-      // completed with data, and its completion is queued like a success's.
+      // completed with data, and without the skip mode its completion is queued like a success's.
       if (code !== Win32.ERROR_IO_PENDING && code !== Win32.ERROR_MORE_DATA) {
         // No completion will be queued: the pool must be told, or it waits for one forever.
         k.CancelThreadpoolIo(io);
@@ -294,7 +248,7 @@ export class OverlappedPipe {
           : { error: code, syscall };
       }
     }
-    // Synchronous success still queues a completion (no FILE_SKIP_COMPLETION_PORT_ON_SUCCESS).
+    // Pending, or a synchronous success without the skip mode: a completion is queued.
     this.#pending.set(op.address, op);
     this.#callback.owe();
     return op;
@@ -372,7 +326,7 @@ export class OverlappedPipe {
     this.#releasing = new Promise<void>((resolve) => {
       this.#releaseNow = () => {
         this.#releaseNow = undefined;
-        targets.delete(this.#id);
+        unroute(this.#context);
         // CloseThreadpoolIo's rule: close the file handle and let outstanding I/O finish first
         // (nothing is owed here), then wait for callbacks, then close the pool object.
         if (this.#owned) this.#closeHandle();
@@ -397,7 +351,7 @@ export class OverlappedPipe {
     if (this.#tornDown) return;
     this.#tornDown = true;
     const k = this.#k32;
-    targets.delete(this.#id);
+    unroute(this.#context);
     if (this.#owned) this.#closeHandle();
     this.#handle = null;
     if (this.#io !== null) {
@@ -493,7 +447,7 @@ class Share {
     call: (handle: bigint, overlapped: bigint) => number,
     data: Uint8Array,
     onComplete: (r: IoResult) => void,
-  ): IoFailure | undefined {
+  ): Started {
     if (this.#released) {
       return {
         error: Win32.ERROR_INVALID_HANDLE,
@@ -509,7 +463,7 @@ class Share {
         if (!this.current) this.#idle?.();
       }
     });
-    if (!(r instanceof Operation)) return r;
+    if (!(r instanceof Operation)) return r; // completed inline, or failed
     this.current = r;
     return undefined;
   }

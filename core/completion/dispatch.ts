@@ -1,0 +1,72 @@
+/**
+ * The process-wide completion callback: one thread-safe callback shared by every bound pipe. The
+ * pool thread hands it the context (which pipe) and the OVERLAPPED's address; it runs on the JS
+ * thread, where the pipe finds the operation.
+ *
+ * @module
+ */
+import type { Native, NativeCallback } from "../../ffi/kernel32.ts";
+
+/** Where a completion goes: a bound pipe. */
+export interface CompletionTarget {
+  completed(overlapped: bigint, ioResult: number, bytes: number): void;
+}
+
+/**
+ * The callback generation: made when the first pipe is bound, closed when the last one has closed
+ * its pool object (after waiting for its callbacks), so that no pool object can ever call a closed
+ * callback (Bun crashes if one does). While it lives, the process stays alive, as with an open
+ * socket.
+ */
+let callback: NativeCallback | undefined;
+let users = 0;
+const targets = new Map<bigint, CompletionTarget>();
+let nextContext = 1n;
+let strays = 0;
+
+/** Completions that arrived for no operation of a live pipe (a test asserts there are none). */
+export function strayCompletions(): number {
+  return strays;
+}
+
+/** The callback, for one more pipe, and that pipe's context value. */
+export function acquireCallback(nat: Native): { callback: NativeCallback; context: bigint } {
+  callback ??= nat.threadSafeIoCallback((context, overlapped, ioResult, bytes) => {
+    // Nothing may be thrown out of a native callback (Deno: "Illegal unhandled exception in
+    // nonblocking callback"). Owners turn their own failures into errors; this is the backstop.
+    try {
+      const target = targets.get(context);
+      if (target) target.completed(overlapped, ioResult, bytes);
+      else strays++;
+    } catch (e) {
+      reportLater(e);
+    }
+  });
+  users++;
+  return { callback, context: nextContext++ };
+}
+
+/** Routes completions for `context` to `target` (after the pipe is bound). */
+export function route(context: bigint, target: CompletionTarget): void {
+  targets.set(context, target);
+}
+
+/** Stops routing `context`. */
+export function unroute(context: bigint): void {
+  targets.delete(context);
+}
+
+/** One pipe is done with the callback; the last one closes it. */
+export function releaseCallback(): void {
+  if (--users === 0 && callback) {
+    callback.close();
+    callback = undefined;
+  }
+}
+
+/** An internal error that no owner caught: raised on a later turn, outside the native callback. */
+export function reportLater(e: unknown): void {
+  setTimeout(() => {
+    throw e;
+  }, 0);
+}
