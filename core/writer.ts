@@ -147,6 +147,8 @@ export class PipeWriter extends EventTarget {
   #emitting = false;
   /** Bytes written at once whose `byteswritten` is still to come (see #progressSoon). */
   #inlineBytes = 0;
+  /** A write just completed at once; the next starts on a microtask (see #issue). */
+  #cooling = false;
   #pendingEvents: Event[] = [];
   #writable: WritableStream<Uint8Array> | undefined;
   #streamError: ((e: unknown) => void) | undefined;
@@ -322,7 +324,7 @@ export class PipeWriter extends EventTarget {
       // written, so this must not report success.
       if (this.#stopped) throw this.#notWritable("flushSync");
       if (this.#bytesToWrite === 0) return true;
-      this.#startNext();
+      this.#startNext(true);
       const op = this.#inFlight;
       if (!op) continue; // a synchronous failure: reported above
       const left = Math.max(0, deadline - performance.now());
@@ -462,8 +464,10 @@ export class PipeWriter extends EventTarget {
 
   // ---- the state machine ----
 
-  #startNext(): void {
-    if (this.#inFlight || (this.#state !== "open" && this.#state !== "closing")) return;
+  /** Starts the next write, unless one is in flight (or cooling, unless `now`). */
+  #startNext(now = false): void {
+    if (this.#inFlight || (this.#cooling && !now)) return;
+    if (this.#state !== "open" && this.#state !== "closing") return;
     const block = this.#queue.take();
     if (!block) return;
     this.#issue({ block, offset: 0 });
@@ -497,13 +501,33 @@ export class PipeWriter extends EventTarget {
         this.#fail(started, cause);
         return;
       }
-      op = this.#advance(op, started.bytes);
+      const rest = this.#advance(op, started.bytes, false);
       if (started.bytes) this.#progressSoon(started.bytes);
+      if (rest) {
+        op = rest; // a short write: its rest goes at once, so that nothing overtakes it
+        continue;
+      }
+      // Done at once. The next block waits for a microtask: what the caller writes meanwhile
+      // (say, a loop of small writes) coalesces into it, as it would behind a pending write.
+      if (this.#state === "open" || this.#state === "closing") this.#cool();
+      return;
     }
   }
 
-  /** Accounts `bytes` written from `op`; returns what to write next (its rest, or the next block). */
-  #advance(op: InFlight, bytes: number): InFlight | null {
+  #cool(): void {
+    if (this.#cooling) return;
+    this.#cooling = true;
+    queueMicrotask(() => {
+      this.#cooling = false;
+      this.#startNext();
+    });
+  }
+
+  /**
+   * Accounts `bytes` written from `op`; returns what to write next: its rest after a short write,
+   * else (with `next`) the next block.
+   */
+  #advance(op: InFlight, bytes: number, next = true): InFlight | null {
     if (bytes === 0) {
       // Only a PIPE_NOWAIT pipe with a full buffer does this; writing again would spin.
       this.#fail({
@@ -517,7 +541,7 @@ export class PipeWriter extends EventTarget {
     op.offset += bytes;
     if (op.offset < op.block.byteLength) return op; // a short write: the rest of the block next
     this.#queue.recycle(op.block);
-    if (this.#state !== "open" && this.#state !== "closing") return null;
+    if (!next || (this.#state !== "open" && this.#state !== "closing")) return null;
     const block = this.#queue.take();
     return block ? { block, offset: 0 } : null;
   }
