@@ -30,7 +30,7 @@ export class FakeChannel implements WriteChannel {
   failNextStart: number | null = null;
   /**
    * The next startWrite completes at once (then reset): with this fraction of its bytes (1: all;
-   * short ones round down, at least 1 byte).
+   * 0: none, as only a PIPE_NOWAIT pipe does; others round down to at least 1 byte).
    */
   atOnceNext: number | null = null;
   /** How many writes completed at once. */
@@ -67,7 +67,8 @@ export class FakeChannel implements WriteChannel {
       return { error, syscall: "WriteFile" };
     }
     if (this.atOnceNext !== null) {
-      const n = Math.max(1, Math.floor(this.atOnceNext * bytes.byteLength));
+      const f = this.atOnceNext;
+      const n = f === 0 ? 0 : Math.max(1, Math.floor(f * bytes.byteLength));
       this.atOnceNext = null;
       this.atOnce++;
       this.started.push({ bytes: bytes.slice(0, n), view: bytes, onComplete });

@@ -80,17 +80,91 @@ test("message mode: ERROR_MORE_DATA parts are one message", async () => {
   assert.equal(decode((await read).value), "0123456789");
 });
 
-test("BYOB: the bytes land in the consumer's view, never handed to the kernel", async () => {
+test("BYOB: the kernel reads straight into the consumer's view, never more than it holds", async () => {
   const { channel, reader } = fakeReader({ readSize: 1024 });
   const r = reader.readable.getReader({ mode: "byob" });
-  const view = new Uint8Array(3);
-  const read = r.read(view);
+  const read = r.read(new Uint8Array(3));
   await tick();
-  assert.notEqual(channel.inFlight!.buffer.buffer, view.buffer, "the reader's own memory");
-  assert.equal(channel.inFlight!.buffer.byteLength, 3, "no more than the view can take");
+  const target = channel.inFlight!.buffer;
+  assert.equal(target.byteLength, 3, "no more than the view can take");
   channel.write(enc("abcdef"));
   channel.completeRead();
-  assert.equal(decode((await read).value), "abc");
+  const { value } = await read;
+  assert.equal(decode(value), "abc");
+  // The stream transferred the very buffer the read went into back to the consumer: no copy.
+  assert.equal(target.buffer.byteLength, 0, "the read's buffer went back to the consumer");
+  assert.equal(value!.buffer.byteLength, 3);
+});
+
+test("default reads: a large read hands its buffer over, a small one is copied out", async () => {
+  const { channel, reader } = fakeReader({ readSize: 16 });
+  const r = reader.readable.getReader();
+  let read = r.read();
+  await tick();
+  const first = channel.inFlight!.buffer;
+  channel.write(new Uint8Array(16).fill(1));
+  channel.completeRead();
+  assert.equal((await read).value!.byteLength, 16);
+  assert.equal(first.buffer.byteLength, 0, "the filled buffer itself went to the consumer");
+  read = r.read();
+  await tick();
+  const second = channel.inFlight!.buffer;
+  assert.notEqual(second.buffer, first.buffer, "a new buffer for the next read");
+  channel.write(enc("ab"));
+  channel.completeRead();
+  assert.equal(decode((await read).value), "ab");
+  assert.equal(second.buffer.byteLength, 16, "2 of 16 bytes: copied out, the buffer kept");
+  read = r.read();
+  await tick();
+  assert.equal(channel.inFlight!.buffer.buffer, second.buffer, "the buffer is kept");
+  channel.write(enc("c"));
+  channel.completeRead();
+  assert.equal(decode((await read).value), "c");
+});
+
+test("reads that complete at once are delivered in order without waiting for a completion", async () => {
+  const { channel, reader } = fakeReader({ readSize: 4 });
+  channel.atOnce = true;
+  channel.write(enc("abcdefghij"));
+  const r = reader.readable.getReader();
+  const got: string[] = [];
+  for (let i = 0; i < 3; i++) got.push(decode((await r.read()).value));
+  assert.deepEqual(got, ["abcd", "efgh", "ij"]);
+  assert.equal(channel.readsAtOnce, 3);
+  const pending = r.read();
+  await tick();
+  assert.ok(channel.inFlight, "nothing waiting: the read is pending");
+  channel.write(enc("k"));
+  channel.completeRead();
+  assert.equal(decode((await pending).value), "k");
+});
+
+test("message mode: a part that completed at once with ERROR_MORE_DATA joins the rest", async () => {
+  const { channel, reader } = fakeReader({ messageMode: true, readSize: 4 });
+  const r = reader.readable.getReader();
+  const read = r.read();
+  await tick();
+  channel.write(enc("abcdef"));
+  channel.completeRead(4, 234);
+  await tick();
+  channel.completeRead();
+  assert.equal(decode((await read).value), "abcdef");
+});
+
+test("a cancel that times out with a BYOB read owed errors the stream: the view is never handed back", async () => {
+  const { channel, reader } = fakeReader();
+  const r = reader.readable.getReader({ mode: "byob" });
+  const read = r.read(new Uint8Array(8));
+  await tick();
+  const target = channel.inFlight!.buffer;
+  channel.cancelResult = 6;
+  await assert.rejects(reader.cancel(), /had not completed after 2000 ms/);
+  await assert.rejects(read, /had not completed/, "the read fails instead of returning the view");
+  assert.equal(target.buffer.byteLength, 8, "the kernel's target was not transferred back");
+  channel.failRead(995);
+  await tick();
+  assert.equal(channel.released, true);
+  assert.deepEqual(channel.violations, []);
 });
 
 test("cancel() hands back what the read in flight had taken; nothing is lost", async () => {

@@ -657,3 +657,79 @@ test("options are checked: bad types are a TypeError naming the option", () => {
   assert.throws(() => writer.flush({ timeout: "1" as never }), /timeout must be a number/);
   assert.throws(() => writer.flushSync(NaN), /timeoutMs must be a number/);
 });
+
+// ---- writes that complete at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) ----
+
+test("a write that completes at once: write() returns true, its events come on a microtask", async () => {
+  const { channel, writer } = fakeWriter({ highWaterMark: 4 });
+  const events = recordEvents(writer);
+  const written: number[] = [];
+  writer.addEventListener("byteswritten", (e) => written.push((e as CustomEvent<number>).detail));
+  channel.atOnceNext = 1;
+  assert.equal(writer.write(bytes(1, 2, 3, 4, 5)), true, "already written: below the mark");
+  assert.deepEqual(events, [], "no event inside write()");
+  assert.equal(writer.bytesToWrite, 0);
+  await writer.flush();
+  assert.deepEqual(written, [5]);
+  assert.deepEqual(channel.received, [1, 2, 3, 4, 5]);
+});
+
+test("writes made right after one that completed at once coalesce into the next WriteFile", async () => {
+  const { channel, writer } = fakeWriter();
+  channel.atOnceNext = 1;
+  writer.write(bytes(1));
+  writer.write(bytes(2));
+  writer.write(bytes(3, 4));
+  assert.equal(channel.started.length, 1, "the next waits for a microtask");
+  await channel.settle();
+  assert.equal(channel.started.length, 2);
+  assert.deepEqual([...channel.started[1].bytes], [2, 3, 4]);
+  await channel.drain();
+  assert.deepEqual(channel.received, [1, 2, 3, 4]);
+});
+
+test("a short write that completed at once: its rest goes next, before anything else", async () => {
+  const { channel, writer } = fakeWriter();
+  channel.atOnceNext = 0.5;
+  writer.write(bytes(1, 2, 3, 4));
+  assert.equal(channel.started.length, 2, "the rest at once");
+  assert.deepEqual([...channel.started[1].bytes], [3, 4]);
+  writer.write(bytes(5));
+  await channel.drain();
+  assert.deepEqual(channel.received, [1, 2, 3, 4, 5]);
+});
+
+test("drain comes once a write that completed at once brings bytesToWrite below the mark", async () => {
+  const { channel, writer } = fakeWriter({ highWaterMark: 4 });
+  const events = recordEvents(writer);
+  assert.equal(writer.write(bytes(1, 2, 3, 4, 5, 6)), false);
+  channel.atOnceNext = 1;
+  writer.write(bytes(7)); // queued behind the pending write
+  await channel.complete();
+  await channel.settle();
+  await tick();
+  assert.deepEqual(events.filter((e) => e === "drain"), ["drain"]);
+  assert.equal(writer.bytesToWrite, 0);
+  assert.deepEqual(channel.received, [1, 2, 3, 4, 5, 6, 7]);
+});
+
+test("a successful write of nothing fails the writer instead of spinning (PIPE_NOWAIT)", async () => {
+  for (const atOnce of [false, true]) {
+    const { channel, writer } = fakeWriter();
+    if (atOnce) channel.atOnceNext = 0;
+    writer.write(bytes(1, 2));
+    if (!atOnce) await channel.complete(0, 0);
+    await assert.rejects(writer.flush(), { errno: "ERROR_WRITE_FAULT", syscall: "WriteFile" });
+    assert.ok(channel.started.length <= 1, "not tried again");
+  }
+});
+
+test("flushSync writes through writes that complete at once", () => {
+  const { channel, writer } = fakeWriter();
+  channel.atOnceNext = 1;
+  writer.write(bytes(1));
+  writer.write(bytes(2, 3));
+  channel.waitBehaviour = "complete";
+  assert.equal(writer.flushSync(1000), true);
+  assert.deepEqual(channel.received, [1, 2, 3]);
+});
