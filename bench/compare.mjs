@@ -52,7 +52,8 @@ function buildCPeers() {
       stdio: ["ignore", "pipe", "inherit"],
     });
     if (r.status !== 0) {
-      return { built: false, reason: `scripts/wine-cc.sh failed (exit ${r.status})` };
+      const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}`;
+      return { built: false, reason: `scripts/wine-cc.sh failed (${why})` };
     }
     return { built: true, compiler: r.stdout.trim().split("\n").pop() };
   }
