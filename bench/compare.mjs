@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// `npm run bench`: the side-by-side comparison (bench/compare_windows.ts) and the deno bench file
-// (bench/writer_bench.ts), on Windows natively or on Linux under Wine, then bench/RESULTS.md is
-// written from their output. Never edit RESULTS.md by hand.
+// `npm run bench`: compiles the C peers (bench/peers/*.c: the sink, the reference writer, the
+// reference round-trip pair), then runs the side-by-side comparison (bench/compare_windows.ts), the
+// IPC comparison (bench/ipc_windows.ts) and the deno bench files, on Windows natively or on Linux
+// under Wine, then bench/RESULTS.md is written from their output. Never edit RESULTS.md by hand.
 //
 // Environment: WINPIPE_BENCH_MIB (default 32) and WINPIPE_BENCH_ROUNDS (default 5).
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +29,66 @@ function deno(args, capture) {
     throw new Error(`deno ${args.join(" ")} failed (exit ${r.status})`);
   }
   return r.stdout ?? "";
+}
+
+// The C peers go to .tmp/bench/peers; .tmp/bench/c-peers.json says with which compiler, or why
+// they are missing (the Windows halves read it, and fall back to Node's net as sink and source).
+// Under Wine: scripts/wine-cc.sh, MinGW-w64 installed into the Wine root on first use. Natively:
+// gcc (MinGW-w64) or cl (MSVC) from PATH.
+function buildCPeers() {
+  const out = join(repo, ".tmp", "bench", "peers");
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const names = ["reader", "writer", "rt_server", "rt_client"];
+  const src = (n) => join(repo, "bench", "peers", `${n}.c`);
+  const exe = (n) => join(out, `${n}.exe`);
+  const run = (cmd, args) =>
+    spawnSync(cmd, args, { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const said = (r) => ((r.stdout ?? "") + (r.stderr ?? "")).trim();
+  if (!onWindows) {
+    const r = spawnSync("bash", [join(repo, "scripts", "wine-cc.sh"), out, ...names.map(src)], {
+      cwd: repo,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    if (r.status !== 0) {
+      const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}`;
+      return { built: false, reason: `scripts/wine-cc.sh failed (${why})` };
+    }
+    return { built: true, compiler: r.stdout.trim().split("\n").pop() };
+  }
+  const gcc = run("gcc", ["--version"]);
+  const cl = gcc.status === 0 ? undefined : run("cl", []);
+  if (gcc.status !== 0 && (!cl || cl.error)) {
+    return { built: false, reason: "neither gcc (MinGW-w64) nor cl (MSVC) is on PATH" };
+  }
+  const compiler = gcc.status === 0
+    ? gcc.stdout.split("\n")[0].trim()
+    : said(cl).split("\n")[0].trim();
+  for (const n of names) {
+    // -municode / cl's default: the entry point is wmain. No warnings expected at -Wall -Wextra
+    // or /W4; any output is shown.
+    const r = gcc.status === 0
+      ? run("gcc", ["-O2", "-Wall", "-Wextra", "-municode", "-static", "-o", exe(n), src(n)])
+      : run("cl", ["/nologo", "/O2", "/W4", `/Fe${exe(n)}`, `/Fo${out}\\`, src(n)]);
+    const text = said(r).split("\n").filter((l) => l.trim() && l.trim() !== `${n}.c`).join("\n");
+    if (text) console.error(text);
+    if (r.status !== 0) return { built: false, reason: `${compiler} failed on bench/peers/${n}.c` };
+  }
+  return { built: true, compiler };
+}
+
+console.log("=== C peers (bench/peers/*.c)");
+const cBuild = buildCPeers();
+writeFileSync(join(repo, ".tmp", "bench", "c-peers.json"), JSON.stringify(cBuild));
+if (cBuild.built) {
+  console.log(`built with ${cBuild.compiler}`);
+} else {
+  const bar = "!".repeat(100);
+  console.error(
+    `${bar}\n!!! THE C REFERENCE ROWS ARE MISSING: ${cBuild.reason}.\n!!! The sink and the`
+      + ` read bench's source fall back to Node's net, which limits what is measured.\n${bar}`,
+  );
 }
 
 console.log("=== side-by-side comparison (bench/compare_windows.ts)");
@@ -66,6 +127,7 @@ for (const chunk of results.chunkSizes) {
 }
 
 const date = new Date().toISOString().slice(0, 10);
+const cWriter = "C, 2 writes in flight";
 const host = onWindows ? "Windows (native)" : "Linux under Wine 10 (Debian trixie root)";
 const lines = [];
 lines.push("# Benchmark results", "");
@@ -77,14 +139,30 @@ lines.push(`- Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${host}`)
 lines.push(
   `- Runtimes (Windows builds): ${results.versions.deno}; Bun ${results.versions.bun}; Node ${results.versions.node}`,
 );
+const cSink = results.sink === "C";
 lines.push(
   `- Method: each writer, in its own process, writes ${results.totalMiB} MiB in fixed-size chunks`,
-  `  (honouring backpressure) into one Node \`net\` reader process; the reader times each connection`,
-  `  from its start to the last byte. ${results.rounds} rounds, the writers' order rotated every round.`,
+  `  (honouring backpressure) into one reader process, the sink, which times each connection from`,
+  `  its start to the last byte. ${results.rounds} rounds, the writers' order rotated every round.`,
+  cSink
+    ? "  The sink is a C program (`bench/peers/reader.c`: blocking 1 MiB reads, a 1 MiB pipe buffer),"
+      + "\n  so that the reader is not what limits a writer."
+    : "  The sink is Node's `net` (`bench/peers/reader.cjs`): the C sink could not be built.",
   `  Figures are medians in MB/s (10^6 bytes/s); the ratio is to node's \`net\` at the same chunk size.`,
   `  The machine is small (2 cores) and noisy: read ratios, not digits.`,
-  "",
 );
+if (results.writers.includes(cWriter)) {
+  lines.push(
+    `- "${cWriter}" is the reference: \`bench/peers/writer.c\`, plain Win32 C keeping two`,
+    "  overlapped `WriteFile`s of one chunk each in flight. One call per chunk, nothing gathered: at",
+    "  small chunks it shows what a call costs, where winpipe and the `net`s gather small writes into",
+    `  large ones. The C peers are compiled with ${results.c?.compiler ?? "?"} (-O2).`,
+  );
+}
+if (results.c?.missing) {
+  lines.push(`- **The C reference rows are missing**: ${results.c.missing}.`);
+}
+lines.push("");
 lines.push("## Throughput by chunk size (median MB/s, ratio to node)", "");
 lines.push(`| chunk | ${results.writers.join(" | ")} |`);
 lines.push(`| ---: | ${results.writers.map(() => "---:").join(" | ")} |`);
@@ -131,6 +209,11 @@ lines.push("", "## IPC: round trips (64 B request and response, one at a time)",
 lines.push(
   `Each implementation at both ends, each end in its own process; ${ipc.roundTrips} exchanges a run,`,
   `${ipc.rounds} rounds. Median round trips per second, the ratio to node, and the spread.`,
+  ...(ipc.impls.includes("C")
+    ? [
+      "C is the reference: `bench/peers/rt_server.c` and `rt_client.c`, blocking reads and writes.",
+    ]
+    : []),
   "",
 );
 lines.push(
@@ -156,8 +239,19 @@ lines.push(
 }
 lines.push("", "## IPC: read throughput by chunk size (median MB/s, ratio to node)", "");
 lines.push(
-  `One writer, Node's \`net\`, writes ${ipc.totalMiB} MiB in fixed chunks into each reader in turn; the`,
-  "reader times its connection from start to last byte.",
+  ipc.source === cWriter
+    ? `One writer, the C reference writer (two overlapped writes in flight, so that the readers are`
+      + `\nwhat is measured), writes ${ipc.totalMiB} MiB in fixed chunks into each reader in turn; the`
+    : `One writer, Node's \`net\` (the C writer could not be built), writes ${ipc.totalMiB} MiB in fixed`
+      + "\nchunks into each reader in turn; the",
+  "reader times its connection from start to last byte. MB/s are 10^6 bytes/s.",
+  ...(ipc.impls.includes("C") ? ["C is the reference reader, the sink above."] : []),
+  ...(ipc.source === cWriter
+    ? [
+      "At small chunks the source's own cost per `WriteFile` can be the limit: where the C reader is",
+      "no faster than the others, the row measures the source rather than the readers.",
+    ]
+    : []),
   "",
 );
 lines.push(

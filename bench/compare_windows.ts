@@ -1,23 +1,33 @@
-// The side-by-side comparison's Windows half (Deno; natively or under Wine). One Node reader
-// process; each writer runs in its own process, one at a time, in an order rotated every round;
-// the reader times each connection. Results go to .tmp/bench/results.json for bench/compare.mjs.
+// The side-by-side comparison's Windows half (Deno; natively or under Wine). One reader process,
+// the sink: the C reader (bench/peers/reader.c) when bench/compare.mjs could compile it, so that
+// the reader is not what limits the writers, else Node's `net` (bench/peers/reader.cjs). Each
+// writer runs in its own process, one at a time, in an order rotated every round; the reader
+// times each connection. Results go to .tmp/bench/results.json for bench/compare.mjs.
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { bun, deno, jsonLines, node, sleep, startProcess } from "./windows_process.ts";
+import { bun, cPeers, deno, jsonLines, node, sleep, startProcess } from "./windows_process.ts";
 
 const MiB = 1024 * 1024;
 const totalMiB = Number(process.env.WINPIPE_BENCH_MIB || 32);
 const rounds = Number(process.env.WINPIPE_BENCH_ROUNDS || 5);
 const chunkSizes = [256, 4096, 65536, MiB];
+const c = cPeers();
 const writers: { name: string; cmd: string; args: string[] }[] = [
   { name: "winpipe (Deno)", cmd: deno, args: ["run", "-A", "bench/peers/winpipe_writer.ts"] },
   { name: "winpipe (Bun)", cmd: bun, args: ["bench/peers/winpipe_writer.ts"] },
   { name: "node net", cmd: node, args: ["bench/peers/net_writer.cjs"] },
   { name: "Deno node:net", cmd: deno, args: ["run", "-A", "bench/peers/net_writer.cjs"] },
   { name: "Bun node:net", cmd: bun, args: ["bench/peers/net_writer.cjs"] },
+  ...(c.built ? [{ name: "C, 2 writes in flight", cmd: c.exe("writer"), args: [] }] : []),
 ];
+const sink = c.built
+  ? { name: "C", cmd: c.exe("reader"), args: [] }
+  : { name: "node net", cmd: node, args: ["bench/peers/reader.cjs"] };
+if (!c.built) {
+  console.log(`!!! no C reference writer, and Node's net reader as the sink: ${c.reason}`);
+}
 
 const dir = join(".tmp", "bench");
 mkdirSync(dir, { recursive: true });
@@ -31,11 +41,17 @@ function run(cmd: string, args: string[], log: string): Promise<number> {
 }
 
 const total = totalMiB * MiB;
-const reader = spawn(node, ["bench/peers/reader.cjs", pipe, readerLog, String(total)], {
-  stdio: "ignore",
+// The reader runs for the whole comparison; its stderr goes to a file (never a pipe).
+const readerErr = openSync(join(dir, "reader.log"), "w");
+const reader = spawn(sink.cmd, [...sink.args, pipe, readerLog, String(total)], {
+  stdio: ["ignore", "ignore", readerErr],
 });
+const readerGone = () =>
+  reader.exitCode !== null || reader.signalCode !== null
+    ? `the reader exited: ${readFileSync(join(dir, "reader.log"), "utf8").trim().slice(0, 80)}`
+    : undefined;
 for (let i = 0; !lines().some((l) => l.ready); i++) {
-  if (i > 300) throw new Error("the reader did not start");
+  if (i > 300 || readerGone()) throw new Error(readerGone() ?? "the reader did not start");
   await sleep(50);
 }
 
@@ -62,13 +78,13 @@ for (let round = 0; round < rounds; round++) {
       const error = code !== 0
         ? `exit ${code}${stderr ? `: ${stderr.slice(0, 80)}` : ""}`
         : !result
-        ? "no connection seen by the reader"
+        ? readerGone() ?? "no connection seen by the reader"
         : result.error
           ?? (result.bytes !== total ? `${result.bytes} of ${total} bytes` : undefined);
       const mbps = error ? undefined : total / (result!.ms! / 1000) / 1e6;
       runs.push({ writer: w.name, chunk, round, mbps, error });
       console.log(
-        `round ${round + 1} ${String(chunk).padStart(7)} B  ${w.name.padEnd(15)} ${
+        `round ${round + 1} ${String(chunk).padStart(7)} B  ${w.name.padEnd(21)} ${
           error ?? `${mbps!.toFixed(1)} MB/s`
         }`,
       );
@@ -76,6 +92,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 reader.kill();
+closeSync(readerErr);
 
 const versions = {
   deno: await output(deno, ["--version"]),
@@ -90,6 +107,8 @@ writeFileSync(
       rounds,
       chunkSizes,
       writers: writers.map((w) => w.name),
+      sink: sink.name,
+      c: c.built ? { compiler: c.compiler } : { missing: c.reason },
       versions,
       runs,
     },

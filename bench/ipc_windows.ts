@@ -1,12 +1,15 @@
 // The IPC comparison's Windows half (Deno; natively or under Wine), for bench/compare.mjs:
 // - round trips: 64 B request/response exchanges, one at a time, with the same implementation at
 //   both ends (each end its own process);
-// - read throughput: one writer (Node's net) writes in fixed chunks into each reader in turn.
-// Results go to .tmp/bench/ipc.json.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+// - read throughput: one fast writer, the source, writes in fixed chunks into each reader in turn:
+//   the C writer (bench/peers/writer.c, two overlapped writes in flight) when bench/compare.mjs
+//   could compile it, so that the readers are what is measured, else Node's net.
+// With the C peers built, "C" (bench/peers/rt_server.c, rt_client.c, reader.c) is a reference
+// column in both. Results go to .tmp/bench/ipc.json.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { bun, deno, jsonLines, node, sleep, startProcess } from "./windows_process.ts";
+import { bun, cPeers, deno, jsonLines, node, sleep, startProcess } from "./windows_process.ts";
 
 const MiB = 1024 * 1024;
 const rounds = Number(process.env.WINPIPE_BENCH_ROUNDS || 5);
@@ -17,6 +20,7 @@ const dir = resolve(".tmp", "bench");
 mkdirSync(dir, { recursive: true });
 
 type Cmd = [string, string[]];
+const c = cPeers();
 const impls: { name: string; server: Cmd; client: Cmd; reader: Cmd }[] = [
   {
     name: "winpipe (Deno)",
@@ -48,10 +52,22 @@ const impls: { name: string; server: Cmd; client: Cmd; reader: Cmd }[] = [
     client: [bun, ["bench/peers/rt_client.cjs"]],
     reader: [bun, ["bench/peers/reader.cjs"]],
   },
+  ...(c.built
+    ? [{
+      name: "C",
+      server: [c.exe("rt_server"), []] as Cmd,
+      client: [c.exe("rt_client"), []] as Cmd,
+      reader: [c.exe("reader"), []] as Cmd,
+    }]
+    : []),
 ];
+const source = c.built
+  ? { name: "C, 2 writes in flight", cmd: [c.exe("writer"), []] as Cmd }
+  : { name: "node net", cmd: [node, ["bench/peers/net_writer.cjs"]] as Cmd };
+if (!c.built) console.log(`!!! no C reference column, and Node's net as the source: ${c.reason}`);
 
-function start([cmd, args]: Cmd, extra: string[]) {
-  return startProcess(cmd, [...args, ...extra], join(dir, "ipc-peer.log"));
+function start([cmd, args]: Cmd, extra: string[], log = "ipc-peer.log") {
+  return startProcess(cmd, [...args, ...extra], join(dir, log));
 }
 
 async function waitFor(check: () => boolean, what: string) {
@@ -85,7 +101,7 @@ for (let round = 0; round < rounds; round++) {
       const error = code !== 0 ? `exit ${code}` : r?.error ?? (r ? undefined : "no result");
       rt.push({ impl: impl.name, round, value: error ? undefined : r.roundTripsPerSec, error });
       console.log(
-        `round trips  ${impl.name.padEnd(15)} ${error ?? `${r.roundTripsPerSec.toFixed(0)}/s`}`,
+        `round trips  ${impl.name.padEnd(21)} ${error ?? `${r.roundTripsPerSec.toFixed(0)}/s`}`,
       );
     } finally {
       server.child.kill();
@@ -101,18 +117,15 @@ for (let round = 0; round < rounds; round++) {
       const reader = start(impl.reader, [pipe, result, String(total)]);
       try {
         await waitFor(() => lines(result).some((l) => l.ready), `${impl.name} reader`);
-        const code = await start([node, ["bench/peers/net_writer.cjs"]], [
-          pipe,
-          String(chunk),
-          String(total),
-        ])
+        const code = await start(source.cmd, [pipe, String(chunk), String(total)], "ipc-writer.log")
           .exited;
+        const stderr = readFileSync(join(dir, "ipc-writer.log"), "utf8").trim().split("\n")[0];
         let r;
         for (let i = 0; i < 250 && !(r = lines(result).find((l) => "bytes" in l)); i++) {
           await sleep(20);
         }
         const error = code !== 0
-          ? `writer exit ${code}`
+          ? `writer exit ${code}${stderr ? `: ${stderr.slice(0, 80)}` : ""}`
           : !r
           ? "no result"
           : r.bytes !== total
@@ -121,7 +134,7 @@ for (let round = 0; round < rounds; round++) {
         const mbps = error ? undefined : total / (r.ms / 1000) / 1e6;
         reads.push({ impl: impl.name, chunk, round, mbps, error });
         console.log(
-          `read ${String(chunk).padStart(7)} B ${impl.name.padEnd(15)} ${
+          `read ${String(chunk).padStart(7)} B ${impl.name.padEnd(21)} ${
             error ?? `${mbps!.toFixed(1)} MB/s`
           }`,
         );
@@ -142,6 +155,7 @@ writeFileSync(
       totalMiB,
       chunkSizes,
       impls: impls.map((i) => i.name),
+      source: source.name,
       rt,
       reads,
     },

@@ -3,6 +3,7 @@
 // and JSON-lines result files.
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import process from "node:process";
 
 /** The Windows runtimes: under Wine from scripts/wine.sh's environment, else from PATH. */
@@ -37,4 +38,29 @@ export function jsonLines(file: string): any[] {
   return existsSync(file)
     ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))
     : [];
+}
+
+/** What bench/compare.mjs says about the C peers (bench/peers/*.c) it tried to compile. */
+export type CPeers =
+  | { built: true; compiler: string; exe: (name: string) => string }
+  | { built: false; reason: string };
+
+/**
+ * The C peers compiled by bench/compare.mjs into .tmp/bench/peers (its record is
+ * .tmp/bench/c-peers.json); when they are missing, why. The paths are absolute (Bun under Wine
+ * mis-resolves relative ones).
+ */
+export function cPeers(): CPeers {
+  const file = resolve(".tmp", "bench", "c-peers.json");
+  if (!existsSync(file)) {
+    return { built: false, reason: "not compiled (npm run bench compiles them)" };
+  }
+  const r = JSON.parse(readFileSync(file, "utf8"));
+  if (!r.built) return { built: false, reason: String(r.reason) };
+  const exe = (name: string) => {
+    const path = resolve(".tmp", "bench", "peers", `${name}.exe`);
+    if (!existsSync(path)) throw new Error(`${path} is missing; npm run bench compiles it`);
+    return path;
+  };
+  return { built: true, compiler: String(r.compiler), exe };
 }
