@@ -2,63 +2,123 @@
 /**
  * `deno bench -A bench/completion_path_bench.ts` (Windows; under Wine via scripts/wine.sh).
  *
- * The two candidate completion paths, side by side, on the same pipe: 1000 sequential 4 KiB
- * writes, each awaited before the next, so the time is the cost of one completion's trip to JS.
+ * The candidate completion paths, side by side on the same pipes: 1000 sequential 4 KiB writes,
+ * each awaited before the next, so the time is what one write's completion costs. Two workloads:
+ * - "fit in the buffer": the server's buffer (1 MiB) holds every write, so a write can complete
+ *   at once;
+ * - "wait for the reader": the server's buffer is 0 bytes, so every write waits for the reader, and its
+ *   completion has to make the trip from another thread to JS.
  *
- * - "CreateThreadpoolIo" (winpipe's): the pool calls back with IoResult and the byte count.
- * - "CreateThreadpoolWait" (Qt's): the OVERLAPPED's event is waited on by the pool; the callback
- *   only says "signalled", and JS then asks GetOverlappedResult for the outcome.
+ * The candidates (the bench's baseline is winpipe's):
+ * - winpipe's: `CreateThreadpoolIo`, one thread-safe callback; with
+ *   FILE_SKIP_COMPLETION_PORT_ON_SUCCESS, a write that completes at once is handled inline;
+ * - the same without that mode (every completion is queued and makes the trip);
+ * - a completion port of our own, drained by a `nonblocking` GetQueuedCompletionStatusEx on
+ *   Deno's blocking pool (one wake-up delivers every completion that has arrived), with the mode;
+ * - Qt's: `CreateThreadpoolWait` on the OVERLAPPED's event, then GetOverlappedResult in JS.
  *
- * This file talks to Deno's FFI directly: it measures a design that winpipe does not ship.
+ * This file talks to Deno's FFI directly for the designs winpipe does not ship.
  */
 import { OverlappedPipe } from "../core/completion/mod.ts";
 import { openPipeHandle } from "../core/open.ts";
+import { openSettings } from "../core/options.ts";
 import { securityAttributes } from "../core/security.ts";
+import { INVALID_HANDLE_VALUE } from "../ffi/kernel32.ts";
 import { isWindows, native } from "../ffi/runtime.ts";
 import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";
 
 const WRITES = 1000;
+const INFINITE = 0xffff_ffff;
 const SIZE = 4096;
 const onWindows = isWindows();
+const workloads = { "fit in the buffer": 1 << 20, "wait for the reader": 0 } as const;
 
-async function connected() {
+async function connected(inBufferSize: number) {
   const name = uniqueName("cp");
-  const server = ServerEnd.create(name, { inBufferSize: 1 << 20 }, 1 << 20);
+  const server = ServerEnd.create(name, { inBufferSize }, 1 << 20);
   const c = server.connect();
-  const handle = await openPipeHandle(name, "write");
+  const handle = await openPipeHandle(name, "write", openSettings({}, "bench"));
   await c;
   const reading = server.drain();
   return { server, handle, reading };
 }
 
-Deno.bench("CreateThreadpoolIo: 1000 awaited 4 KiB writes", {
-  group: "completion path",
-  baseline: true,
-  ignore: !onWindows,
-  n: 10,
-  warmup: 2,
-}, async () => {
-  const { server, handle, reading } = await connected();
-  const pipe = OverlappedPipe.bind(handle, { owned: true });
+function bench(name: string, fn: (inBufferSize: number) => Promise<void>) {
+  for (const [workload, inBufferSize] of Object.entries(workloads)) {
+    Deno.bench(`${name}: ${WRITES} awaited 4 KiB writes`, {
+      group: `completion path, writes that ${workload}`,
+      baseline: name.startsWith("winpipe"),
+      ignore: !onWindows,
+      n: 10,
+      warmup: 2,
+      // async and awaited: Deno times a plain function that returns a promise only to its return.
+    }, async () => await fn(inBufferSize));
+  }
+}
+
+async function overlappedPipe(inBufferSize: number, inline: boolean) {
+  const { server, handle, reading } = await connected(inBufferSize);
+  const pipe = OverlappedPipe.bind(handle, { owned: true, inline });
   const channel = pipe.writeChannel();
   const data = new Uint8Array(new ArrayBuffer(SIZE));
   for (let i = 0; i < WRITES; i++) {
-    await new Promise<void>((resolve, reject) => {
-      const code = channel.startWrite(data, (r) => (r.error ? reject(r.error) : resolve()));
-      if (code) reject(code);
-    });
+    let completion: ((r: { error: number }) => void) | undefined;
+    const r = channel.startWrite(data, (r) => completion!(r));
+    if (r) {
+      if (r.error) throw new Error(`WriteFile: ${r.error}`);
+      continue; // completed at once
+    }
+    const { error } = await new Promise<{ error: number }>((resolve) => (completion = resolve));
+    if (error) throw new Error(`WriteFile: ${error}`);
   }
-  await pipe.release();
+  await channel.release();
+  await reading;
+  await server.close();
+}
+
+bench("winpipe: CreateThreadpoolIo, completing at once", (b) => overlappedPipe(b, true));
+bench("CreateThreadpoolIo, every completion queued", (b) => overlappedPipe(b, false));
+
+bench("own completion port, nonblocking GetQueuedCompletionStatusEx", async (inBufferSize) => {
+  const { kernel32, addressOf } = native();
+  const lib = Deno.dlopen("kernel32.dll", {
+    // HANDLE CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort,
+    //   ULONG_PTR CompletionKey, DWORD NumberOfConcurrentThreads)
+    CreateIoCompletionPort: { parameters: ["usize", "usize", "usize", "u32"], result: "usize" },
+    // BOOL GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPPED_ENTRY lpEntries,
+    //   ULONG ulCount, PULONG ulNumEntriesRemoved, DWORD dwMilliseconds, BOOL fAlertable)
+    GetQueuedCompletionStatusEx: {
+      parameters: ["usize", "buffer", "u32", "buffer", "u32", "i32"],
+      result: "i32",
+      nonblocking: true,
+    },
+  });
+  const { server, handle, reading } = await connected(inBufferSize);
+  const port = BigInt(lib.symbols.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0n, 0n, 1));
+  lib.symbols.CreateIoCompletionPort(handle, port, 1n, 0);
+  kernel32.SetFileCompletionNotificationModes(handle, 3);
+  const overlapped = new Uint8Array(new ArrayBuffer(32));
+  const ov = addressOf(overlapped);
+  const data = new Uint8Array(new ArrayBuffer(SIZE));
+  const entries = new Uint8Array(new ArrayBuffer(32 * 16));
+  const removed = new Uint32Array(1);
+  for (let i = 0; i < WRITES; i++) {
+    overlapped.fill(0);
+    if (kernel32.WriteFile(handle, addressOf(data), SIZE, null, ov)) continue; // at once
+    const e = kernel32.GetLastError();
+    if (e !== 997) throw new Error(`WriteFile: ${e}`);
+    if (!(await lib.symbols.GetQueuedCompletionStatusEx(port, entries, 16, removed, INFINITE, 0))) {
+      throw new Error(`GetQueuedCompletionStatusEx: ${kernel32.GetLastError()}`);
+    }
+  }
+  kernel32.CloseHandle(handle);
+  kernel32.CloseHandle(port);
+  lib.close();
   await reading;
   await server.close();
 });
 
-Deno.bench("CreateThreadpoolWait: 1000 awaited 4 KiB writes", {
-  group: "completion path",
-  ignore: !onWindows,
-  n: 10,
-  warmup: 2,
-}, async () => {
+bench("Qt: CreateThreadpoolWait, then GetOverlappedResult", async (inBufferSize) => {
   const { kernel32, addressOf } = native();
   const lib = Deno.dlopen("kernel32.dll", {
     // PTP_WAIT CreateThreadpoolWait(PTP_WAIT_CALLBACK pfnwa, PVOID pv, PTP_CALLBACK_ENVIRON pcbe)
@@ -75,12 +135,9 @@ Deno.bench("CreateThreadpoolWait: 1000 awaited 4 KiB writes", {
     CloseThreadpoolWait: { parameters: ["pointer"], result: "void" },
     // BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
     //   LPDWORD lpNumberOfBytesTransferred, BOOL bWait)
-    GetOverlappedResult: {
-      parameters: ["usize", "usize", "buffer", "i32"],
-      result: "i32",
-    },
+    GetOverlappedResult: { parameters: ["usize", "usize", "buffer", "i32"], result: "i32" },
   });
-  const { server, handle, reading } = await connected();
+  const { server, handle, reading } = await connected(inBufferSize);
   const event = kernel32.CreateEventW(securityAttributes(), 1, 0, null);
   const overlapped = new Uint8Array(new ArrayBuffer(32));
   new DataView(overlapped.buffer).setBigUint64(24, event, true);
@@ -103,11 +160,12 @@ Deno.bench("CreateThreadpoolWait: 1000 awaited 4 KiB writes", {
         } else resolve();
       };
       overlapped.fill(0, 0, 24);
-      lib.symbols.SetThreadpoolWait(wait, event, null);
+      // WriteFile resets the event; the wait is armed after it (the event is set if it is done).
       if (!kernel32.WriteFile(handle, addressOf(data), SIZE, null, ov)) {
         const e = kernel32.GetLastError();
-        if (e !== 997) reject(e);
+        if (e !== 997) return reject(e);
       }
+      lib.symbols.SetThreadpoolWait(wait, event, null);
     });
   }
   await lib.symbols.WaitForThreadpoolWaitCallbacks(wait, 0);
@@ -116,50 +174,6 @@ Deno.bench("CreateThreadpoolWait: 1000 awaited 4 KiB writes", {
   kernel32.CloseHandle(event);
   kernel32.CloseHandle(handle);
   lib.close();
-  await reading;
-  await server.close();
-});
-
-Deno.bench("CreateThreadpoolIo, raw (no winpipe code): 1000 awaited 4 KiB writes", {
-  group: "completion path",
-  ignore: !onWindows,
-  n: 10,
-  warmup: 2,
-}, async () => {
-  const { kernel32, addressOf } = native();
-  const { server, handle, reading } = await connected();
-  const overlapped = new Uint8Array(new ArrayBuffer(32));
-  const ov = addressOf(overlapped);
-  const data = new Uint8Array(new ArrayBuffer(SIZE));
-  let completed: ((ioResult: number) => void) | undefined;
-  const cb = Deno.UnsafeCallback.threadSafe(
-    { parameters: ["pointer", "pointer", "pointer", "u32", "usize", "pointer"], result: "void" },
-    (_i, _c, _o, ioResult) => completed?.(ioResult as number),
-  );
-  const io = kernel32.CreateThreadpoolIo(
-    handle,
-    BigInt(Deno.UnsafePointer.value(cb.pointer)),
-    0n,
-    0n,
-  );
-  for (let i = 0; i < WRITES; i++) {
-    await new Promise<void>((resolve, reject) => {
-      completed = (r) => (r ? reject(r) : resolve());
-      overlapped.fill(0);
-      kernel32.StartThreadpoolIo(io);
-      if (!kernel32.WriteFile(handle, addressOf(data), SIZE, null, ov)) {
-        const e = kernel32.GetLastError();
-        if (e !== 997) {
-          kernel32.CancelThreadpoolIo(io);
-          reject(e);
-        }
-      }
-    });
-  }
-  await native().waitForThreadpoolIoCallbacks(io);
-  kernel32.CloseThreadpoolIo(io);
-  kernel32.CloseHandle(handle);
-  cb.close();
   await reading;
   await server.close();
 });
