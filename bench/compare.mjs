@@ -126,6 +126,13 @@ for (const chunk of results.chunkSizes) {
   }
 }
 
+/** "32 MiB at 256 B, 64 MiB at 4 KiB, …": each run's size (larger at larger chunks). */
+function perChunk(r) {
+  const by = r.totalMiBByChunk;
+  if (!by) return `${r.totalMiB} MiB`;
+  return Object.entries(by).map(([c, mib]) => `${mib} MiB at ${size(Number(c))}`).join(", ");
+}
+
 const date = new Date().toISOString().slice(0, 10);
 const cWriter = "C, 2 writes in flight";
 const host = onWindows ? "Windows (native)" : "Linux under Wine 10 (Debian trixie root)";
@@ -141,7 +148,7 @@ lines.push(
 );
 const cSink = results.sink === "C";
 lines.push(
-  `- Method: each writer, in its own process, writes ${results.totalMiB} MiB in fixed-size chunks`,
+  `- Method: each writer, in its own process, writes ${perChunk(results)} in fixed-size chunks`,
   `  (honouring backpressure) into one reader process, the sink, which times each connection from`,
   `  its start to the last byte. ${results.rounds} rounds, the writers' order rotated every round.`,
   cSink
@@ -241,8 +248,10 @@ lines.push("", "## IPC: read throughput by chunk size (median MB/s, ratio to nod
 lines.push(
   ipc.source === cWriter
     ? `One writer, the C reference writer (two overlapped writes in flight, so that the readers are`
-      + `\nwhat is measured), writes ${ipc.totalMiB} MiB in fixed chunks into each reader in turn; the`
-    : `One writer, Node's \`net\` (the C writer could not be built), writes ${ipc.totalMiB} MiB in fixed`
+      + `\nwhat is measured), writes ${perChunk(ipc)} in fixed chunks into each reader in turn; the`
+    : `One writer, Node's \`net\` (the C writer could not be built), writes ${
+      perChunk(ipc)
+    } in fixed`
       + "\nchunks into each reader in turn; the",
   "reader times its connection from start to last byte. MB/s are 10^6 bytes/s.",
   ...(ipc.impls.includes("C") ? ["C is the reference reader, the sink above."] : []),

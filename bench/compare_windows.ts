@@ -12,7 +12,10 @@ import { bun, cPeers, deno, jsonLines, node, sleep, startProcess } from "./windo
 const MiB = 1024 * 1024;
 const totalMiB = Number(process.env.WINPIPE_BENCH_MIB || 32);
 const rounds = Number(process.env.WINPIPE_BENCH_ROUNDS || 5);
-const chunkSizes = [256, 4096, 65536, MiB];
+// WINPIPE_BENCH_CHUNKS (e.g. "65536,1048576") runs only those sizes.
+const chunkSizes = process.env.WINPIPE_BENCH_CHUNKS
+  ? process.env.WINPIPE_BENCH_CHUNKS.split(",").map(Number)
+  : [256, 4096, 65536, MiB];
 const c = cPeers();
 const writers: { name: string; cmd: string; args: string[] }[] = [
   { name: "winpipe (Deno)", cmd: deno, args: ["run", "-A", "bench/peers/winpipe_writer.ts"] },
@@ -40,19 +43,44 @@ function run(cmd: string, args: string[], log: string): Promise<number> {
   return startProcess(cmd, args, log).exited;
 }
 
-const total = totalMiB * MiB;
-// The reader runs for the whole comparison; its stderr goes to a file (never a pipe).
-const readerErr = openSync(join(dir, "reader.log"), "w");
-const reader = spawn(sink.cmd, [...sink.args, pipe, readerLog, String(total)], {
-  stdio: ["ignore", "ignore", readerErr],
-});
+/**
+ * Bytes per run: WINPIPE_BENCH_MIB at 256 B, and more at larger chunks (×2 at 4 KiB, ×4 at
+ * 64 KiB, ×8 at 1 MiB), so that a fast run still lasts long enough (a few hundred ms) for
+ * start-up costs not to decide it.
+ */
+const totalFor = (chunk: number) =>
+  totalMiB * MiB * (chunk >= MiB ? 8 : chunk >= 65536 ? 4 : chunk >= 4096 ? 2 : 1);
+
+// The sink runs for one chunk size at a time (it closes each connection once it has that many
+// bytes); its stderr goes to a file (never a pipe).
+let readerErr = -1;
+let reader: ReturnType<typeof spawn> | undefined;
 const readerGone = () =>
-  reader.exitCode !== null || reader.signalCode !== null
+  reader && (reader.exitCode !== null || reader.signalCode !== null)
     ? `the reader exited: ${readFileSync(join(dir, "reader.log"), "utf8").trim().slice(0, 80)}`
     : undefined;
-for (let i = 0; !lines().some((l) => l.ready); i++) {
-  if (i > 300 || readerGone()) throw new Error(readerGone() ?? "the reader did not start");
-  await sleep(50);
+async function startSink(total: number) {
+  await stopSink();
+  rmSync(readerLog, { force: true });
+  readerErr = openSync(join(dir, "reader.log"), "w");
+  reader = spawn(sink.cmd, [...sink.args, pipe, readerLog, String(total)], {
+    stdio: ["ignore", "ignore", readerErr],
+  });
+  for (let i = 0; !lines().some((l) => l.ready); i++) {
+    if (i > 300 || readerGone()) throw new Error(readerGone() ?? "the reader did not start");
+    await sleep(50);
+  }
+}
+async function stopSink() {
+  if (!reader) return;
+  const r = reader;
+  reader = undefined;
+  if (r.exitCode === null && r.signalCode === null) {
+    const gone = new Promise((resolve) => r.on("exit", resolve));
+    r.kill();
+    await gone;
+  }
+  closeSync(readerErr);
 }
 
 const runs: { writer: string; chunk: number; round: number; mbps?: number; error?: string }[] = [];
@@ -61,6 +89,8 @@ console.log(
 );
 for (let round = 0; round < rounds; round++) {
   for (const chunk of chunkSizes) {
+    const total = totalFor(chunk);
+    await startSink(total);
     for (let k = 0; k < writers.length; k++) {
       const w = writers[(k + round) % writers.length];
       const before = lines().filter((l) => "bytes" in l || "error" in l).length;
@@ -91,8 +121,7 @@ for (let round = 0; round < rounds; round++) {
     }
   }
 }
-reader.kill();
-closeSync(readerErr);
+await stopSink();
 
 const versions = {
   deno: await output(deno, ["--version"]),
@@ -104,6 +133,7 @@ writeFileSync(
   JSON.stringify(
     {
       totalMiB,
+      totalMiBByChunk: Object.fromEntries(chunkSizes.map((c) => [c, totalFor(c) / MiB])),
       rounds,
       chunkSizes,
       writers: writers.map((w) => w.name),

@@ -81,8 +81,12 @@ const lines = jsonLines;
 
 const rt: { impl: string; round: number; value?: number; error?: string }[] = [];
 const reads: { impl: string; chunk: number; round: number; mbps?: number; error?: string }[] = [];
-const chunkSizes = [256, 4096, 65536, MiB];
-const total = totalMiB * MiB;
+// WINPIPE_BENCH_CHUNKS (e.g. "65536,1048576") runs only those sizes.
+const chunkSizes = process.env.WINPIPE_BENCH_CHUNKS
+  ? process.env.WINPIPE_BENCH_CHUNKS.split(",").map(Number)
+  : [256, 4096, 65536, MiB];
+/** Bytes per read run: WINPIPE_BENCH_MIB at 256 B and 4 KiB, ×2 at 64 KiB, ×4 at 1 MiB. */
+const totalFor = (chunk: number) => totalMiB * MiB * (chunk >= MiB ? 4 : chunk >= 65536 ? 2 : 1);
 let n = 0;
 
 for (let round = 0; round < rounds; round++) {
@@ -109,6 +113,7 @@ for (let round = 0; round < rounds; round++) {
     }
   }
   for (const chunk of chunkSizes) {
+    const total = totalFor(chunk);
     for (let k = 0; k < impls.length; k++) {
       const impl = impls[(k + round) % impls.length];
       const pipe = String.raw`\\.\pipe\winpipe-read-${process.pid}-${++n}`;
@@ -153,6 +158,7 @@ writeFileSync(
       rounds,
       roundTrips,
       totalMiB,
+      totalMiBByChunk: Object.fromEntries(chunkSizes.map((c) => [c, totalFor(c) / MiB])),
       chunkSizes,
       impls: impls.map((i) => i.name),
       source: source.name,
