@@ -29,7 +29,7 @@ import {
   type WriterSettings,
   writerSettings,
 } from "./options.ts";
-import { WriteQueue } from "./queue.ts";
+import { MAX_BLOCK, WriteQueue } from "./queue.ts";
 import { CANCEL_WAIT_MS, longTimeout, settlesWithin, type Timer } from "./timeouts.ts";
 
 /** Options for a {@link PipeWriter}. */
@@ -88,6 +88,8 @@ export class PipeErrorEvent extends Event {
 }
 
 const CONSTRUCT = Symbol("PipeWriter.construct");
+/** The least a second write in flight carries (see #startNext), or one whole block if less. */
+const SECOND_WRITE_MIN = 64 * 1024;
 
 type State = "open" | "closing" | "stopping" | "closed" | "failed";
 
@@ -135,7 +137,11 @@ export class PipeWriter extends EventTarget {
   readonly #queue: WriteQueue;
   readonly #highWaterMark: number;
   #state: State = "open";
-  #inFlight: InFlight | null = null;
+  /** The writes in flight, oldest first. */
+  #inFlight: InFlight[] = [];
+  /** How many writes may be in flight: 1, or 2 where the channel allows it in byte mode. */
+  readonly #maxInFlight: number;
+  readonly #secondWriteMin: number;
   #bytesToWrite = 0;
   #error: PipeError | null = null;
   #needDrain = false;
@@ -165,6 +171,8 @@ export class PipeWriter extends EventTarget {
     this.#highWaterMark = settings.highWaterMark;
     this.#queue = new WriteQueue(maxBlock, settings.messageMode);
     this.#channel = channel;
+    this.#maxInFlight = settings.messageMode ? 1 : Math.max(1, channel.writesInFlight ?? 1);
+    this.#secondWriteMin = Math.min(SECOND_WRITE_MIN, maxBlock ?? MAX_BLOCK);
   }
 
   /**
@@ -325,8 +333,8 @@ export class PipeWriter extends EventTarget {
       if (this.#stopped) throw this.#notWritable("flushSync");
       if (this.#bytesToWrite === 0) return true;
       this.#startNext(true);
-      const op = this.#inFlight;
-      if (!op) continue; // a synchronous failure: reported above
+      const op = this.#inFlight[0]; // the channel waits for its oldest write
+      if (!op) continue; // completed at once, or a synchronous failure: seen above
       const left = Math.max(0, deadline - performance.now());
       const result = this.#channel.waitWrite(left);
       if (!result) return false;
@@ -399,7 +407,7 @@ export class PipeWriter extends EventTarget {
     this.#settle(this.#drainWaiters, aborted);
     this.#streamError?.(aborted);
     let cancelFailed = 0;
-    if (this.#inFlight) {
+    if (this.#inFlight.length) {
       const code = this.#channel.cancelWrite();
       if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) {
         cancelFailed = code;
@@ -464,23 +472,36 @@ export class PipeWriter extends EventTarget {
 
   // ---- the state machine ----
 
-  /** Starts the next write, unless one is in flight (or cooling, unless `now`). */
+  /**
+   * Starts writes while there is room in flight and something queued; not while cooling (see
+   * #issue), unless `now`. Room: one write, or two where the channel allows it (a handle winpipe
+   * opened, in byte mode): the second is queued in the kernel behind the first, so the pipe
+   * never waits for a completion's trip to JS.
+   */
   #startNext(now = false): void {
-    if (this.#inFlight || (this.#cooling && !now)) return;
-    if (this.#state !== "open" && this.#state !== "closing") return;
-    const block = this.#queue.take();
-    if (!block) return;
-    this.#issue({ block, offset: 0 });
+    while (
+      this.#inFlight.length < this.#maxInFlight && (!this.#cooling || now)
+      && (this.#state === "open" || this.#state === "closing")
+      // A second write only for a large block: small writes are better coalesced behind the
+      // first (each call costs more than the bytes it carries).
+      && (this.#inFlight.length === 0 || this.#queue.queuedBytes >= this.#secondWriteMin)
+    ) {
+      const block = this.#queue.take();
+      if (!block) return;
+      if (this.#issue({ block, offset: 0 }) !== "pending") return;
+    }
   }
 
   /**
-   * Starts writes until one is pending, the queue is empty, or one fails. A write that completed
-   * at once (an owned handle, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) is accounted here, and the
-   * next one starts; its events are dispatched on a microtask, never inside `write()`.
+   * Starts one write. A write that completed at once (an owned handle,
+   * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) is accounted here, and its events are dispatched on a
+   * microtask, never inside `write()`; the next block then waits for a microtask too, so that what
+   * the caller writes meanwhile (say, a loop of small writes) coalesces into it, as it would
+   * behind a pending write.
    */
-  #issue(first: InFlight): void {
-    for (let op: InFlight | null = first; op;) {
-      this.#inFlight = op;
+  #issue(op: InFlight): "pending" | "done" | "failed" {
+    for (;;) {
+      this.#inFlight.push(op);
       const current = op;
       let started: Started;
       let cause: unknown;
@@ -495,22 +516,19 @@ export class PipeWriter extends EventTarget {
         started = { error: error.code, syscall: error.syscall, detail: error.detail };
         cause = e;
       }
-      if (started === undefined) return; // pending: #completed takes it from here
-      this.#inFlight = null;
+      if (started === undefined) return "pending"; // #completed takes it from here
+      this.#inFlight.pop();
       if (startFailed(started)) {
         this.#fail(started, cause);
-        return;
+        return "failed";
       }
-      const rest = this.#advance(op, started.bytes, false);
-      if (started.bytes) this.#progressSoon(started.bytes);
-      if (rest) {
-        op = rest; // a short write: its rest goes at once, so that nothing overtakes it
-        continue;
-      }
-      // Done at once. The next block waits for a microtask: what the caller writes meanwhile
-      // (say, a loop of small writes) coalesces into it, as it would behind a pending write.
+      const short = this.#account(op, started.bytes);
+      if (this.#error) return "failed";
+      this.#progressSoon(started.bytes);
+      // A short write: its rest goes at once, behind whatever is in flight before it.
+      if (short) continue;
       if (this.#state === "open" || this.#state === "closing") this.#cool();
-      return;
+      return "done";
     }
   }
 
@@ -523,11 +541,8 @@ export class PipeWriter extends EventTarget {
     });
   }
 
-  /**
-   * Accounts `bytes` written from `op`; returns what to write next: its rest after a short write,
-   * else (with `next`) the next block.
-   */
-  #advance(op: InFlight, bytes: number, next = true): InFlight | null {
+  /** Accounts `bytes` written from `op`. True when it was short (the rest of its block is due). */
+  #account(op: InFlight, bytes: number): boolean {
     if (bytes === 0) {
       // Only a PIPE_NOWAIT pipe with a full buffer does this; writing again would spin.
       this.#fail({
@@ -535,31 +550,49 @@ export class PipeWriter extends EventTarget {
         syscall: "WriteFile",
         detail: "WriteFile reported success but wrote nothing (is the pipe in PIPE_NOWAIT mode?)",
       });
-      return null;
+      return false;
     }
     this.#bytesToWrite -= bytes;
     op.offset += bytes;
-    if (op.offset < op.block.byteLength) return op; // a short write: the rest of the block next
+    if (op.offset < op.block.byteLength) return true;
     this.#queue.recycle(op.block);
-    if (!next || (this.#state !== "open" && this.#state !== "closing")) return null;
-    const block = this.#queue.take();
-    return block ? { block, offset: 0 } : null;
+    return false;
   }
 
-  /** A completion, on the JS thread. Never throws: a failure here becomes the writer's error. */
+  /**
+   * A completion, on the JS thread; with two writes in flight, possibly before the earlier one's.
+   * Never throws: a failure here becomes the writer's error.
+   */
   #completed(op: InFlight, { error, bytes, syscall }: IoResult): void {
+    const i = this.#inFlight.indexOf(op);
     // A late completion for a write whose result was already taken (flushSync) is not ours.
-    if (op !== this.#inFlight) return;
-    this.#inFlight = null;
+    if (i < 0) return;
+    this.#inFlight.splice(i, 1);
     if (this.#state === "stopping" || this.#state === "closed") return;
     try {
       if (error !== 0) {
         this.#fail({ error, syscall: syscall ?? "WriteFile" });
         return;
       }
-      const next = this.#advance(op, bytes);
-      if (next) this.#issue(next);
-      if (bytes) this.#progressed(bytes);
+      const short = this.#account(op, bytes);
+      if (this.#error) return;
+      if (short) {
+        if (i < this.#inFlight.length) {
+          // A later write is already in the pipe: the rest cannot go in its place. Pipes in
+          // PIPE_WAIT mode (all that winpipe opens) never do this, on Windows or Wine.
+          this.#fail({
+            error: Win32.ERROR_WRITE_FAULT,
+            syscall: "WriteFile",
+            detail:
+              `a write completed short (${bytes} of ${op.block.byteLength - op.offset + bytes}`
+              + " bytes) while a later one was in flight: the stream's order cannot be kept",
+          });
+          return;
+        }
+        this.#issue(op); // the rest goes next
+      }
+      this.#startNext();
+      this.#progressed(bytes);
     } catch (e) {
       const error = asPipeError(e, "WriteFile", this.path);
       this.#fail({ error: error.code, syscall: error.syscall, detail: error.detail }, e);

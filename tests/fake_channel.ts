@@ -17,6 +17,10 @@ export interface StartedWrite {
   /** The very view the writer handed over (must stay referenced until completion). */
   view: Uint8Array;
   onComplete: (r: IoResult) => void;
+  /** Bytes the "kernel" reports written, once it has completed. */
+  written?: number;
+  /** It completed with an error. */
+  failed?: boolean;
 }
 
 /** What the fakes saw that breaks the channel contract; a test asserts it stays empty. */
@@ -25,7 +29,10 @@ export type Violations = string[];
 export class FakeChannel implements WriteChannel {
   readonly path = String.raw`\\.\pipe\fake`;
   started: StartedWrite[] = [];
-  inFlight: StartedWrite | null = null;
+  /** Writes in flight, oldest first. */
+  pending: StartedWrite[] = [];
+  /** How many writes the writer may keep in flight (the channel's `writesInFlight`). */
+  writesInFlight = 1;
   /** Win32 code (never 0) for the next startWrite to fail with synchronously (then reset). */
   failNextStart: number | null = null;
   /**
@@ -49,13 +56,29 @@ export class FakeChannel implements WriteChannel {
   lateCallbacks = false;
   violations: Violations = [];
   #releaseResolve: (() => void) | undefined;
-  /** Every byte the writer wrote, in order, as the fake "pipe" received it. */
+  /**
+   * Every byte the writer wrote, in order, as the fake pipe's reader gets it: the completed
+   * writes' bytes, in the order they were started, up to the first one still in flight (as the
+   * kernel queues writes in order).
+   */
   received: number[] = [];
+  #delivered = 0;
+  /** Bytes of every write the kernel completed successfully, in whatever order. */
+  get writtenTotal(): number {
+    return this.started.reduce((n, w) => n + (w.failed ? 0 : w.written ?? 0), 0);
+  }
   /** Result for the next waitWrite: "complete" the write fully, "timeout", or "fail" (233). */
   waitBehaviour: "complete" | "timeout" | "fail" = "complete";
 
+  /** The oldest write in flight. */
+  get inFlight(): StartedWrite | null {
+    return this.pending[0] ?? null;
+  }
+
   startWrite(bytes: Uint8Array, onComplete: (r: IoResult) => void): Started {
-    if (this.inFlight) throw new Error("fake: two writes in flight");
+    if (this.pending.length >= this.writesInFlight) {
+      throw new Error(`fake: more than ${this.writesInFlight} writes in flight`);
+    }
     if (this.released) {
       this.violations.push("startWrite after release");
       throw new Error("fake: write after release");
@@ -71,14 +94,26 @@ export class FakeChannel implements WriteChannel {
       const n = f === 0 ? 0 : Math.max(1, Math.floor(f * bytes.byteLength));
       this.atOnceNext = null;
       this.atOnce++;
-      this.started.push({ bytes: bytes.slice(0, n), view: bytes, onComplete });
-      for (let i = 0; i < n; i++) this.received.push(bytes[i]);
+      this.started.push({ bytes: bytes.slice(), view: bytes, onComplete, written: n });
+      this.#deliver();
       return { error: 0, bytes: n };
     }
-    const w = { bytes: bytes.slice(), view: bytes, onComplete };
+    const w: StartedWrite = { bytes: bytes.slice(), view: bytes, onComplete };
     this.started.push(w);
-    this.inFlight = w;
+    this.pending.push(w);
     return undefined;
+  }
+
+  /**
+   * Moves what completed, in start order, into `received`, up to the first write still in flight;
+   * nothing after a write that failed (the stream is broken there).
+   */
+  #deliver(): void {
+    for (; this.#delivered < this.started.length; this.#delivered++) {
+      const w = this.started[this.#delivered];
+      if (w.written === undefined || w.failed) return;
+      for (let i = 0; i < w.written; i++) this.received.push(w.bytes[i]);
+    }
   }
 
   /**
@@ -95,13 +130,14 @@ export class FakeChannel implements WriteChannel {
     await null;
   }
 
-  /** complete(), without waiting for a queued start. */
-  completeNow(error = 0, bytes?: number): void {
-    const w = this.inFlight;
+  /** complete(), without waiting for a queued start; the oldest write, or the newest. */
+  completeNow(error = 0, bytes?: number, which: "oldest" | "newest" = "oldest"): void {
+    const w = which === "oldest" ? this.pending.shift() : this.pending.pop();
     if (!w) throw new Error("fake: nothing in flight");
-    this.inFlight = null;
     const n = error === 0 ? (bytes ?? w.bytes.byteLength) : (bytes ?? 0);
-    for (let i = 0; i < n; i++) this.received.push(w.bytes[i]);
+    w.written = n;
+    w.failed = error !== 0;
+    this.#deliver();
     w.onComplete({ error, bytes: n });
     this.#maybeRelease();
   }
@@ -123,16 +159,18 @@ export class FakeChannel implements WriteChannel {
 
   cancelWrite(): number {
     this.cancelCalls++;
-    return this.inFlight ? this.cancelResult : 1168;
+    return this.pending.length ? this.cancelResult : 1168;
   }
 
   waitWrite(_timeoutMs: number): IoResult | undefined {
-    const w = this.inFlight;
+    const w = this.pending[0];
     if (!w || this.waitBehaviour === "timeout") return undefined;
-    this.inFlight = null;
+    this.pending.shift();
     if (this.lateCallbacks) this.late.push(w);
+    w.written = this.waitBehaviour === "fail" ? 0 : w.bytes.byteLength;
+    w.failed = this.waitBehaviour === "fail";
+    this.#deliver();
     if (this.waitBehaviour === "fail") return { error: 233, bytes: 0 };
-    for (const b of w.bytes) this.received.push(b);
     return { error: 0, bytes: w.bytes.byteLength };
   }
 
@@ -143,7 +181,7 @@ export class FakeChannel implements WriteChannel {
 
   /** Completions still owed by the fake "kernel". */
   get owed(): number {
-    return (this.inFlight ? 1 : 0) + this.late.length;
+    return this.pending.length + this.late.length;
   }
 
   release(): Promise<void> {
@@ -167,9 +205,12 @@ export class FakeChannel implements WriteChannel {
   }
 }
 
-export function fakeWriter(options: PipeWriterOptions & { maxBlock?: number } = {}) {
+export function fakeWriter(
+  options: PipeWriterOptions & { maxBlock?: number; writesInFlight?: number } = {},
+) {
   const channel = new FakeChannel();
-  const { maxBlock, ...rest } = options;
+  const { maxBlock, writesInFlight, ...rest } = options;
+  channel.writesInFlight = writesInFlight ?? 1;
   const writer = writerOverChannel(channel, writerSettings(rest, "fakeWriter()"), maxBlock);
   return { channel, writer };
 }

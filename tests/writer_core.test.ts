@@ -733,3 +733,72 @@ test("flushSync writes through writes that complete at once", () => {
   assert.equal(writer.flushSync(1000), true);
   assert.deepEqual(channel.received, [1, 2, 3]);
 });
+
+// ---- two writes in flight (a channel that allows it: a PIPE_WAIT handle winpipe opened) ----
+
+const block = (n: number, v = 1) => new Uint8Array(n).fill(v);
+
+test("a second write goes in flight behind a pending one once a whole block is queued", async () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 64, writesInFlight: 2 });
+  writer.write(block(10, 1));
+  writer.write(block(10, 2));
+  assert.equal(channel.pending.length, 1, "small writes coalesce behind the first");
+  writer.write(block(64, 3));
+  assert.equal(channel.pending.length, 2, "a whole block queued: it goes in flight at once");
+  writer.write(block(64, 4));
+  assert.equal(channel.pending.length, 2, "never more than two");
+  await channel.drain();
+  assert.equal(channel.received.length, 148);
+  assert.equal(writer.bytesToWrite, 0);
+});
+
+test("the later write's completion may come first: both count, and the bytes stay in order", async () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 64, writesInFlight: 2 });
+  const expected = [...block(64, 1), ...block(64, 2), ...block(64, 3)];
+  writer.write(block(64, 1));
+  writer.write(block(64, 2));
+  writer.write(block(64, 3));
+  assert.equal(channel.pending.length, 2);
+  channel.completeNow(0, undefined, "newest");
+  assert.equal(writer.bytesToWrite, 128, "the later one's bytes are written");
+  assert.equal(channel.pending.length, 2, "the third takes its place");
+  await channel.drain();
+  assert.deepEqual(channel.received, expected);
+  await writer.close();
+});
+
+test("a write that completes short while a later one is in flight fails the writer loudly", async () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 64, writesInFlight: 2 });
+  writer.write(block(64, 1));
+  writer.write(block(64, 2));
+  assert.equal(channel.pending.length, 2);
+  channel.completeNow(0, 10, "oldest");
+  await assert.rejects(writer.flush(), (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.equal(e.errno, "ERROR_WRITE_FAULT");
+    assert.match(e.message, /completed short \(10 of 64 bytes\) while a later one was in flight/);
+    return true;
+  });
+  channel.completeNow();
+  await tick();
+  assert.equal(channel.released, true);
+});
+
+test("message mode keeps one write in flight, whatever the channel allows", async () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 64, writesInFlight: 2, messageMode: true });
+  writer.write(block(64, 1));
+  writer.write(block(64, 2));
+  assert.equal(channel.pending.length, 1);
+  await channel.drain();
+  assert.equal(channel.started.length, 2);
+});
+
+test("flushSync waits for both writes in flight, oldest first", () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 64, writesInFlight: 2 });
+  writer.write(block(64, 1));
+  writer.write(block(64, 2));
+  writer.write(block(64, 3));
+  assert.equal(writer.flushSync(1000), true);
+  assert.equal(channel.received.length, 192);
+  assert.deepEqual(channel.received.slice(120, 136), [...block(8, 2), ...block(8, 3)]);
+});

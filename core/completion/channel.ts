@@ -46,20 +46,29 @@ export function startFailed(started: IoResult | IoFailure): started is IoFailure
   return started.error !== 0 && started.error !== ERROR_MORE_DATA;
 }
 
-/** One overlapped write at a time; its completion comes at once or later. */
+/** Overlapped writes, each completing at once or later, in the order they were started. */
 export interface WriteChannel {
   /** The pipe's name, for error messages. */
   readonly path: string | undefined;
+  /**
+   * How many writes may be in flight at once (default 1). More than one only where the kernel
+   * keeps them in order and completes each in full: a pipe in PIPE_WAIT mode, written from one
+   * thread (see core/completion/mod.ts).
+   */
+  readonly writesInFlight?: number;
   /**
    * Starts one write of `bytes`, which are writer-owned (over a `new ArrayBuffer`). The channel
    * keeps them referenced until the completion. See {@link Started} for what it returns.
    */
   startWrite(bytes: Uint8Array, onComplete: (result: IoResult) => void): Started;
-  /** `CancelIoEx` on the write in flight: 0, or the Win32 code (1168: it had already completed). */
+  /**
+   * `CancelIoEx` on every write in flight: 0, or the first Win32 code (1168: they had already
+   * completed).
+   */
   cancelWrite(): number;
   /**
-   * Blocks up to `timeoutMs` (`Infinity`: no limit) for the write in flight. Returns its result,
-   * after which its `onComplete` is not called; or `undefined` on timeout.
+   * Blocks up to `timeoutMs` (`Infinity`: no limit) for the oldest write in flight. Returns its
+   * result, after which its `onComplete` is not called; or `undefined` on timeout.
    */
   waitWrite(timeoutMs: number): IoResult | undefined;
   /**
@@ -67,7 +76,7 @@ export interface WriteChannel {
    * Memory stays referenced until the completion. Returns false when the handle is not owned.
    */
   abortHandle(): boolean;
-  /** Releases the writer's share once its own write has completed; idempotent. */
+  /** Releases the writer's share once its own writes have completed; idempotent. */
   release(): Promise<void>;
 }
 

@@ -394,6 +394,9 @@ export class OverlappedPipe {
     const share = new Share(this);
     return {
       path: this.path,
+      // PIPE_WAIT pipes keep writes from one thread in order and complete each in full (Windows
+      // and Wine 10): two in flight where the handle is ours, in a mode we chose.
+      writesInFlight: this.#inline ? 2 : 1,
       startWrite: (bytes, onComplete) =>
         share.start(
           "WriteFile",
@@ -431,12 +434,13 @@ export class OverlappedPipe {
 }
 
 /**
- * One user's share of a pipe, with one operation of its own at a time (the writer's writes, or
- * the reader's reads). Its release waits for its own operation, then releases its use of the
+ * One user's share of a pipe, with operations of its own (the writer's writes, oldest first, or
+ * the reader's read). Its release waits for its own operations, then releases its use of the
  * pipe; the pipe itself waits for every user's.
  */
 class Share {
-  current: Operation | null = null;
+  /** Its operations in flight, oldest first. */
+  current: Operation[] = [];
   #idle: (() => void) | undefined;
   #released: Promise<void> | undefined;
 
@@ -455,33 +459,57 @@ class Share {
         detail: "this end was already released",
       };
     }
+    let op: Operation | undefined;
     const r = this.pipe.start(syscall, call, data, (result) => {
-      this.current = null;
+      this.#forget(op!);
       try {
         onComplete(result);
       } finally {
-        if (!this.current) this.#idle?.();
+        if (this.current.length === 0) this.#idle?.();
       }
     });
-    if (!(r instanceof Operation)) return r; // completed inline, or failed
-    this.current = r;
+    if (!(r instanceof Operation)) return r; // completed at once, or failed
+    op = r;
+    this.current.push(r);
     return undefined;
   }
 
-  cancel(): number {
-    return this.current ? this.pipe.cancel(this.current) : Win32.ERROR_NOT_FOUND;
+  #forget(op: Operation): void {
+    const i = this.current.indexOf(op);
+    if (i >= 0) this.current.splice(i, 1);
   }
 
+  /**
+   * CancelIoEx on each operation in flight, newest first: 0, or the first failure's code. Newest
+   * first, because a cancelled write leaves no hole in the stream only if nothing after it gets
+   * through: while an older write is pending, none of a newer one's bytes have been read.
+   */
+  cancel(): number {
+    if (this.current.length === 0) return Win32.ERROR_NOT_FOUND;
+    let result: number = Win32.ERROR_NOT_FOUND;
+    for (const op of [...this.current].reverse()) {
+      const code = this.pipe.cancel(op);
+      if (code === 0 && result === Win32.ERROR_NOT_FOUND) result = 0;
+      else if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) return code;
+    }
+    return result;
+  }
+
+  /** Waits for the oldest operation in flight (see {@link OverlappedPipe.wait}). */
   wait(timeoutMs: number): IoResult | undefined {
-    if (!this.current) return undefined;
-    const r = this.pipe.wait(this.current, timeoutMs);
-    if (r) this.current = null;
+    const op = this.current[0];
+    if (!op) return undefined;
+    const r = this.pipe.wait(op, timeoutMs);
+    if (r) {
+      this.#forget(op); // its callback will be ignored
+      if (this.current.length === 0) this.#idle?.();
+    }
     return r;
   }
 
   release(): Promise<void> {
     this.#released ??= (async () => {
-      if (this.current) await new Promise<void>((r) => (this.#idle = r));
+      if (this.current.length) await new Promise<void>((r) => (this.#idle = r));
       await this.pipe.release();
     })();
     return this.#released;

@@ -497,15 +497,19 @@ test("an exception while starting the next write, inside a completion, fails the
     return real(...args);
   });
   try {
-    writer.write(pattern.at(0, 1000)); // the first WriteFile
-    writer.write(pattern.at(0, 1000)); // queued: started from the first one's completion
+    // The first WriteFile is larger than the pipe's buffer, so it pends (a write that fits
+    // would complete at once); the second, too small to go in flight beside it, is started from
+    // the first one's completion.
+    writer.write(pattern.at(0, 300_000));
+    writer.write(pattern.at(0, 1000));
     await assert.rejects(within(5_000, writer.flush()), /injected in the callback/);
   } finally {
     restore();
   }
+  assert.equal(calls, 2);
   await assert.rejects(writer.close());
+  await within(5_000, reading); // the writer's handle is closed: the server reads to the end
   await server.close();
-  await within(5_000, reading);
 });
 
 test("an exception while starting the next read, inside a completion, errors the stream", async () => {
