@@ -78,8 +78,18 @@ test(
         };
 
         let writer: PipeWriter;
+        const opening = PipeWriter.open(name, { wait: true, timeout: 30_000 });
         try {
-          writer = await PipeWriter.open(name, { wait: true, timeout: 30_000 });
+          // A child that dies before it serves its pipe fails the round at once.
+          const first = await Promise.race([
+            opening.then((w) => ({ writer: w })),
+            exited.then(() => ({ writer: null })),
+          ]);
+          if (!first.writer) {
+            opening.then((w) => w.stop(), () => {});
+            return await crash("the child exited before serving its pipe");
+          }
+          writer = first.writer;
         } catch (e) {
           return await crash(`PipeWriter.open failed: ${(e as Error).message}`);
         }
