@@ -49,7 +49,15 @@ export async function write(pipe, data) {
     if (e !== ERROR_IO_PENDING) throw new Error(`WriteFile failed: ${e}`);
   }
   const bytes = new Uint32Array(1), key = new BigUint64Array(1), povl = new BigUint64Array(1);
-  const done = await k.GetQueuedCompletionStatus(pipe.port, bytes, key, povl, 0xffffffff);
+  // Uint8Array views: older Deno versions take no other typed arrays for "buffer".
+  const u8 = (a) => new Uint8Array(a.buffer);
+  const done = await k.GetQueuedCompletionStatus(
+    pipe.port,
+    u8(bytes),
+    u8(key),
+    u8(povl),
+    0xffffffff,
+  );
   if (!done) throw new Error(`write failed: ${k.GetLastError()}`);
   return bytes[0];
 }

@@ -3,11 +3,12 @@
 // Repeats ITERATIONS times. With --ffi it also keeps one of Deno's blocking-pool threads busy
 // in a foreign call (see ffi_activity.mjs) for the whole run.
 //
-//   deno run -A parent.mjs [ITERATIONS] [--ffi] [--ffi-writer]
+//   deno run -A parent.mjs [ITERATIONS] [--ffi] [--ffi-writer] [--ffi-child]
 //
 // --ffi-writer writes with raw FFI instead of node:net (ffi_writer.mjs): WriteFile on a handle
 // bound to a completion port of its own, each completion taken by a `nonblocking`
-// GetQueuedCompletionStatus on a blocking-pool thread.
+// GetQueuedCompletionStatus on a blocking-pool thread. --ffi-child runs child_ffi.mjs instead of
+// child.mjs (for Deno versions whose node:net cannot serve a Windows pipe).
 //
 // One line per iteration on stdout; the child's stderr is copied to this process's stderr, so a
 // panic in either process ends up in this process's stderr file.
@@ -21,7 +22,8 @@ const ffi = args.includes("--ffi");
 const ffiWriter = args.includes("--ffi-writer") ? await import("./ffi_writer.mjs") : null;
 const TOTAL = 4 * 1024 * 1024;
 const CHUNK = 3000;
-const child = new URL("./child.mjs", import.meta.url).pathname.replace(/^\/([A-Za-z]:)/, "$1");
+const childScript = args.includes("--ffi-child") ? "./child_ffi.mjs" : "./child.mjs";
+const child = new URL(childScript, import.meta.url).pathname.replace(/^\/([A-Za-z]:)/, "$1");
 
 const stopFfi = ffi ? (await import("./ffi_activity.mjs")).start() : null;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -2,7 +2,7 @@
 // stdout and stderr in files, and counts the runs whose stderr shows mio's named-pipe panic.
 // The stdio of parent.mjs is files, not pipes, so this process itself never reads a pipe.
 //
-//   deno run -A runner.mjs [--runs N] [--iterations K] [--ffi] [--ffi-writer]
+//   deno run -A runner.mjs [--runs N] [--iterations K] [--ffi] [--ffi-writer] [--ffi-child]
 //                          [--deno PATH_TO_DENO_EXE] [--out DIR]
 //
 // Prints one line per run and a summary line:
@@ -19,7 +19,7 @@ const opt = (name, fallback) => {
 };
 const runs = Number(opt("--runs", 8));
 const iterations = Number(opt("--iterations", 25));
-const flags = ["--ffi", "--ffi-writer"].filter((f) => argv.includes(f));
+const flags = ["--ffi", "--ffi-writer", "--ffi-child"].filter((f) => argv.includes(f));
 const deno = opt("--deno", process.execPath);
 const outDir = opt("--out", `mio-repro-${Date.now()}`);
 const parent = new URL("./parent.mjs", import.meta.url).pathname.replace(/^\/([A-Za-z]:)/, "$1");
