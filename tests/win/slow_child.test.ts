@@ -77,22 +77,19 @@ test(
           );
         };
 
-        let writer: PipeWriter;
+        // A child that dies before it serves its pipe fails the round at once.
         const opening = PipeWriter.open(name, { wait: true, timeout: 30_000 });
+        let opened: PipeWriter | null;
         try {
-          // A child that dies before it serves its pipe fails the round at once.
-          const first = await Promise.race([
-            opening.then((w) => ({ writer: w })),
-            exited.then(() => ({ writer: null })),
-          ]);
-          if (!first.writer) {
-            opening.then((w) => w.stop(), () => {});
-            return await crash("the child exited before serving its pipe");
-          }
-          writer = first.writer;
+          opened = await Promise.race([opening, exited.then(() => null)]);
         } catch (e) {
           return await crash(`PipeWriter.open failed: ${(e as Error).message}`);
         }
+        if (!opened) {
+          opening.then((w) => w.stop(), () => {});
+          return await crash("the child exited before serving its pipe");
+        }
+        const writer = opened;
         try {
           for (let position = 0; position < TOTAL; position += CHUNK) {
             if (!writer.write(pattern.at(position, Math.min(CHUNK, TOTAL - position)))) {
