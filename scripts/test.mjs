@@ -49,6 +49,23 @@ function count(output) {
   return null;
 }
 
+// deno.exe's panic in mio's Windows named pipes (docs/upstream/deno-named-pipe-panic.md):
+// "thread 'main' panicked at C:\...\mio-1.0.3\src\sys\windows\named_pipe.rs:871:14:".
+// tests/win/slow_child.test.ts looks for the same pattern in its child's stderr.
+const MIO_PANIC =
+  /panicked at [^\n]*mio-[0-9.]+[\\/]src[\\/]sys[\\/]windows[\\/]named_pipe\.rs:\d+:\d+[^\n]*/;
+
+function reportMioPanic(label, output) {
+  const m = strip(output).match(MIO_PANIC);
+  if (!m) return;
+  const banner = "!".repeat(78);
+  console.log(
+    `\n${banner}\n!!! ${label}: DENO PANICKED IN MIO'S NAMED PIPE CODE (a crash of deno.exe):\n!!!   ${
+      m[0].trim()
+    }\n!!! See docs/upstream/deno-named-pipe-panic.md: a Windows child process with piped stdio, or a\n!!! node:net pipe, in deno.exe (under Wine especially). Give child processes files or "ignore".\n${banner}`,
+  );
+}
+
 function run(label, command, args, env = {}) {
   console.log(`\n=== ${label}: ${command} ${args.join(" ")}`);
   const t0 = Date.now();
@@ -61,6 +78,7 @@ function run(label, command, args, env = {}) {
   });
   const output = (r.stdout ?? "") + (r.stderr ?? "");
   process.stdout.write(output);
+  reportMioPanic(label, output);
   const counts = count(output);
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   if (!counts) {
