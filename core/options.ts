@@ -120,6 +120,8 @@ export function writerSettings(o: Record<string, unknown>, where: string): Write
 export interface ReaderSettings {
   readonly readSize: number;
   readonly messageMode: boolean;
+  /** No `readSize` was given: reads grow while they come back full (see PipeReader). */
+  readonly adaptive: boolean;
 }
 
 const DEFAULT_READ_SIZE = 64 * 1024;
@@ -134,6 +136,7 @@ export function readerSettings(o: Record<string, unknown>, where: string): Reade
       unit: "bytes",
     }),
     messageMode: booleanOption(o, "messageMode", where, false),
+    adaptive: o.readSize === undefined,
   };
 }
 

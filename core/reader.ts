@@ -20,7 +20,10 @@ import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
 
 /** Options for a {@link PipeReader}. */
 export interface PipeReaderOptions {
-  /** Bytes asked of each `ReadFile` (1 to 2^32 − 1). Default 64 KiB. */
+  /**
+   * Bytes asked of each `ReadFile` (1 to 2^32 − 1), used as given. Without it: 64 KiB, doubling
+   * up to 1 MiB while reads come back full, and back to 64 KiB once they come back small.
+   */
   readSize?: number;
   /**
    * Message pipes: assemble `ERROR_MORE_DATA` parts and yield whole messages, one chunk each.
@@ -40,6 +43,8 @@ export interface PipeReaderFromHandleOptions extends PipeReaderOptions {
 const CONSTRUCT = Symbol("PipeReader.construct");
 /** The largest single ReadFile into a BYOB view (a DWORD count; a sane bound per call). */
 const MAX_READ = 16 * 1024 * 1024;
+/** The largest read a reader without a `readSize` grows to. */
+const MAX_ADAPTIVE_READ = 1024 * 1024;
 
 /**
  * Reads a Windows named pipe as a `ReadableStream<Uint8Array>` of type `"bytes"` (BYOB readers
@@ -64,6 +69,9 @@ export class PipeReader {
   /** The target is the consumer's BYOB view (transferred to the stream while we read). */
   #direct = false;
   readonly #messageMode: boolean;
+  /** The configured read size, and whether reads may grow past it (no `readSize` given). */
+  readonly #readSize: number;
+  readonly #adaptive: boolean;
   /** Settles when the read in flight has completed; null when none is. */
   #inFlight: Promise<void> | null = null;
   #bytesRead = 0;
@@ -83,13 +91,15 @@ export class PipeReader {
    * Not public: use {@link PipeReader.fromHandle} or `connect()`.
    * @ignore
    */
-  constructor(token: unknown, channel: ReadChannel, buffer: Uint8Array, messageMode: boolean) {
+  constructor(token: unknown, channel: ReadChannel, buffer: Uint8Array, settings: ReaderSettings) {
     if (token !== CONSTRUCT) {
       throw new TypeError("use PipeReader.fromHandle() or connect() to make a PipeReader");
     }
     this.#channel = channel;
     this.#buffer = buffer;
-    this.#messageMode = messageMode;
+    this.#messageMode = settings.messageMode;
+    this.#readSize = settings.readSize;
+    this.#adaptive = settings.adaptive;
   }
 
   /**
@@ -115,7 +125,7 @@ export class PipeReader {
     const { owned, path } = handleSettings(o, where);
     const buffer = readBuffer(settings);
     const pipe = OverlappedPipe.bind(handle, { owned, path });
-    return new PipeReader(CONSTRUCT, pipe.readChannel(), buffer, settings.messageMode);
+    return new PipeReader(CONSTRUCT, pipe.readChannel(), buffer, settings);
   }
 
   /** Total bytes read so far. */
@@ -376,11 +386,20 @@ export class PipeReader {
    * buffer itself over (a new one is made for the next read), a small one is copied out.
    */
   #take(bytes: number): Uint8Array {
-    if (this.#messageMode || bytes < this.#buffer.byteLength / 2) {
-      return this.#buffer.slice(0, bytes);
+    const size = this.#buffer.byteLength;
+    if (this.#messageMode || bytes < size / 2) {
+      const data = this.#buffer.slice(0, bytes);
+      // Back to the default size once reads come back small (a burst is over).
+      if (this.#adaptive && size > this.#readSize && bytes < size / 4) {
+        this.#buffer = new Uint8Array(new ArrayBuffer(this.#readSize));
+      }
+      return data;
     }
     const data = this.#buffer.subarray(0, bytes);
-    this.#buffer = new Uint8Array(new ArrayBuffer(this.#buffer.byteLength));
+    // A read that came back full: more is waiting, so the next one asks for twice as much (up to
+    // MAX_ADAPTIVE_READ), one call instead of several.
+    const next = this.#adaptive && bytes === size ? Math.min(2 * size, MAX_ADAPTIVE_READ) : size;
+    this.#buffer = new Uint8Array(new ArrayBuffer(Math.max(next, size)));
     return data;
   }
 
@@ -396,7 +415,7 @@ export class PipeReader {
 
   /** @internal A reader over any channel: a connection's share of its pipe, or a test's fake. */
   static overChannel(channel: ReadChannel, settings: ReaderSettings): PipeReader {
-    return new PipeReader(CONSTRUCT, channel, readBuffer(settings), settings.messageMode);
+    return new PipeReader(CONSTRUCT, channel, readBuffer(settings), settings);
   }
 }
 

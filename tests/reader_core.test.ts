@@ -228,3 +228,42 @@ test("bad options are a TypeError", () => {
   }
   assert.throws(() => fakeReader({ messageMode: 1 as never }), /messageMode/);
 });
+
+test("without a readSize, reads grow while they come back full, and shrink back after", async () => {
+  const { channel, reader } = fakeReader();
+  const r = reader.readable.getReader();
+  const sizes: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const read = r.read();
+    await tick();
+    sizes.push(channel.inFlight!.buffer.byteLength);
+    channel.write(new Uint8Array(channel.inFlight!.buffer.byteLength));
+    channel.completeRead();
+    await read;
+  }
+  assert.deepEqual(sizes.map((s) => s / 1024), [64, 128, 256, 512, 1024, 1024]);
+  let read = r.read();
+  await tick();
+  channel.write(enc("small"));
+  channel.completeRead();
+  assert.equal(decode((await read).value), "small");
+  read = r.read();
+  await tick();
+  assert.equal(channel.inFlight!.buffer.byteLength, 64 * 1024, "back to the default");
+  channel.write(enc("x"));
+  channel.completeRead();
+  await read;
+});
+
+test("a readSize that was given is used as it is", async () => {
+  const { channel, reader } = fakeReader({ readSize: 1000 });
+  const r = reader.readable.getReader();
+  for (let i = 0; i < 3; i++) {
+    const read = r.read();
+    await tick();
+    assert.equal(channel.inFlight!.buffer.byteLength, 1000);
+    channel.write(new Uint8Array(1000));
+    channel.completeRead();
+    await read;
+  }
+});
