@@ -2,8 +2,8 @@
  * Windows named pipes for Deno and Bun, over kernel32 through FFI.
  *
  * {@link PipeWriter} is an asynchronous, overlapped-I/O pipe writer in the spirit of Qt's
- * `QWindowsPipeWriter`: a queue drained by one overlapped `WriteFile` at a time, completions from
- * the Win32 thread pool, backpressure, `flush`/`flushSync`/`close`/`stop`, and a `WritableStream`.
+ * `QWindowsPipeWriter`: a queue drained by overlapped `WriteFile`s (one at a time, or two on the
+ * handles it opens), completions inline or from the Win32 thread pool, backpressure, `flush`/`flushSync`/`close`/`stop`, and a `WritableStream`.
  *
  * Deno needs `--allow-ffi`. Off Windows, importing works and using it throws a {@link PipeError}
  * (`ERROR_NOT_SUPPORTED`) that names the platform.

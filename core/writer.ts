@@ -1,7 +1,8 @@
 /**
  * `PipeWriter`: Qt's `QWindowsPipeWriter` for Deno and Bun. A queue of writer-owned blocks is
- * drained by one overlapped `WriteFile` at a time; completions arrive from the thread pool and are
- * handled here, on the JS thread.
+ * drained by overlapped `WriteFile`s, one at a time (two where the channel allows it); a write
+ * that completes at once is handled inline, the others' completions arrive from the thread pool,
+ * and all of it is handled here, on the JS thread.
  *
  * States: `open` → `closing` (flushing, then released) → `closed`; `open`/`closing` → `stopping`
  * (cancelled, waiting for the completion) → `closed`; any → `failed` (first error kept, released).
@@ -107,9 +108,10 @@ interface Waiter {
 /**
  * An asynchronous writer to a Windows named pipe, with a queue and backpressure.
  *
- * One overlapped `WriteFile` is in flight at a time; everything written meanwhile is copied into
- * writer-owned memory and coalesced into the next write. Completion arrives from the Win32 thread
- * pool (`CreateThreadpoolIo`), never by APC. Events: `byteswritten` (a `CustomEvent<number>`),
+ * One overlapped `WriteFile` is in flight at a time (two on a handle it opened, in byte mode, once a
+ * whole block is queued); everything written meanwhile is copied into writer-owned memory and
+ * coalesced into the next write. A write that completes at once is handled inline; other
+ * completions arrive from the Win32 thread pool (`CreateThreadpoolIo`), never by APC. Events: `byteswritten` (a `CustomEvent<number>`),
  * `drain`, `error` (a {@link PipeErrorEvent}) and `close`.
  *
  * @example Write, then close (which flushes)
