@@ -290,8 +290,11 @@ if (ipcErrors.length) {
 lines.push("", "## `deno bench -A bench/writer_bench.ts bench/completion_path_bench.ts`", "");
 lines.push(
   "The writer's own cost, a real pipe by chunk size, the measurements behind the largest single",
-  "write (`MAX_BLOCK`) and the default `highWaterMark`, and the two candidate completion paths",
-  "(`CreateThreadpoolIo`, winpipe's, against Qt's `CreateThreadpoolWait`).",
+  "write (`MAX_BLOCK`) and the default `highWaterMark`, and the candidate completion paths on",
+  "writes that fit in the pipe's buffer and on writes that wait for the reader: winpipe's",
+  "(`CreateThreadpoolIo`, completing at once where it can), the same with every completion",
+  "queued, a completion port of our own drained by a `nonblocking` GetQueuedCompletionStatusEx,",
+  "and Qt's `CreateThreadpoolWait`.",
   "",
 );
 const denoText = denoBench.replace(/\x1b\[[0-9;]*m/g, "").trim().split("\n");

@@ -13,6 +13,9 @@
  *   same span. A write's bytes are writer-owned copies; a read's buffer is the reader's own, or a
  *   BYOB view that the stream has transferred to us (the consumer cannot touch it until we
  *   respond, and a cancelled stream never hands it back while the read is owed).
+ * - **Writes in flight**: at most two per writer, both referenced until each one's completion;
+ *   the pipe keeps them in issue order (PIPE_WAIT, one issuing thread), so the second's bytes
+ *   are never read before the first's, and a cancel goes newest first.
  * - **A completion at once**: with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (owned handles), a call
  *   that returns TRUE has completed, nothing is queued for it, the kernel is done with the
  *   OVERLAPPED and the data, and the pool is told with `CancelThreadpoolIo`. The result is
