@@ -3,7 +3,10 @@
 // The stdio of parent.mjs is files, not pipes, so this process itself never reads a pipe.
 //
 //   deno run -A runner.mjs [--runs N] [--iterations K] [--ffi] [--ffi-writer] [--ffi-child]
-//                          [--deno PATH_TO_DENO_EXE] [--out DIR]
+//                          [--winpipe] [--deno PATH_TO_DENO_EXE] [--out DIR]
+//
+// --winpipe is passed on to parent.mjs: winpipe's PipeWriter as the writer (not part of the
+// minimal reproduction; see parent.mjs).
 //
 // Prints one line per run and a summary line:
 //   runs 8, panicked 3 (child 2, parent 1), other failures 0, mio versions: mio-1.0.3
@@ -19,7 +22,7 @@ const opt = (name, fallback) => {
 };
 const runs = Number(opt("--runs", 8));
 const iterations = Number(opt("--iterations", 25));
-const flags = ["--ffi", "--ffi-writer", "--ffi-child"].filter((f) => argv.includes(f));
+const flags = ["--ffi", "--ffi-writer", "--ffi-child", "--winpipe"].filter((f) => argv.includes(f));
 const deno = opt("--deno", process.execPath);
 const outDir = opt("--out", `mio-repro-${Date.now()}`);
 const parent = new URL("./parent.mjs", import.meta.url).pathname.replace(/^\/([A-Za-z]:)/, "$1");
@@ -37,7 +40,9 @@ for (let r = 1; r <= runs; r++) {
   const out = openSync(outPath, "w");
   const err = openSync(errPath, "w");
   const t0 = Date.now();
-  const args = ["run", "-A", parent, String(iterations), ...flags];
+  // bun.exe (running this file, or named by --deno) takes no `run -A`.
+  const bun = /bun(\.exe)?$/i.test(deno);
+  const args = [...(bun ? [] : ["run", "-A"]), parent, String(iterations), ...flags];
   const code = await new Promise((resolve) => {
     const p = spawn(deno, args, { stdio: ["ignore", out, err] });
     p.on("error", (e) => resolve(`spawn error: ${e.message}`));
