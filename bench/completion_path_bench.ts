@@ -19,29 +19,14 @@
  *
  * This file talks to Deno's FFI directly for the designs winpipe does not ship.
  */
-import { OverlappedPipe } from "../core/completion/mod.ts";
-import { openPipeHandle } from "../core/open.ts";
-import { openSettings } from "../core/options.ts";
 import { securityAttributes } from "../core/security.ts";
 import { INVALID_HANDLE_VALUE } from "../ffi/kernel32.ts";
 import { isWindows, native } from "../ffi/runtime.ts";
-import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";
+import { connected, overlappedPipe, SIZE, WRITES } from "./completion_common.ts";
 
-const WRITES = 1000;
 const INFINITE = 0xffff_ffff;
-const SIZE = 4096;
 const onWindows = isWindows();
 const workloads = { "fit in the buffer": 1 << 20, "wait for the reader": 0 } as const;
-
-async function connected(inBufferSize: number) {
-  const name = uniqueName("cp");
-  const server = ServerEnd.create(name, { inBufferSize }, 1 << 20);
-  const c = server.connect();
-  const handle = await openPipeHandle(name, "write", openSettings({}, "bench"));
-  await c;
-  const reading = server.drain();
-  return { server, handle, reading };
-}
 
 function bench(name: string, fn: (inBufferSize: number) => Promise<void>) {
   for (const [workload, inBufferSize] of Object.entries(workloads)) {
@@ -56,28 +41,12 @@ function bench(name: string, fn: (inBufferSize: number) => Promise<void>) {
   }
 }
 
-async function overlappedPipe(inBufferSize: number, inline: boolean) {
-  const { server, handle, reading } = await connected(inBufferSize);
-  const pipe = OverlappedPipe.bind(handle, { owned: true, inline });
-  const channel = pipe.writeChannel();
-  const data = new Uint8Array(new ArrayBuffer(SIZE));
-  for (let i = 0; i < WRITES; i++) {
-    let completion: ((r: { error: number }) => void) | undefined;
-    const r = channel.startWrite(data, (r) => completion!(r));
-    if (r) {
-      if (r.error) throw new Error(`WriteFile: ${r.error}`);
-      continue; // completed at once
-    }
-    const { error } = await new Promise<{ error: number }>((resolve) => (completion = resolve));
-    if (error) throw new Error(`WriteFile: ${error}`);
-  }
-  await channel.release();
-  await reading;
-  await server.close();
-}
-
-bench("winpipe: CreateThreadpoolIo, completing at once", (b) => overlappedPipe(b, true));
-bench("CreateThreadpoolIo, every completion queued", (b) => overlappedPipe(b, false));
+bench("winpipe: CreateThreadpoolIo, completing at once", async (b) => {
+  await overlappedPipe(b, true);
+});
+bench("CreateThreadpoolIo, every completion queued", async (b) => {
+  await overlappedPipe(b, false);
+});
 
 bench("own completion port, nonblocking GetQueuedCompletionStatusEx", async (inBufferSize) => {
   const { kernel32, addressOf } = native();

@@ -11,48 +11,11 @@
  * Prints one JSON line per run, and a summary with the medians.
  */
 import process from "node:process";
-import { OverlappedPipe } from "../core/completion/mod.ts";
-import { openPipeHandle } from "../core/open.ts";
-import { openSettings } from "../core/options.ts";
 import { INVALID_HANDLE_VALUE } from "../ffi/kernel32.ts";
 import { isWindows, native } from "../ffi/runtime.ts";
-import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";
+import { connected, overlappedPipe, SIZE, WRITES } from "./completion_common.ts";
 
-const WRITES = 1000;
-const SIZE = 4096;
 const RUNS = Number(process.env.WINPIPE_BENCH_ROUNDS || 5);
-
-async function connected() {
-  const name = uniqueName("cpb");
-  const server = ServerEnd.create(name, { inBufferSize: 0 }, 1 << 20);
-  const c = server.connect();
-  const handle = await openPipeHandle(name, "write", openSettings({}, "bench"));
-  await c;
-  return { server, handle, reading: server.drain() };
-}
-
-async function pool(): Promise<number> {
-  const { server, handle, reading } = await connected();
-  const pipe = OverlappedPipe.bind(handle, { owned: true });
-  const channel = pipe.writeChannel();
-  const data = new Uint8Array(new ArrayBuffer(SIZE));
-  const t0 = performance.now();
-  for (let i = 0; i < WRITES; i++) {
-    let completion: ((r: { error: number }) => void) | undefined;
-    const r = channel.startWrite(data, (r) => completion!(r));
-    if (r) {
-      if (r.error) throw new Error(`WriteFile: ${r.error}`);
-      continue;
-    }
-    const { error } = await new Promise<{ error: number }>((resolve) => (completion = resolve));
-    if (error) throw new Error(`WriteFile: ${error}`);
-  }
-  const ms = performance.now() - t0;
-  await channel.release();
-  await reading;
-  await server.close();
-  return ms;
-}
 
 // The worker: blocks in GetQueuedCompletionStatusEx on the port it is given, posts the count of
 // completions it took, and stops when it dequeues the key 0 (PostQueuedCompletionStatus).
@@ -81,7 +44,7 @@ async function workerPort(): Promise<number> {
     CreateIoCompletionPort: { args: ["u64", "u64", "u64", "u32"], returns: "u64" },
     PostQueuedCompletionStatus: { args: ["u64", "u32", "u64", "u64"], returns: "i32" },
   });
-  const { server, handle, reading } = await connected();
+  const { server, handle, reading } = await connected(0);
   const port = BigInt(lib.symbols.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0n, 0n, 1));
   lib.symbols.CreateIoCompletionPort(handle, port, 1n, 0);
   kernel32.SetFileCompletionNotificationModes(handle, 3);
@@ -125,7 +88,7 @@ const results: Record<string, number[]> = {
   "own port + Worker": [],
 };
 for (let run = 0; run < RUNS; run++) {
-  results["winpipe: CreateThreadpoolIo"].push(await pool());
+  results["winpipe: CreateThreadpoolIo"].push(await overlappedPipe(0, true));
   results["own port + Worker"].push(await workerPort());
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];

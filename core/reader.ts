@@ -291,17 +291,18 @@ export class PipeReader {
         0,
         byob ? Math.min(byob.byteLength, this.#buffer.byteLength) : this.#buffer.byteLength,
       );
-    let finish!: () => void;
-    const inFlight = new Promise<void>((r) => (finish = r));
+    // What cancel() waits for; made only for a read that pends (the callback never comes
+    // before startRead has returned).
+    let finish: (() => void) | undefined;
     let failure: IoResult | undefined;
     try {
       const started = this.#channel.startRead(this.#target, (result) => {
         this.#inFlight = null;
-        finish();
+        finish?.();
         later(result);
       });
       if (started === undefined) {
-        this.#inFlight = inFlight;
+        this.#inFlight = new Promise<void>((r) => (finish = r));
         return undefined;
       }
       if (!startFailed(started)) return started; // completed at once
@@ -399,7 +400,7 @@ export class PipeReader {
     // A read that came back full: more is waiting, so the next one asks for twice as much (up to
     // MAX_ADAPTIVE_READ), one call instead of several.
     const next = this.#adaptive && bytes === size ? Math.min(2 * size, MAX_ADAPTIVE_READ) : size;
-    this.#buffer = new Uint8Array(new ArrayBuffer(Math.max(next, size)));
+    this.#buffer = new Uint8Array(new ArrayBuffer(next));
     return data;
   }
 
