@@ -506,16 +506,12 @@ export async function main(args: string[], io: CliIo = processIo()): Promise<num
 /**
  * An error's message, with its code (`ERROR_*` or `ENOENT`-like) in front only when the message
  * does not already carry it: a `PipeError`'s message always names its `ERROR_*`, and Node's fs
- * errors start with their code.
+ * errors start with their code. `PipeError` and Node's errors both keep that name in `code`.
  */
 function failureText(e: unknown): string {
   const err = e as { code?: unknown; message?: unknown } | null | undefined;
   const message = typeof err?.message === "string" ? err.message : String(e);
-  const code = e instanceof PipeError
-    ? e.errno
-    : typeof err?.code === "string"
-    ? err.code
-    : undefined;
+  const code = typeof err?.code === "string" ? err.code : undefined;
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 

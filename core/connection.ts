@@ -113,7 +113,7 @@ export class PipeConnection {
     return new WritableStream({
       write: () => {
         throw new PipeError({
-          code: Win32.ERROR_ACCESS_DENIED,
+          errno: Win32.ERROR_ACCESS_DENIED,
           syscall: "WriteFile",
           path: this.path,
           detail: "this connection was opened without write access",
@@ -203,7 +203,7 @@ export async function connect(name: string, options: ConnectOptions = {}): Promi
     } catch (e) {
       // A one-way server end refuses the other direction: fall back as libuv does.
       const last = attempt === "write" || access !== "duplex";
-      if (!(e instanceof PipeError) || e.code !== Win32.ERROR_ACCESS_DENIED || last) throw e;
+      if (!(e instanceof PipeError) || e.errno !== Win32.ERROR_ACCESS_DENIED || last) throw e;
     }
   }
   const pipe = OverlappedPipe.bind(handle!, { owned: true, path: name });

@@ -1,5 +1,5 @@
 /**
- * `PipeError`: a Win32 failure with its number, its `ERROR_*` name, the call that failed, the pipe
+ * `PipeError`: a Win32 failure with its `ERROR_*` name (`code`), its number (`errno`), the call that failed, the pipe
  * it concerns and the system's own text (`FormatMessageW`).
  *
  * @module
@@ -12,7 +12,7 @@ import { systemMessage } from "./system_message.ts";
  * @example
  * ```ts
  * import { Win32 } from "@winpipe/winpipe";
- * if (error.code === Win32.ERROR_PIPE_BUSY) console.log("every instance is busy");
+ * if (error.errno === Win32.ERROR_PIPE_BUSY) console.log("every instance is busy");
  * ```
  */
 export const Win32 = {
@@ -76,7 +76,7 @@ export function errnoName(code: number): string {
  * ```ts
  * import { isPeerGone } from "@winpipe/winpipe";
  * writer.addEventListener("error", (e) => {
- *   if (!isPeerGone(e.error.code)) console.error(e.error);
+ *   if (!isPeerGone(e.error.errno)) console.error(e.error);
  * });
  * ```
  */
@@ -87,8 +87,8 @@ export function isPeerGone(code: number): boolean {
 
 /** What a {@link PipeError} is built from. */
 export interface PipeErrorInit {
-  /** The Win32 error number. */
-  code: number;
+  /** The Win32 error number (`GetLastError`, or an I/O completion's status). */
+  errno: number;
   /** The call that failed, e.g. "WriteFile". */
   syscall: string;
   /** The pipe's name, when there is one. */
@@ -102,8 +102,9 @@ export interface PipeErrorInit {
 /**
  * A Win32 failure on a pipe.
  *
- * `code` is the Win32 number, `errno` its `ERROR_*` name, `syscall` the call that failed, `path`
- * the pipe, and `message` says all of that plus the system's text from `FormatMessageW`.
+ * `code` is the `ERROR_*` name and `errno` the Win32 number (Node's and Deno's convention: a
+ * name in `code`, a number in `errno`), `syscall` the call that failed, `path` the pipe, and
+ * `message` says all of that plus the system's text from `FormatMessageW`.
  *
  * @example
  * ```ts
@@ -112,38 +113,38 @@ export interface PipeErrorInit {
  * try {
  *   await PipeWriter.open(String.raw`\\.\pipe\nobody-listens`);
  * } catch (e) {
- *   if (e instanceof PipeError && e.errno === "ERROR_FILE_NOT_FOUND") {
+ *   if (e instanceof PipeError && e.code === "ERROR_FILE_NOT_FOUND") {
  *     console.error("no server:", e.message);
  *   }
  * }
  * ```
  */
 export class PipeError extends Error {
+  /** The `ERROR_*` name, e.g. "ERROR_NO_DATA" (`WIN32_ERROR_<n>` for a number winpipe does not name). */
+  readonly code: string;
   /** The Win32 error number, e.g. 232. */
-  readonly code: number;
-  /** The `ERROR_*` name, e.g. "ERROR_NO_DATA". */
-  readonly errno: string;
+  readonly errno: number;
   /** The call that failed, e.g. "WriteFile". */
   readonly syscall: string;
   /** The pipe's name, when known. */
   readonly path: string | undefined;
-  /** The system's text for `code` (`FormatMessageW`), without a trailing newline. */
+  /** The system's text for `errno` (`FormatMessageW`), without a trailing newline. */
   readonly systemMessage: string;
   /** winpipe's words on what happened, when there are any (e.g. "the writer was stopped"). */
   readonly detail: string | undefined;
 
   /** Makes the error; the message is built from `init` and the system's text. */
   constructor(init: PipeErrorInit) {
-    const errno = errnoName(init.code);
-    const text = systemMessage(init.code);
+    const code = errnoName(init.errno);
+    const text = systemMessage(init.errno);
     const where = init.path === undefined ? "" : ` on ${init.path}`;
     const detail = init.detail ? `${init.detail}: ` : "";
-    super(`${detail}${init.syscall} failed${where}: ${errno} (${init.code}): ${text}`, {
+    super(`${detail}${init.syscall} failed${where}: ${code} (${init.errno}): ${text}`, {
       cause: init.cause,
     });
     this.name = "PipeError";
-    this.code = init.code;
-    this.errno = errno;
+    this.code = code;
+    this.errno = init.errno;
     this.syscall = init.syscall;
     this.path = init.path;
     this.systemMessage = text;
@@ -152,7 +153,7 @@ export class PipeError extends Error {
 
   /** True for 109, 232 and 233: the other end closed the pipe. */
   get peerGone(): boolean {
-    return isPeerGone(this.code);
+    return isPeerGone(this.errno);
   }
 }
 
@@ -171,14 +172,14 @@ export function failureCode(code: number): number {
  */
 export function lastError(
   kernel32: { GetLastError(): number },
-  init: Omit<PipeErrorInit, "code">,
+  init: Omit<PipeErrorInit, "errno">,
 ): PipeError {
   const code = kernel32.GetLastError();
-  if (code !== 0) return new PipeError({ ...init, code });
+  if (code !== 0) return new PipeError({ ...init, errno: code });
   const zero = "the call failed but GetLastError() read 0";
   return new PipeError({
     ...init,
-    code: Win32.ERROR_UNIDENTIFIED_ERROR,
+    errno: Win32.ERROR_UNIDENTIFIED_ERROR,
     detail: init.detail ? `${init.detail} (${zero})` : zero,
   });
 }
@@ -191,7 +192,7 @@ export function lastError(
 export function asPipeError(e: unknown, syscall: string, path: string | undefined): PipeError {
   if (e instanceof PipeError) return e;
   return new PipeError({
-    code: Win32.ERROR_GEN_FAILURE,
+    errno: Win32.ERROR_GEN_FAILURE,
     syscall,
     path,
     detail: `internal error: ${e instanceof Error ? e.message : String(e)}`,

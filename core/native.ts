@@ -14,7 +14,7 @@ export function requireNative(): Native {
     return native();
   } catch (cause) {
     throw new PipeError({
-      code: Win32.ERROR_NOT_SUPPORTED,
+      errno: Win32.ERROR_NOT_SUPPORTED,
       syscall: "dlopen",
       detail: (cause as Error).message,
       cause,

@@ -81,7 +81,7 @@ export async function openPipeHandle(
     const left = deadline - performance.now();
     if (!retry || left <= 0) {
       throw new PipeError({
-        code,
+        errno: code,
         syscall: "CreateFileW",
         path: name,
         detail: retry ? `gave up after ${timeout} ms` : undefined,

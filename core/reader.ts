@@ -209,7 +209,7 @@ export class PipeReader {
         // Released whenever the read does complete (the caller closing its handle ends it).
         void this.#release();
         const error = new PipeError({
-          code: cancelFailed || Win32.ERROR_TIMEOUT,
+          errno: cancelFailed || Win32.ERROR_TIMEOUT,
           syscall: "CancelIoEx",
           path: this.#channel.path,
           detail: `the cancelled read had not completed after ${CANCEL_WAIT_MS} ms; its buffer `
@@ -310,7 +310,7 @@ export class PipeReader {
     } catch (e) {
       // Also from inside a completion callback (the next read starts there): never thrown on.
       this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
-      failure = { error: this.#internalError.code, bytes: 0 };
+      failure = { error: this.#internalError.errno, bytes: 0 };
     }
     // Reported like a completion, on a later turn.
     const result = failure;
@@ -362,7 +362,7 @@ export class PipeReader {
       } else {
         c.error(
           this.#internalError ?? new PipeError({
-            code: failureCode(error),
+            errno: failureCode(error),
             syscall: result.syscall ?? "ReadFile",
             path: this.#channel.path,
           }),

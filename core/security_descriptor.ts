@@ -34,7 +34,7 @@ export function currentUserSid(): string {
   const a = advapi32();
   const token = new BigUint64Array(1);
   if (!a.OpenProcessToken(kernel32.GetCurrentProcess(), TOKEN_QUERY, token)) {
-    throw new PipeError({ code: kernel32.GetLastError(), syscall: "OpenProcessToken" });
+    throw new PipeError({ errno: kernel32.GetLastError(), syscall: "OpenProcessToken" });
   }
   try {
     // TOKEN_USER { SID_AND_ATTRIBUTES User { PSID Sid; DWORD Attributes } } + the SID itself,
@@ -42,12 +42,12 @@ export function currentUserSid(): string {
     const info = new Uint8Array(new ArrayBuffer(512));
     const length = new Uint32Array(1);
     if (!a.GetTokenInformation(token[0], TOKEN_USER, info, info.byteLength, length)) {
-      throw new PipeError({ code: kernel32.GetLastError(), syscall: "GetTokenInformation" });
+      throw new PipeError({ errno: kernel32.GetLastError(), syscall: "GetTokenInformation" });
     }
     const sid = new DataView(info.buffer).getBigUint64(0, true);
     const out = new BigUint64Array(1);
     if (!a.ConvertSidToStringSidW(sid, out)) {
-      throw new PipeError({ code: kernel32.GetLastError(), syscall: "ConvertSidToStringSidW" });
+      throw new PipeError({ errno: kernel32.GetLastError(), syscall: "ConvertSidToStringSidW" });
     }
     return takeLocalWideString(out[0]);
   } finally {
@@ -84,7 +84,7 @@ export function securityDescriptor(sddl: string | null): { address: bigint; free
     )
   ) {
     throw new PipeError({
-      code: kernel32.GetLastError(),
+      errno: kernel32.GetLastError(),
       syscall: "ConvertStringSecurityDescriptorToSecurityDescriptorW",
       detail: `invalid SDDL ${JSON.stringify(sddl)}`,
     });

@@ -162,7 +162,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
       const taken = first
         && (code === Win32.ERROR_ACCESS_DENIED || code === Win32.ERROR_PIPE_BUSY);
       throw new PipeError({
-        code,
+        errno: code,
         syscall: "CreateNamedPipeW",
         path: this.path,
         detail: taken ? IN_USE : undefined,
@@ -175,7 +175,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
       if (instances !== undefined && instances > 1) {
         kernel32.CloseHandle(handle);
         throw new PipeError({
-          code: Win32.ERROR_ACCESS_DENIED,
+          errno: Win32.ERROR_ACCESS_DENIED,
           syscall: "CreateNamedPipeW",
           path: this.path,
           detail: `${IN_USE} (the new instance joined ${instances - 1} that already existed)`,
@@ -229,7 +229,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
       if (error !== 0 && error !== Win32.ERROR_PIPE_CONNECTED) {
         this.#fail(
           new PipeError({
-            code: failureCode(error),
+            errno: failureCode(error),
             syscall: syscall ?? "ConnectNamedPipe",
             path: this.path,
           }),
@@ -331,13 +331,13 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
         if (listener.op) {
           const code = listener.pipe.cancel(listener.op);
           if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) {
-            problem = new PipeError({ code, syscall: "CancelIoEx", path: this.path });
+            problem = new PipeError({ errno: code, syscall: "CancelIoEx", path: this.path });
             listener.pipe.abortHandle(); // closing the handle ends the ConnectNamedPipe
           }
         }
         if (!(await settlesWithin(gone, CANCEL_WAIT_MS))) {
           problem = new PipeError({
-            code: problem?.code ?? Win32.ERROR_TIMEOUT,
+            errno: problem?.errno ?? Win32.ERROR_TIMEOUT,
             syscall: "CancelIoEx",
             path: this.path,
             detail: `the cancelled ConnectNamedPipe had not completed after ${CANCEL_WAIT_MS} ms; `

@@ -75,7 +75,7 @@ export interface FlushOptions {
  * @example
  * ```ts
  * import { type PipeErrorEvent } from "@winpipe/winpipe";
- * writer.addEventListener("error", (e) => console.error((e as PipeErrorEvent).error.errno));
+ * writer.addEventListener("error", (e) => console.error((e as PipeErrorEvent).error.code));
  * ```
  */
 export class PipeErrorEvent extends Event {
@@ -400,7 +400,7 @@ export class PipeWriter extends EventTarget {
     this.#queue.clear();
     this.#bytesToWrite = 0;
     const aborted = new PipeError({
-      code: Win32.ERROR_OPERATION_ABORTED,
+      errno: Win32.ERROR_OPERATION_ABORTED,
       syscall: "WriteFile",
       path: this.path,
       detail: "the writer was stopped",
@@ -423,7 +423,7 @@ export class PipeWriter extends EventTarget {
       this.#state = "closed";
       if (!inTime) {
         throw new PipeError({
-          code: cancelFailed || Win32.ERROR_TIMEOUT,
+          errno: cancelFailed || Win32.ERROR_TIMEOUT,
           syscall: "CancelIoEx",
           path: this.path,
           detail: `the cancelled write had not completed after ${CANCEL_WAIT_MS} ms; its memory `
@@ -431,7 +431,7 @@ export class PipeWriter extends EventTarget {
         });
       }
       if (cancelFailed) {
-        throw new PipeError({ code: cancelFailed, syscall: "CancelIoEx", path: this.path });
+        throw new PipeError({ errno: cancelFailed, syscall: "CancelIoEx", path: this.path });
       }
     });
     return this.#stopped;
@@ -515,7 +515,7 @@ export class PipeWriter extends EventTarget {
       } catch (e) {
         // Also from inside a completion callback (the next write starts there): never thrown on.
         const error = asPipeError(e, "WriteFile", this.path);
-        started = { error: error.code, syscall: error.syscall, detail: error.detail };
+        started = { error: error.errno, syscall: error.syscall, detail: error.detail };
         cause = e;
       }
       if (started === undefined) return "pending"; // #completed takes it from here
@@ -597,7 +597,7 @@ export class PipeWriter extends EventTarget {
       this.#progressed(bytes);
     } catch (e) {
       const error = asPipeError(e, "WriteFile", this.path);
-      this.#fail({ error: error.code, syscall: error.syscall, detail: error.detail }, e);
+      this.#fail({ error: error.errno, syscall: error.syscall, detail: error.detail }, e);
     }
   }
 
@@ -626,7 +626,7 @@ export class PipeWriter extends EventTarget {
   #fail(failure: IoFailure, cause?: unknown): void {
     if (this.#error || this.#state === "stopping" || this.#state === "closed") return;
     const error = new PipeError({
-      code: failureCode(failure.error),
+      errno: failureCode(failure.error),
       syscall: failure.syscall,
       path: this.path,
       detail: failure.detail ?? (failure.error === 0
@@ -704,7 +704,7 @@ export class PipeWriter extends EventTarget {
     if (this.#error) return this.#error;
     const how = this.#state === "stopping" || this.#stopped ? "stopped" : "closed";
     return new PipeError({
-      code: Win32.ERROR_INVALID_HANDLE,
+      errno: Win32.ERROR_INVALID_HANDLE,
       syscall: what,
       path: this.path,
       detail: `${what} after the writer was ${how}`,

@@ -16,7 +16,7 @@ test("off Windows, open() rejects with ERROR_NOT_SUPPORTED naming the platform",
 }, async () => {
   await assert.rejects(winpipe.PipeWriter.open(String.raw`\\.\pipe\x`), (e: unknown) => {
     assert.ok(e instanceof winpipe.PipeError);
-    assert.equal(e.errno, "ERROR_NOT_SUPPORTED");
+    assert.equal(e.code, "ERROR_NOT_SUPPORTED");
     assert.ok(e.message.includes(platformName()), e.message);
     assert.match(e.message, /needs Windows/);
     return true;
@@ -26,7 +26,7 @@ test("off Windows, open() rejects with ERROR_NOT_SUPPORTED naming the platform",
 test("off Windows, fromHandle() throws ERROR_NOT_SUPPORTED; bad input is still a TypeError", {
   skip: isWindows() ? "this is Windows: tests/win covers fromHandle()" : false,
 }, () => {
-  assert.throws(() => winpipe.PipeWriter.fromHandle(4n), { errno: "ERROR_NOT_SUPPORTED" });
+  assert.throws(() => winpipe.PipeWriter.fromHandle(4n), { code: "ERROR_NOT_SUPPORTED" });
   assert.throws(() => winpipe.PipeWriter.fromHandle("4" as never), TypeError);
   assert.throws(() => winpipe.PipeWriter.fromHandle(0n), TypeError);
 });

@@ -45,7 +45,7 @@ test("109, 232 and 233 end the stream; other codes error it with the call that f
   channel.failRead(5);
   await assert.rejects(read, {
     name: "PipeError",
-    errno: "ERROR_ACCESS_DENIED",
+    code: "ERROR_ACCESS_DENIED",
     syscall: "ReadFile",
   });
 });
@@ -58,7 +58,7 @@ test("a synchronous failure with any code errors the stream once", async () => {
     const r = reader.readable.getReader();
     await assert.rejects(r.read(), (e: unknown) => {
       assert.ok(e instanceof PipeError);
-      assert.equal(e.code, code);
+      assert.equal(e.errno, code);
       return true;
     });
     await tick();

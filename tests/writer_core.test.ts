@@ -191,8 +191,8 @@ test("an error is reported once, everywhere, and the writer is disabled", async 
   assert.equal(errors.length, 1);
   const err = errors[0];
   assert.ok(err instanceof PipeError);
-  assert.equal(err.code, 232);
-  assert.equal(err.errno, "ERROR_NO_DATA");
+  assert.equal(err.errno, 232);
+  assert.equal(err.code, "ERROR_NO_DATA");
   assert.equal(err.syscall, "WriteFile");
   assert.equal(err.peerGone, true);
   assert.match(err.message, /WriteFile failed on \\\\\.\\pipe\\fake: ERROR_NO_DATA \(232\)/);
@@ -214,7 +214,7 @@ test("a synchronous WriteFile failure is reported asynchronously, not inside wri
   assert.deepEqual(events, []);
   await tick();
   assert.deepEqual(events, ["error", "close"]);
-  assert.equal(writer.error?.errno, "ERROR_INVALID_HANDLE");
+  assert.equal(writer.error?.code, "ERROR_INVALID_HANDLE");
 });
 
 test("an unknown code is reported with its number and a name", async () => {
@@ -222,13 +222,13 @@ test("an unknown code is reported with its number and a name", async () => {
   writer.write(bytes(1));
   await channel.complete(31);
   await tick();
-  assert.equal(writer.error?.code, 31);
-  assert.equal(writer.error?.errno, "ERROR_GEN_FAILURE");
+  assert.equal(writer.error?.errno, 31);
+  assert.equal(writer.error?.code, "ERROR_GEN_FAILURE");
   const { channel: c2, writer: w2 } = fakeWriter();
   w2.write(bytes(1));
   await c2.complete(12345);
   await tick();
-  assert.equal(w2.error?.errno, "WIN32_ERROR_12345");
+  assert.equal(w2.error?.code, "WIN32_ERROR_12345");
   assert.match(w2.error!.message, /12345/);
 });
 
@@ -237,7 +237,7 @@ test("995 (cancelled) is an error when we did not cancel", async () => {
   writer.write(bytes(1));
   await channel.complete(995);
   await tick();
-  assert.equal(writer.error?.errno, "ERROR_OPERATION_ABORTED");
+  assert.equal(writer.error?.code, "ERROR_OPERATION_ABORTED");
 });
 
 test("stop() cancels the write in flight and releases only after its completion", async () => {
@@ -289,7 +289,7 @@ test("stop() when CancelIoEx fails: reported, the handle is aborted, and memory 
   await assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof PipeError);
     assert.equal(e.syscall, "CancelIoEx");
-    assert.equal(e.errno, "ERROR_INVALID_HANDLE");
+    assert.equal(e.code, "ERROR_INVALID_HANDLE");
     return true;
   });
   assert.equal(channel.released, true);
@@ -313,7 +313,7 @@ test("stop() rejects pending flushes", async () => {
   await channel.settle();
   const f = writer.flush();
   const s = writer.stop();
-  await assert.rejects(f, { name: "PipeError", errno: "ERROR_OPERATION_ABORTED" });
+  await assert.rejects(f, { name: "PipeError", code: "ERROR_OPERATION_ABORTED" });
   await channel.complete(995);
   await s;
 });
@@ -354,7 +354,7 @@ test("stop() during close(): close rejects as aborted, stop resolves after the c
   const s = writer.stop();
   await channel.complete(995);
   await s;
-  await assert.rejects(c, { errno: "ERROR_OPERATION_ABORTED" });
+  await assert.rejects(c, { code: "ERROR_OPERATION_ABORTED" });
 });
 
 test("await using closes the writer", async () => {
@@ -580,7 +580,7 @@ test("a synchronous failure with any code fails the writer once", async () => {
     await assert.rejects(writer.flush(), PipeError);
     await tick();
     assert.equal(errors.length, 1, `code ${code}`);
-    assert.equal(errors[0].code, code);
+    assert.equal(errors[0].errno, code);
     assert.equal(errors[0].syscall, "WriteFile");
     assert.equal(writer.bytesToWrite, 2, "the unwritten bytes are counted");
     assert.equal(channel.released, true);
@@ -595,7 +595,7 @@ test("a failure that is not the write's own names its call (GetOverlappedResultE
     real(ms);
     return { error: 6, bytes: 0, syscall: "GetOverlappedResultEx" };
   };
-  assert.throws(() => writer.flushSync(100), { syscall: "GetOverlappedResultEx", code: 6 });
+  assert.throws(() => writer.flushSync(100), { syscall: "GetOverlappedResultEx", errno: 6 });
 });
 
 test("flush({ timeout: Infinity }) and timeouts past 2^31 ms do not fire at once", async () => {
@@ -643,7 +643,7 @@ test("an exception while starting the next write inside a completion fails the w
   };
   channel.completeNow(); // the next write is started from here, and throws
   await assert.rejects(writer.flush(), /internal error: boom/);
-  assert.equal(writer.error?.errno, "ERROR_GEN_FAILURE");
+  assert.equal(writer.error?.code, "ERROR_GEN_FAILURE");
 });
 
 test("options are checked: bad types are a TypeError naming the option", () => {
@@ -719,7 +719,7 @@ test("a successful write of nothing fails the writer instead of spinning (PIPE_N
     if (atOnce) channel.atOnceNext = 0;
     writer.write(bytes(1, 2));
     if (!atOnce) await channel.complete(0, 0);
-    await assert.rejects(writer.flush(), { errno: "ERROR_WRITE_FAULT", syscall: "WriteFile" });
+    await assert.rejects(writer.flush(), { code: "ERROR_WRITE_FAULT", syscall: "WriteFile" });
     assert.ok(channel.started.length <= 1, "not tried again");
   }
 });
@@ -775,7 +775,7 @@ test("a write that completes short while a later one is in flight fails the writ
   channel.completeNow(0, 10, "oldest");
   await assert.rejects(writer.flush(), (e: unknown) => {
     assert.ok(e instanceof PipeError);
-    assert.equal(e.errno, "ERROR_WRITE_FAULT");
+    assert.equal(e.code, "ERROR_WRITE_FAULT");
     assert.match(e.message, /completed short \(10 of 64 bytes\) while a later one was in flight/);
     return true;
   });

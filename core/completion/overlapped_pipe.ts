@@ -114,7 +114,7 @@ export class OverlappedPipe {
       // is whatever an earlier call left there.
       const code = type === FILE_TYPE_UNKNOWN ? k.GetLastError() : 0;
       throw new PipeError({
-        code: code || Win32.ERROR_INVALID_HANDLE,
+        errno: code || Win32.ERROR_INVALID_HANDLE,
         syscall: "GetFileType",
         path: this.path,
         detail: code
@@ -126,7 +126,7 @@ export class OverlappedPipe {
     if (io === 0n) {
       const code = failureCode(k.GetLastError());
       throw new PipeError({
-        code,
+        errno: code,
         syscall: "CreateThreadpoolIo",
         path: this.path,
         // A handle is associated with one completion port for good (CreateIoCompletionPort).
@@ -197,7 +197,7 @@ export class OverlappedPipe {
       op = this.#free.pop() ?? this.#newOperation();
     } catch (e) {
       const error = e as PipeError;
-      return { error: error.code, syscall: error.syscall };
+      return { error: error.errno, syscall: error.syscall };
     }
     op.reset();
     op.data = data;
@@ -384,7 +384,7 @@ export class OverlappedPipe {
     if (this.#k32.PeekNamedPipe(handle, null, 0, null, total, null)) return total[0];
     const code = this.#k32.GetLastError();
     if (isPeerGone(code)) return 0;
-    throw new PipeError({ code: failureCode(code), syscall: "PeekNamedPipe", path: this.path });
+    throw new PipeError({ errno: failureCode(code), syscall: "PeekNamedPipe", path: this.path });
   }
 
   /** This pipe as the writer's one-write-at-a-time channel. */

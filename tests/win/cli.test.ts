@@ -74,7 +74,7 @@ async function run(exe: string, args: string[], dir: string, limitMs: number): P
   }
 }
 
-const isFileNotFound = (e: unknown) => e instanceof PipeError && e.errno === "ERROR_FILE_NOT_FOUND";
+const isFileNotFound = (e: unknown) => e instanceof PipeError && e.code === "ERROR_FILE_NOT_FOUND";
 
 function ttyIo(stdin: AsyncIterable<Uint8Array> = (async function*() {})()) {
   const out = { stdout: "", stderr: "" };

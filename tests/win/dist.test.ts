@@ -20,7 +20,7 @@ test("dist/mod.js writes to a real pipe and reports errors as PipeError", async 
   await server.close();
   await assert.rejects(PipeWriter.open(uniqueName("dist-missing")), (e: unknown) => {
     assert.ok(e instanceof PipeError);
-    assert.equal(e.errno, "ERROR_FILE_NOT_FOUND");
+    assert.equal(e.code, "ERROR_FILE_NOT_FOUND");
     return true;
   });
 });

@@ -207,7 +207,7 @@ test("WriteFile failing with GetLastError 0 fails the writer (ERROR_UNIDENTIFIED
   }
   await assert.rejects(within(5_000, writer.flush(), "flush"), (e: unknown) => {
     assert.ok(e instanceof PipeError);
-    assert.equal(e.errno, "ERROR_UNIDENTIFIED_ERROR");
+    assert.equal(e.code, "ERROR_UNIDENTIFIED_ERROR");
     assert.equal(e.syscall, "WriteFile");
     assert.match(e.message, /GetLastError\(\) read 0/);
     return true;
@@ -230,7 +230,7 @@ test("ReadFile failing with GetLastError 0 errors the stream once, no spin", asy
     const r = conn.readable.getReader();
     await assert.rejects(within(5_000, r.read(), "read"), {
       name: "PipeError",
-      errno: "ERROR_UNIDENTIFIED_ERROR",
+      code: "ERROR_UNIDENTIFIED_ERROR",
       syscall: "ReadFile",
     });
     await sleep(50);
@@ -256,7 +256,7 @@ test("ConnectNamedPipe failing with GetLastError 0 fails the server; no unconnec
   assert.ok(first, "the real connection");
   await assert.rejects(within(5_000, server.accept()), {
     name: "PipeError",
-    errno: "ERROR_UNIDENTIFIED_ERROR",
+    code: "ERROR_UNIDENTIFIED_ERROR",
     syscall: "ConnectNamedPipe",
   });
   await Promise.all([client.close(), first.close()]);
@@ -273,7 +273,7 @@ test("a failed GetOverlappedResultEx is reported as itself, not as WriteFile", a
     assert.throws(() => writer.flushSync(1_000), (e: unknown) => {
       assert.ok(e instanceof PipeError);
       assert.equal(e.syscall, "GetOverlappedResultEx");
-      assert.equal(e.errno, "ERROR_INVALID_HANDLE");
+      assert.equal(e.code, "ERROR_INVALID_HANDLE");
       return true;
     });
   } finally {
@@ -306,7 +306,7 @@ test("fromHandle on a disk file says so, without a stale GetLastError", () => {
     assert.throws(() => PipeWriter.fromHandle(file), (e: unknown) => {
       assert.ok(e instanceof PipeError);
       assert.equal(e.syscall, "GetFileType");
-      assert.equal(e.errno, "ERROR_INVALID_HANDLE");
+      assert.equal(e.code, "ERROR_INVALID_HANDLE");
       assert.match(e.message, /a disk file, not a pipe/);
       return true;
     });
@@ -337,7 +337,7 @@ test("a write after the handle was closed early names the operation, not WriteFi
   await assert.rejects(within(5_000, conn.writer!.flush()), (e: unknown) => {
     assert.ok(e instanceof PipeError);
     assert.equal(e.syscall, "write");
-    assert.equal(e.errno, "ERROR_INVALID_HANDLE");
+    assert.equal(e.code, "ERROR_INVALID_HANDLE");
     assert.match(e.message, /the pipe handle was already closed/);
     return true;
   });
@@ -407,7 +407,7 @@ test("stop() on a handle it does not own ends within the 2 s bound when CancelIo
   await assert.rejects(within(10_000, stopping, "stop"), (e: unknown) => {
     assert.ok(e instanceof PipeError);
     assert.equal(e.syscall, "CancelIoEx");
-    assert.equal(e.errno, "ERROR_INVALID_HANDLE");
+    assert.equal(e.code, "ERROR_INVALID_HANDLE");
     assert.match(e.message, /had not completed after 2000 ms/);
     return true;
   });

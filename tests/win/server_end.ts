@@ -54,7 +54,7 @@ export class ServerEnd {
       securityAttributes(),
     );
     if (handle === 0xffff_ffff_ffff_ffffn) {
-      throw new PipeError({ code: k.GetLastError(), syscall: "CreateNamedPipeW", path: name });
+      throw new PipeError({ errno: k.GetLastError(), syscall: "CreateNamedPipeW", path: name });
     }
     return new ServerEnd(name, OverlappedPipe.bind(handle, { owned: true, path: name }), readSize);
   }
@@ -70,7 +70,7 @@ export class ServerEnd {
         if (!startFailed(r)) resolve(r); // completed at once
         else if (r.error === Win32.ERROR_PIPE_CONNECTED) resolve({ error: 0, bytes: 0 });
         else if (r.error === Win32.ERROR_BROKEN_PIPE) resolve({ error: r.error, bytes: 0 });
-        else reject(new PipeError({ code: r.error, syscall, path: this.name, detail: r.detail }));
+        else reject(new PipeError({ errno: r.error, syscall, path: this.name, detail: r.detail }));
       }
     });
   }
@@ -80,7 +80,7 @@ export class ServerEnd {
     const k = native().kernel32;
     const r = await this.#op("ConnectNamedPipe", (h, ov) => k.ConnectNamedPipe(h, ov), null);
     if (r.error !== 0 && r.error !== Win32.ERROR_PIPE_CONNECTED) {
-      throw new PipeError({ code: r.error, syscall: "ConnectNamedPipe", path: this.name });
+      throw new PipeError({ errno: r.error, syscall: "ConnectNamedPipe", path: this.name });
     }
   }
 
@@ -95,7 +95,9 @@ export class ServerEnd {
       buf,
     );
     if (r.error === Win32.ERROR_BROKEN_PIPE) return null;
-    if (r.error !== 0) throw new PipeError({ code: r.error, syscall: "ReadFile", path: this.name });
+    if (r.error !== 0) {
+      throw new PipeError({ errno: r.error, syscall: "ReadFile", path: this.name });
+    }
     return buf.slice(0, r.bytes);
   }
 

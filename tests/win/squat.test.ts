@@ -58,7 +58,7 @@ test("a name another process holds is refused by listen() (EADDRINUSE)", async (
     assert.throws(() => listen(name), (e: unknown) => {
       assert.ok(e instanceof PipeError);
       assert.equal(e.syscall, "CreateNamedPipeW");
-      assert.equal(e.errno, "ERROR_ACCESS_DENIED");
+      assert.equal(e.code, "ERROR_ACCESS_DENIED");
       assert.match(e.message, /already in use \(EADDRINUSE\)/);
       return true;
     });

@@ -139,7 +139,7 @@ test("the peer disconnecting mid-stream: exactly one error (109/232/233), and no
   await assert.rejects(within(10_000, writer.close()), (e) => e === writer.error);
   await sleep(50);
   assert.equal(errors.length, 1);
-  assert.ok([109, 232, 233].includes(errors[0].code), `code ${errors[0].code}`);
+  assert.ok([109, 232, 233].includes(errors[0].errno), `code ${errors[0].errno}`);
   assert.equal(errors[0].peerGone, true);
   assert.equal(closes, 1);
   assert.ok(writer.bytesToWrite > 0, "the unwritten count is kept");
@@ -317,7 +317,7 @@ test("open: a missing pipe fails at once with ERROR_FILE_NOT_FOUND", async () =>
   const t0 = performance.now();
   await assert.rejects(PipeWriter.open(uniqueName("missing"), { timeout: 3_000 }), {
     name: "PipeError",
-    errno: "ERROR_FILE_NOT_FOUND",
+    code: "ERROR_FILE_NOT_FOUND",
     syscall: "CreateFileW",
   });
   assert.ok(performance.now() - t0 < 1_500, "did not wait for the timeout");
@@ -328,7 +328,7 @@ test("open: a busy pipe is retried until the timeout, then ERROR_PIPE_BUSY", asy
   const t0 = performance.now();
   await assert.rejects(PipeWriter.open(name, { timeout: 300 }), (e: unknown) => {
     assert.ok(e instanceof PipeError);
-    assert.equal(e.errno, "ERROR_PIPE_BUSY");
+    assert.equal(e.code, "ERROR_PIPE_BUSY");
     assert.match(e.message, /gave up after 300 ms/);
     return true;
   });

@@ -51,7 +51,7 @@ export const counters = () => ({
     /** Children the server echoed to (its writes in flight when they died). */
     withEcho: 0,
   },
-  /** Expected errors, by where and errno (peer-gone errors of the modes that cause them). */
+  /** Expected errors, by where and code (peer-gone errors of the modes that cause them). */
   errors: {} as Record<string, number>,
 });
 
@@ -78,13 +78,13 @@ export function fail(what: string): void {
 }
 
 export function describe(e: unknown): string {
-  if (e instanceof PipeError) return `${e.errno} (${e.code}) from ${e.syscall}: ${e.message}`;
+  if (e instanceof PipeError) return `${e.code} (${e.errno}) from ${e.syscall}: ${e.message}`;
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
-/** Counts an expected error by where and errno. */
+/** Counts an expected error by where and code. */
 export function expected(where: string, e: unknown): void {
-  const key = `${where}: ${e instanceof PipeError ? e.errno : describe(e)}`;
+  const key = `${where}: ${e instanceof PipeError ? e.code : describe(e)}`;
   stats.errors[key] = (stats.errors[key] ?? 0) + 1;
 }
 
