@@ -1,77 +1,18 @@
 // `winpipe send` against a real pipe: the bytes, the progress bar, and the exit codes.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { main } from "../../cli.ts";
 import { type PipeConnection, PipeError } from "../../mod.ts";
+import { run, scriptCommand } from "./child.ts";
 import { Pattern, ServerEnd, uniqueName, within } from "./server_end.ts";
 
 /** `cli.ts` as the running runtime runs it (Deno with the permissions named). */
 function cliCommand(denoPermissions: string[]): [string, string[]] {
-  return process.versions.bun
-    ? [process.execPath, ["cli.ts"]]
-    : [process.execPath, ["run", ...denoPermissions, "cli.ts"]];
-}
-
-interface Exited {
-  code: number | null;
-  timedOut: boolean;
-  ms: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs a program with its output in files (under Wine, a Windows program's output must not go to
- * a Linux pipe, and deno.exe cannot pipe a child's stdio), and kills it after `limitMs`.
- */
-async function run(exe: string, args: string[], dir: string, limitMs: number): Promise<Exited> {
-  const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-  const outPath = join(dir, `${tag}.stdout`);
-  const errPath = join(dir, `${tag}.stderr`);
-  const out = openSync(outPath, "w");
-  const err = openSync(errPath, "w");
-  const t0 = performance.now();
-  let timedOut = false;
-  try {
-    const child = spawn(exe, args, { stdio: ["ignore", out, err] });
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill();
-      }, limitMs);
-      child.on("error", (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      child.on("exit", (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
-    return {
-      code,
-      timedOut,
-      ms: performance.now() - t0,
-      stdout: readFileSync(outPath, "utf8"),
-      stderr: readFileSync(errPath, "utf8"),
-    };
-  } finally {
-    closeSync(out);
-    closeSync(err);
-  }
+  return scriptCommand("cli.ts", denoPermissions);
 }
 
 const isFileNotFound = (e: unknown) => e instanceof PipeError && e.code === "ERROR_FILE_NOT_FOUND";

@@ -1,0 +1,87 @@
+// Every file in examples/ runs as it stands, in the runtime under test, against a local
+// stand-in: the line server and client, the JSON-RPC server and client (vscode-jsonrpc over
+// Duplex.fromWeb), and an HTTP/1.1 request (node:http) to Node's HTTP server on a pipe.
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "node:test";
+import { type Exited, run, scriptCommand, start, waitForOutput } from "./child.ts";
+import { uniqueName } from "./server_end.ts";
+
+const LIMIT = 60_000;
+const DENO_PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-env", "--allow-sys"];
+
+function example(file: string, args: string[], dir: string) {
+  const [exe, argv] = scriptCommand(`examples/${file}`, DENO_PERMISSIONS);
+  return { exe, argv: [...argv, ...args], dir };
+}
+
+function ok(e: Exited, what: string): string {
+  assert.equal(e.timedOut, false, `${what} timed out:\n${e.stdout}${e.stderr}`);
+  assert.equal(e.code, 0, `${what} exited ${e.code}:\n${e.stdout}${e.stderr}`);
+  return e.stdout.replaceAll("\r\n", "\n");
+}
+
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-examples-"));
+  try {
+    await body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("every file in examples/ is run by this suite", () => {
+  const covered = ["line_server.ts", "line_client.ts", "jsonrpc_server.ts", "jsonrpc_client.ts"]
+    .concat(["http_client.ts"]);
+  assert.deepEqual(readdirSync("examples").sort(), covered.sort());
+});
+
+test("examples/line_server.ts and line_client.ts talk in lines, and both exit", () =>
+  withDir(async (dir) => {
+    const name = uniqueName("ex-lines");
+    const s = example("line_server.ts", [name, "--once"], dir);
+    const server = start(s.exe, s.argv, dir, LIMIT);
+    const c = example(
+      "line_client.ts",
+      [name, "upper hello, pipe", "add 2 40", "nonsense", "quit"],
+      dir,
+    );
+    const out = ok(await run(c.exe, c.argv, dir, LIMIT), "the client");
+    assert.equal(out, `HELLO, PIPE\n42\nerror: unknown command "nonsense"\nbye\n`);
+    assert.equal(ok(await server.exited, "the server"), `listening on ${name}\n`);
+  }));
+
+test("examples/jsonrpc_server.ts and jsonrpc_client.ts: an LSP-style exchange", () =>
+  withDir(async (dir) => {
+    const name = uniqueName("ex-rpc");
+    const s = example("jsonrpc_server.ts", [name, "--once"], dir);
+    const server = start(s.exe, s.argv, dir, LIMIT);
+    const c = example("jsonrpc_client.ts", [name], dir);
+    const out = ok(await run(c.exe, c.argv, dir, LIMIT), "the client");
+    assert.equal(out, "initialized: winpipe-example\nhover: 6 words\nshut down\n");
+    assert.equal(ok(await server.exited, "the server"), `listening on ${name}\n`);
+  }));
+
+test("examples/http_client.ts: GET /version from an HTTP server on a pipe", () =>
+  withDir(async (dir) => {
+    const name = uniqueName("ex-http");
+    const node = process.env.WINPIPE_NODE || "node";
+    const standIn = start(node, ["tests/win/peers/http_stand_in.mjs", name, "2"], dir, LIMIT);
+    await waitForOutput(standIn, "listening on", LIMIT);
+    const c = example("http_client.ts", [name], dir);
+    const out = ok(await run(c.exe, c.argv, dir, LIMIT), "the client");
+    assert.equal(
+      out,
+      `200 application/json\n{"Version":"27.0.0-stand-in","ApiVersion":"1.46","Os":"windows"}\n`,
+    );
+    const missing = example("http_client.ts", [name, "/nothing"], dir);
+    const out404 = ok(await run(missing.exe, missing.argv, dir, LIMIT), "the client (404)");
+    assert.match(
+      out404,
+      /^404 application\/json\n\{"message":"page not found: GET \/nothing"\}\n$/,
+    );
+    ok(await standIn.exited, "the stand-in");
+  }));
