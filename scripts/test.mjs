@@ -8,7 +8,7 @@
 // A Windows suite that cannot run is announced loudly; under CI (CI=true) it counts as a failure.
 // Environment: WINPIPE_SKIP_WINE=1 skips Wine on purpose (still loud, still a failure in CI).
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -113,10 +113,27 @@ const seed = process.env.WINPIPE_SEED || String(Math.floor(Math.random() * 2 ** 
 process.env.WINPIPE_SEED = seed;
 console.log(`=== model tests: WINPIPE_SEED=${seed} (set it to reproduce this run)`);
 
-// tests/win/dist.test.ts imports the built package.
-console.log("=== npm run build");
-const build = spawnSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit", shell: onWindows });
-if (build.status !== 0) results.push({ label: "npm run build", passed: 0, failed: 1, skipped: 0 });
+// The package as npm ships it: `npm pack` runs `prepack` (npm run build, which
+// tests/win/dist.test.ts imports) and leaves the tarball in .tmp/pack for tests/win/package.test.ts.
+console.log("=== npm pack (prepack: npm run build)");
+const packDir = join(repo, ".tmp", "pack");
+rmSync(packDir, { recursive: true, force: true });
+mkdirSync(packDir, { recursive: true });
+const pack = spawnSync("npm", ["pack", "--pack-destination", packDir], {
+  cwd: repo,
+  stdio: ["ignore", "inherit", "inherit"],
+  shell: onWindows,
+});
+if (pack.status !== 0) results.push({ label: "npm pack", passed: 0, failed: 1, skipped: 0 });
+// Under Wine, package.test.ts installs the tarball with npm for Windows: this npm's own CLI, run
+// by node.exe. The copy is needed because the npm running this lives outside the Wine root.
+const npmCli = process.env.npm_execpath
+  ?? spawnSync("npm", ["root", "-g"], { encoding: "utf8" }).stdout?.trim() + "/npm/bin/npm-cli.js";
+if (!onWindows && existsSync(npmCli)) {
+  const npmHome = dirname(dirname(realpathSync(npmCli)));
+  rmSync(join(repo, ".tmp", "npm"), { recursive: true, force: true });
+  cpSync(npmHome, join(repo, ".tmp", "npm"), { recursive: true, dereference: true });
+}
 
 if (onWindows) {
   run("deno (Windows)", bin("deno"), ["test", "-A", "tests/"]);

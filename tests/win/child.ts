@@ -24,8 +24,20 @@ export interface Started {
   kill(): void;
 }
 
+/** Where a child runs, and with what environment (the parent's by default). */
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+}
+
 /** Starts a program with its output in files under `dir`, and kills it after `limitMs`. */
-export function start(exe: string, args: string[], dir: string, limitMs: number): Started {
+export function start(
+  exe: string,
+  args: string[],
+  dir: string,
+  limitMs: number,
+  options: SpawnOptions = {},
+): Started {
   const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const outPath = join(dir, `${tag}.stdout`);
   const errPath = join(dir, `${tag}.stderr`);
@@ -33,7 +45,7 @@ export function start(exe: string, args: string[], dir: string, limitMs: number)
   const err = openSync(errPath, "w");
   const t0 = performance.now();
   let timedOut = false;
-  const child = spawn(exe, args, { stdio: ["ignore", out, err] });
+  const child = spawn(exe, args, { ...options, stdio: ["ignore", out, err] });
   const exited = new Promise<number | null>((resolve, reject) => {
     const timer = setTimeout(() => {
       timedOut = true;
@@ -82,8 +94,14 @@ export async function waitForOutput(child: Started, text: string, limitMs: numbe
 }
 
 /** Runs a program to its end (see {@link start}). */
-export function run(exe: string, args: string[], dir: string, limitMs: number): Promise<Exited> {
-  return start(exe, args, dir, limitMs).exited;
+export function run(
+  exe: string,
+  args: string[],
+  dir: string,
+  limitMs: number,
+  options: SpawnOptions = {},
+): Promise<Exited> {
+  return start(exe, args, dir, limitMs, options).exited;
 }
 
 /** A TypeScript file as the running runtime runs it (Deno with the permissions named). */
