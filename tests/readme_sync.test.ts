@@ -1,0 +1,63 @@
+// Every TypeScript example in README.md is run by a test: each block appears, line for line, in
+// a file that a Windows suite runs (examples/, tests/win/readme/, tests/win/peers/inherited.ts).
+// Only the import specifier may differ ("@winpipe/winpipe" or "winpipe" there, a relative path to
+// mod.ts here), and indentation.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+
+const RUN_BY_TESTS = [
+  ...readdirSync("examples").map((f) => join("examples", f)),
+  ...readdirSync(join("tests", "win", "readme")).map((f) => join("tests", "win", "readme", f)),
+  join("tests", "win", "peers", "inherited.ts"),
+];
+
+/**
+ * Lines, trimmed, blank ones dropped, with every winpipe import specifier made the same, and each
+ * run of import lines sorted (the formatter orders imports by specifier, which differs).
+ */
+function normalize(text: string): string[] {
+  const lines = text.split("\n")
+    .map((l) =>
+      l.trim().replace(/from "(@winpipe\/winpipe|winpipe|(\.\.\/)+mod\.ts)"/, 'from "winpipe"')
+    )
+    .filter((l) => l !== "");
+  const out: string[] = [];
+  for (let i = 0; i < lines.length;) {
+    if (!lines[i].startsWith("import ")) {
+      out.push(lines[i++]);
+      continue;
+    }
+    const run: string[] = [];
+    while (i < lines.length && lines[i].startsWith("import ")) run.push(lines[i++]);
+    out.push(...run.sort());
+  }
+  return out;
+}
+
+function contains(haystack: string[], needle: string[]): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+export function readmeBlocks(readme: string): string[] {
+  return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+}
+
+test("every ts block in README.md is in a file that a test runs", () => {
+  const files = RUN_BY_TESTS.map((f) => ({ f, lines: normalize(readFileSync(f, "utf8")) }));
+  const blocks = readmeBlocks(readFileSync("README.md", "utf8"));
+  assert.ok(blocks.length >= 10, `only ${blocks.length} blocks found`);
+  const missing = blocks.filter((b) => !files.some(({ lines }) => contains(lines, normalize(b))));
+  assert.deepEqual(missing, [], "README blocks that no test runs");
+});
+
+test("the check catches a README block that no test runs", () => {
+  const files = RUN_BY_TESTS.map((f) => normalize(readFileSync(f, "utf8")));
+  const invented = normalize('const w = await PipeWriter.open("nowhere");\nw.write("x");');
+  assert.equal(files.some((lines) => contains(lines, invented)), false);
+});

@@ -1,0 +1,117 @@
+// Every TypeScript example in README.md runs: each is a file in examples/ (examples.test.ts),
+// tests/win/readme/ (this suite, each file run as a program in the runtime under test) or
+// tests/win/peers/inherited.ts (inherit.test.ts), word for word but for the import specifier;
+// tests/readme_sync.test.ts checks that on Linux.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { test } from "node:test";
+import { listen, type PipeServer } from "../../mod.ts";
+import {
+  type Exited,
+  run,
+  scriptCommand,
+  type SpawnOptions,
+  start,
+  waitForOutput,
+} from "./child.ts";
+import { within } from "./server_end.ts";
+
+const MY_APP = String.raw`\\.\pipe\my-app`;
+const LIMIT = 60_000;
+
+/** Runs tests/win/readme/FILE as a program (Deno: -A), and checks that it exited 0. */
+async function snippet(file: string, dir: string, options: SpawnOptions = {}): Promise<Exited> {
+  const [exe, args] = scriptCommand(resolve("tests", "win", "readme", file), ["-A"]);
+  const e = await run(exe, args, dir, LIMIT, options);
+  assert.equal(e.timedOut, false, `${file} timed out: ${e.stdout}${e.stderr}`);
+  assert.equal(e.code, 0, `${file} exited ${e.code}: ${e.stdout}${e.stderr}`);
+  return e;
+}
+
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-readme-"));
+  try {
+    await body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Listens on \\.\pipe\my-app and collects what the first client sends until it closes. */
+function myApp(): { server: PipeServer; received: Promise<Uint8Array> } {
+  const server = listen(MY_APP);
+  const received = (async () => {
+    const conn = (await server.accept())!;
+    const bytes = new Uint8Array(await new Response(conn.readable).arrayBuffer());
+    await conn.close();
+    return bytes;
+  })();
+  return { server, received };
+}
+
+test("Install: the import names the exports", () =>
+  withDir(async (dir) => {
+    const e = await snippet("install.ts", dir);
+    assert.equal(e.stdout.trim(), "function function function");
+  }));
+
+test("Usage: write with backpressure, flush, close by leaving the block", () =>
+  withDir(async (dir) => {
+    const { server, received } = myApp();
+    try {
+      await snippet("usage_write.ts", dir);
+      const text = new TextDecoder().decode(await within(LIMIT, received));
+      assert.equal(text, Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(""));
+    } finally {
+      await server.close();
+    }
+  }));
+
+test("Usage: a file as a stream (Deno.open in Deno, Bun.file in Bun)", () =>
+  withDir(async (dir) => {
+    const data = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff);
+    writeFileSync(join(dir, "big.bin"), data);
+    const { server, received } = myApp();
+    try {
+      // The example opens "big.bin" in its working directory.
+      await snippet(process.versions.bun ? "stream_bun.ts" : "stream_deno.ts", dir, { cwd: dir });
+      assert.deepEqual(await within(LIMIT, received), data);
+    } finally {
+      await server.close();
+    }
+  }));
+
+test("Usage: errors carry code (the name), errno (the number) and syscall", () =>
+  withDir(async (dir) => {
+    const e = await snippet("errors.ts", dir);
+    assert.match(
+      e.stderr.replaceAll("\r\n", "\n"),
+      /^ERROR_FILE_NOT_FOUND 2 CreateFileW CreateFileW failed on \\\\\.\\pipe\\nobody: ERROR_FILE_NOT_FOUND \(2\): /m,
+    );
+  }));
+
+test("Clients and servers: the echo server and the client work together", () =>
+  withDir(async (dir) => {
+    const e = await snippet("echo_pair.ts", dir);
+    assert.equal(e.stdout.trim(), "hello");
+  }));
+
+test("Node streams: Duplex.fromWeb into vscode-jsonrpc, against examples/jsonrpc_server.ts", () =>
+  withDir(async (dir) => {
+    const [exe, args] = scriptCommand("examples/jsonrpc_server.ts", ["-A"]);
+    const name = String.raw`\\.\pipe\my-language-server`;
+    const server = start(exe, [...args, name, "--once"], dir, LIMIT);
+    try {
+      await waitForOutput(server, "listening on", LIMIT); // the README's connect() does not wait
+      const e = await snippet("node_streams.ts", dir);
+      assert.equal(e.stdout.trim(), "winpipe-example");
+      const exited = await server.exited;
+      assert.equal(exited.code, 0, `${exited.stdout}${exited.stderr}`);
+    } finally {
+      server.kill();
+      await server.exited.catch(() => {}); // its output files are in dir, removed next
+    }
+  }));
