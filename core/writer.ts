@@ -94,10 +94,14 @@ const SECOND_WRITE_MIN = 64 * 1024;
 
 type State = "open" | "closing" | "stopping" | "closed" | "failed";
 
-/** The write in flight: its block, and how much of it earlier (short) completions took. */
+/**
+ * The write in flight: its block, how much of it earlier (short) completions took, and when it was
+ * issued (a count of the writer's WriteFile calls).
+ */
 interface InFlight {
   block: Uint8Array;
   offset: number;
+  issued: number;
 }
 
 interface Waiter {
@@ -141,6 +145,8 @@ export class PipeWriter extends EventTarget {
   #state: State = "open";
   /** The writes in flight, oldest first. */
   #inFlight: InFlight[] = [];
+  /** WriteFile calls made so far; the latest one's `issued`. */
+  #issued = 0;
   /** How many writes may be in flight: 1, or 2 where the channel allows it in byte mode. */
   readonly #maxInFlight: number;
   readonly #secondWriteMin: number;
@@ -490,7 +496,7 @@ export class PipeWriter extends EventTarget {
     ) {
       const block = this.#queue.take();
       if (!block) return;
-      if (this.#issue({ block, offset: 0 }) !== "pending") return;
+      if (this.#issue({ block, offset: 0, issued: 0 }) !== "pending") return;
     }
   }
 
@@ -503,6 +509,7 @@ export class PipeWriter extends EventTarget {
    */
   #issue(op: InFlight): "pending" | "done" | "failed" {
     for (;;) {
+      op.issued = ++this.#issued;
       this.#inFlight.push(op);
       const current = op;
       let started: Started;
@@ -579,15 +586,16 @@ export class PipeWriter extends EventTarget {
       const short = this.#account(op, bytes);
       if (this.#error) return;
       if (short) {
-        if (i < this.#inFlight.length) {
-          // A later write is already in the pipe: the rest cannot go in its place. Pipes in
-          // PIPE_WAIT mode (all that winpipe opens) never do this, on Windows or Wine.
+        if (op.issued !== this.#issued) {
+          // A later write is already in the pipe (in flight, or even completed at once): the rest
+          // cannot go in its place. Pipes in PIPE_WAIT mode (all that winpipe opens) never do
+          // this, on Windows or Wine.
           this.#fail({
             error: Win32.ERROR_WRITE_FAULT,
             syscall: "WriteFile",
             detail:
               `a write completed short (${bytes} of ${op.block.byteLength - op.offset + bytes}`
-              + " bytes) while a later one was in flight: the stream's order cannot be kept",
+              + " bytes) after a later one was issued: the stream's order cannot be kept",
           });
           return;
         }

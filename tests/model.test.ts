@@ -209,8 +209,9 @@ async function runWriter(
         // The newest write only: the kernel never completes a write short while a later one is
         // queued behind it (PIPE_WAIT), and the writer fails loudly if it did (tested on its own).
         // At least one byte: a successful write of nothing only happens on a PIPE_NOWAIT pipe.
+        // Newest means newest started: not when a later write already completed at once.
         const newest = channel.pending[channel.pending.length - 1];
-        if (newest) {
+        if (newest && newest === channel.started[channel.started.length - 1]) {
           const n = newest.bytes.byteLength;
           channel.completeNow(0, Math.max(1, Math.floor(a.fraction * n)), "newest");
         }

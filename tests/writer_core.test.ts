@@ -776,11 +776,33 @@ test("a write that completes short while a later one is in flight fails the writ
   await assert.rejects(writer.flush(), (e: unknown) => {
     assert.ok(e instanceof PipeError);
     assert.equal(e.code, "ERROR_WRITE_FAULT");
-    assert.match(e.message, /completed short \(10 of 64 bytes\) while a later one was in flight/);
+    assert.match(e.message, /completed short \(10 of 64 bytes\) after a later one was issued/);
     return true;
   });
   channel.completeNow();
   await tick();
+  assert.equal(channel.released, true);
+});
+
+test("a write that completes short after a later one completed at once fails loudly too", async () => {
+  // Found by the model (WINPIPE_SEED=2114083572): the later write is no longer in flight, but its
+  // bytes are already in the pipe, so the rest of the short one cannot go before them.
+  const { channel, writer } = fakeWriter({ maxBlock: 64, writesInFlight: 2 });
+  writer.write(block(192, 1));
+  assert.equal(channel.pending.length, 2);
+  channel.atOnceNext = 1;
+  channel.completeNow(0, undefined, "oldest"); // the third block starts, and completes at once
+  assert.equal(channel.started.length, 3);
+  assert.equal(channel.pending.length, 1);
+  channel.completeNow(0, 1, "oldest"); // the second: 1 byte of 64
+  await assert.rejects(writer.flush(), (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.equal(e.code, "ERROR_WRITE_FAULT");
+    assert.match(e.message, /completed short \(1 of 64 bytes\) after a later one was issued/);
+    return true;
+  });
+  assert.equal(channel.started.length, 3, "the rest was not written after the later block");
+  await writer.close().catch(() => {});
   assert.equal(channel.released, true);
 });
 
