@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm test`: every suite, in both runtimes, and one closing line for all of them.
 //
-// On Linux:   tests/*.test.ts        with deno and bun (from node_modules)
-//             tests/win/*.test.ts    with deno.exe and bun.exe under Wine (scripts/wine.sh)
-// On Windows: tests/ (both folders)  with deno and bun, natively
+// Everywhere:  .github/workflows/*.yml checked by action-validator (a schema check)
+// On Linux:    tests/*.test.ts        with deno and bun (from node_modules)
+//              tests/win/*.test.ts    with deno.exe and bun.exe under Wine (scripts/wine.sh)
+// On Windows:  tests/ (both folders)  with deno and bun, natively
 //
 // A Windows suite that cannot run is announced loudly; under CI (CI=true) it counts as a failure.
 // Environment: WINPIPE_SKIP_WINE=1 skips Wine on purpose (still loud, still a failure in CI).
@@ -107,6 +108,45 @@ function notRun(label, why) {
   results.push({ label, passed: 0, failed: ci ? 1 : 0, skipped: 1, note: `not run: ${why}` });
 }
 
+/**
+ * Every workflow in .github/workflows checked by action-validator (@action-validator/cli, in JS
+ * and wasm, so on every OS; run with this Node, so no shell is needed): one passed or failed per
+ * file, and a failure when there is none.
+ */
+function validateWorkflows() {
+  const label = "workflows";
+  const dir = join(repo, ".github", "workflows");
+  const files = existsSync(dir)
+    ? readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()
+    : [];
+  const cli = join(repo, "node_modules", "@action-validator", "cli", "cli.mjs");
+  console.log(`\n=== ${label}: action-validator on .github/workflows (${files.length} files)`);
+  let passed = 0;
+  let failed = 0;
+  if (files.length === 0) {
+    console.log(`!!! ${label}: no workflow files in .github/workflows`);
+    failed++;
+  }
+  for (const f of files) {
+    const r = spawnSync(process.execPath, [cli, join(".github", "workflows", f)], {
+      cwd: repo,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+      encoding: "utf8",
+    });
+    if (r.status === 0) {
+      passed++;
+      console.log(`ok     ${f}`);
+    } else {
+      failed++;
+      console.log(
+        `FAILED ${f} (exit ${r.status ?? r.signal}${r.error ? `, ${r.error.message}` : ""})`,
+      );
+      process.stdout.write((r.stdout ?? "") + (r.stderr ?? ""));
+    }
+  }
+  results.push({ label, passed, failed, skipped: 0 });
+}
+
 // The model-based tests (tests/model.test.ts) run with a fixed seed and with WINPIPE_SEED: a
 // fresh one each run unless given, printed so that a failure can be reproduced.
 const seed = process.env.WINPIPE_SEED || String(Math.floor(Math.random() * 2 ** 31));
@@ -117,6 +157,8 @@ console.log(`=== model tests: WINPIPE_SEED=${seed} (set it to reproduce this run
 console.log("=== npm run build");
 const build = spawnSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit", shell: onWindows });
 if (build.status !== 0) results.push({ label: "npm run build", passed: 0, failed: 1, skipped: 0 });
+
+validateWorkflows();
 
 if (onWindows) {
   run("deno (Windows)", bin("deno"), ["test", "-A", "tests/"]);
