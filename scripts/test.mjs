@@ -4,19 +4,25 @@
 // Everywhere:  .github/workflows/*.yml checked by action-validator (a schema check)
 // On Linux:    tests/*.test.ts        with deno and bun (from node_modules)
 //              tests/win/*.test.ts    with deno.exe and bun.exe under Wine (scripts/wine.sh)
-// On Windows:  tests/ (both folders)  with deno and bun, natively
+// On Windows:  tests/ (both folders)  with deno.exe and bun.exe (from node_modules), natively
 //
 // A Windows suite that cannot run is announced loudly; under CI (CI=true) it counts as a failure.
 // Environment: WINPIPE_SKIP_WINE=1 skips Wine on purpose (still loud, still a failure in CI).
+//
+// On Windows no program is started through a shell but npm (npm.cmd, which only cmd.exe runs),
+// and its command line is quoted here (scripts/windows_paths.mjs): Node refuses to spawn a .cmd
+// without a shell (EINVAL), and with one it joins the arguments unquoted.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cmdLine, findRuntimes, suiteEnv } from "./windows_paths.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ci = process.env.CI === "true" || process.env.CI === "1";
 const onWindows = process.platform === "win32";
-const bin = (name) => join(repo, "node_modules", ".bin", onWindows ? `${name}.cmd` : name);
+/** A runtime from node_modules/.bin (Linux: links to the executables). */
+const bin = (name) => join(repo, "node_modules", ".bin", name);
 
 const results = [];
 // bun test stops a test after 5 s by default; deno test has no limit. The suites guard against
@@ -75,7 +81,6 @@ function run(label, command, args, env = {}) {
     env: { ...process.env, NO_COLOR: "1", ...env },
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
-    shell: onWindows,
   });
   const output = (r.stdout ?? "") + (r.stderr ?? "");
   process.stdout.write(output);
@@ -106,6 +111,13 @@ function notRun(label, why) {
     }\n${banner}`,
   );
   results.push({ label, passed: 0, failed: ci ? 1 : 0, skipped: 1, note: `not run: ${why}` });
+}
+
+/** A runner that is not there: a failure, CI or not (npm install brings both runtimes). */
+function missing(label, why) {
+  const banner = "!".repeat(78);
+  console.log(`\n${banner}\n!!! ${label} DID NOT RUN: ${why}\n${banner}`);
+  results.push({ label, passed: 0, failed: 1, skipped: 0, note: `not run: ${why}` });
 }
 
 /**
@@ -155,19 +167,41 @@ console.log(`=== model tests: WINPIPE_SEED=${seed} (set it to reproduce this run
 
 // tests/win/dist.test.ts imports the built package.
 console.log("=== npm run build");
-const build = spawnSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit", shell: onWindows });
-if (build.status !== 0) results.push({ label: "npm run build", passed: 0, failed: 1, skipped: 0 });
+const build = onWindows
+  ? spawnSync(cmdLine("npm", ["run", "build"], { batch: true }), {
+    cwd: repo,
+    stdio: "inherit",
+    shell: true,
+  })
+  : spawnSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit" });
+if (build.status !== 0) {
+  const note = build.error ? build.error.message : `exit ${build.status ?? build.signal}`;
+  results.push({ label: "npm run build", passed: 0, failed: 1, skipped: 0, note });
+}
 
 validateWorkflows();
 
+/** A folder's suites as paths from the checkout, "./" first: bun takes them as files, not filters. */
+const suites = (dir) =>
+  readdirSync(join(repo, dir))
+    .filter((f) => f.endsWith(".test.ts"))
+    .map((f) => `./${dir}/${f}`);
+
 if (onWindows) {
-  run("deno (Windows)", bin("deno"), ["test", "-A", "tests/"]);
-  run("bun (Windows)", bin("bun"), ["test", ...BUN_TIMEOUT, "tests/"]);
+  // The executables themselves, not node_modules/.bin's .cmd shims: no shell, so a checkout path
+  // with spaces needs no quoting. The suites start Node, Deno and Bun as child processes by the
+  // paths in WINPIPE_NODE, WINPIPE_DENO and WINPIPE_BUN (set by scripts/wine.sh under Wine).
+  const found = findRuntimes(repo, process.arch, existsSync);
+  const env = suiteEnv({ node: process.execPath, ...found }, process.env);
+  const all = [...suites("tests"), ...suites("tests/win")];
+  const why = "no executable in node_modules (run npm install, with its install scripts)";
+  if (found.deno) run("deno (Windows)", found.deno, ["test", "-A", ...all], env);
+  else missing("deno (Windows)", `${why}: deno.exe`);
+  if (found.bun) run("bun (Windows)", found.bun, ["test", ...BUN_TIMEOUT, ...all], env);
+  else missing("bun (Windows)", `${why}: bun.exe`);
 } else {
   // tests/*.test.ts only: tests/win needs kernel32.
-  const linuxSuites = readdirSync(join(repo, "tests"))
-    .filter((f) => f.endsWith(".test.ts"))
-    .map((f) => `./tests/${f}`);
+  const linuxSuites = suites("tests");
   run("deno (Linux)", bin("deno"), ["test", "-A", ...linuxSuites]);
   run("bun (Linux)", bin("bun"), ["test", ...BUN_TIMEOUT, ...linuxSuites]);
 
