@@ -6,13 +6,21 @@
 //
 // Environment: WINPIPE_BENCH_MIB (default 32) and WINPIPE_BENCH_ROUNDS (default 5).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findRuntimes, suiteEnv } from "../scripts/windows_paths.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const onWindows = process.platform === "win32";
+// On Windows: deno.exe and bun.exe from node_modules, started without a shell (node_modules/.bin
+// has only .cmd shims), and WINPIPE_NODE/DENO/BUN for the benches' child processes
+// (bench/windows_process.ts), as scripts/wine.sh sets them under Wine.
+const found = onWindows ? findRuntimes(repo, process.arch, existsSync) : null;
+const windowsEnv = onWindows
+  ? { ...process.env, ...suiteEnv({ node: process.execPath, ...found }, process.env) }
+  : undefined;
 
 function deno(args, capture) {
   return run("deno", args, capture);
@@ -25,12 +33,16 @@ function run(tool, args, capture) {
     maxBuffer: 64 << 20,
     stdio: capture ? "pipe" : "inherit",
   };
+  if (onWindows && !found[tool]) {
+    throw new Error(`no ${tool}.exe in node_modules: run npm install (with its install scripts)`);
+  }
   const r = onWindows
-    ? spawnSync(join(repo, "node_modules", ".bin", `${tool}.cmd`), args, { ...opts, shell: true })
+    ? spawnSync(found[tool], args, { ...opts, env: windowsEnv })
     : spawnSync("bash", [join(repo, "scripts", "wine.sh"), tool, ...args], opts);
   if (r.status !== 0) {
     if (capture) process.stderr.write((r.stdout ?? "") + (r.stderr ?? ""));
-    throw new Error(`${tool} ${args.join(" ")} failed (exit ${r.status})`);
+    const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}`;
+    throw new Error(`${tool} ${args.join(" ")} failed (${why})`);
   }
   return r.stdout ?? "";
 }

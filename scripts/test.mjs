@@ -1,21 +1,28 @@
 #!/usr/bin/env node
 // `npm test`: every suite, in both runtimes, and one closing line for all of them.
 //
-// On Linux:   tests/*.test.ts        with deno and bun (from node_modules)
-//             tests/win/*.test.ts    with deno.exe and bun.exe under Wine (scripts/wine.sh)
-// On Windows: tests/ (both folders)  with deno and bun, natively
+// Everywhere:  .github/workflows/*.yml checked by action-validator (a schema check)
+// On Linux:    tests/*.test.ts        with deno and bun (from node_modules)
+//              tests/win/*.test.ts    with deno.exe and bun.exe under Wine (scripts/wine.sh)
+// On Windows:  tests/ (both folders)  with deno.exe and bun.exe (from node_modules), natively
 //
 // A Windows suite that cannot run is announced loudly; under CI (CI=true) it counts as a failure.
 // Environment: WINPIPE_SKIP_WINE=1 skips Wine on purpose (still loud, still a failure in CI).
+//
+// On Windows no program is started through a shell but npm (npm.cmd, which only cmd.exe runs),
+// and its command line is quoted here (scripts/windows_paths.mjs): Node refuses to spawn a .cmd
+// without a shell (EINVAL), and with one it joins the arguments unquoted.
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cmdLine, findRuntimes, suiteEnv } from "./windows_paths.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ci = process.env.CI === "true" || process.env.CI === "1";
 const onWindows = process.platform === "win32";
-const bin = (name) => join(repo, "node_modules", ".bin", onWindows ? `${name}.cmd` : name);
+/** A runtime from node_modules/.bin (Linux: links to the executables). */
+const bin = (name) => join(repo, "node_modules", ".bin", name);
 
 const results = [];
 // bun test stops a test after 5 s by default; deno test has no limit. The suites guard against
@@ -74,7 +81,6 @@ function run(label, command, args, env = {}) {
     env: { ...process.env, NO_COLOR: "1", ...env },
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
-    shell: onWindows,
   });
   const output = (r.stdout ?? "") + (r.stderr ?? "");
   process.stdout.write(output);
@@ -107,6 +113,52 @@ function notRun(label, why) {
   results.push({ label, passed: 0, failed: ci ? 1 : 0, skipped: 1, note: `not run: ${why}` });
 }
 
+/** A runner that is not there: a failure, CI or not (npm install brings both runtimes). */
+function missing(label, why) {
+  const banner = "!".repeat(78);
+  console.log(`\n${banner}\n!!! ${label} DID NOT RUN: ${why}\n${banner}`);
+  results.push({ label, passed: 0, failed: 1, skipped: 0, note: `not run: ${why}` });
+}
+
+/**
+ * Every workflow in .github/workflows checked by action-validator (@action-validator/cli, in JS
+ * and wasm, so on every OS; run with this Node, so no shell is needed): one passed or failed per
+ * file, and a failure when there is none.
+ */
+function validateWorkflows() {
+  const label = "workflows";
+  const dir = join(repo, ".github", "workflows");
+  const files = existsSync(dir)
+    ? readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()
+    : [];
+  const cli = join(repo, "node_modules", "@action-validator", "cli", "cli.mjs");
+  console.log(`\n=== ${label}: action-validator on .github/workflows (${files.length} files)`);
+  let passed = 0;
+  let failed = 0;
+  if (files.length === 0) {
+    console.log(`!!! ${label}: no workflow files in .github/workflows`);
+    failed++;
+  }
+  for (const f of files) {
+    const r = spawnSync(process.execPath, [cli, join(".github", "workflows", f)], {
+      cwd: repo,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+      encoding: "utf8",
+    });
+    if (r.status === 0) {
+      passed++;
+      console.log(`ok     ${f}`);
+    } else {
+      failed++;
+      console.log(
+        `FAILED ${f} (exit ${r.status ?? r.signal}${r.error ? `, ${r.error.message}` : ""})`,
+      );
+      process.stdout.write((r.stdout ?? "") + (r.stderr ?? ""));
+    }
+  }
+  results.push({ label, passed, failed, skipped: 0 });
+}
+
 // The model-based tests (tests/model.test.ts) run with a fixed seed and with WINPIPE_SEED: a
 // fresh one each run unless given, printed so that a failure can be reproduced.
 const seed = process.env.WINPIPE_SEED || String(Math.floor(Math.random() * 2 ** 31));
@@ -119,12 +171,20 @@ console.log("=== npm pack (prepack: npm run build)");
 const packDir = join(repo, ".tmp", "pack");
 rmSync(packDir, { recursive: true, force: true });
 mkdirSync(packDir, { recursive: true });
-const pack = spawnSync("npm", ["pack", "--pack-destination", packDir], {
-  cwd: repo,
-  stdio: ["ignore", "inherit", "inherit"],
-  shell: onWindows,
-});
-if (pack.status !== 0) results.push({ label: "npm pack", passed: 0, failed: 1, skipped: 0 });
+const pack = onWindows
+  ? spawnSync(cmdLine("npm", ["pack", "--pack-destination", packDir], { batch: true }), {
+    cwd: repo,
+    stdio: ["ignore", "inherit", "inherit"],
+    shell: true,
+  })
+  : spawnSync("npm", ["pack", "--pack-destination", packDir], {
+    cwd: repo,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+if (pack.status !== 0) {
+  const note = pack.error ? pack.error.message : `exit ${pack.status ?? pack.signal}`;
+  results.push({ label: "npm pack", passed: 0, failed: 1, skipped: 0, note });
+}
 // Under Wine, package.test.ts installs the tarball with npm for Windows: this npm's own CLI, run
 // by node.exe. The copy is needed because the npm running this lives outside the Wine root.
 const npmCli = process.env.npm_execpath
@@ -135,14 +195,29 @@ if (!onWindows && existsSync(npmCli)) {
   cpSync(npmHome, join(repo, ".tmp", "npm"), { recursive: true, dereference: true });
 }
 
+validateWorkflows();
+
+/** A folder's suites as paths from the checkout, "./" first: bun takes them as files, not filters. */
+const suites = (dir) =>
+  readdirSync(join(repo, dir))
+    .filter((f) => f.endsWith(".test.ts"))
+    .map((f) => `./${dir}/${f}`);
+
 if (onWindows) {
-  run("deno (Windows)", bin("deno"), ["test", "-A", "tests/"]);
-  run("bun (Windows)", bin("bun"), ["test", ...BUN_TIMEOUT, "tests/"]);
+  // The executables themselves, not node_modules/.bin's .cmd shims: no shell, so a checkout path
+  // with spaces needs no quoting. The suites start Node, Deno and Bun as child processes by the
+  // paths in WINPIPE_NODE, WINPIPE_DENO and WINPIPE_BUN (set by scripts/wine.sh under Wine).
+  const found = findRuntimes(repo, process.arch, existsSync);
+  const env = suiteEnv({ node: process.execPath, ...found }, process.env);
+  const all = [...suites("tests"), ...suites("tests/win")];
+  const why = "no executable in node_modules (run npm install, with its install scripts)";
+  if (found.deno) run("deno (Windows)", found.deno, ["test", "-A", ...all], env);
+  else missing("deno (Windows)", `${why}: deno.exe`);
+  if (found.bun) run("bun (Windows)", found.bun, ["test", ...BUN_TIMEOUT, ...all], env);
+  else missing("bun (Windows)", `${why}: bun.exe`);
 } else {
   // tests/*.test.ts only: tests/win needs kernel32.
-  const linuxSuites = readdirSync(join(repo, "tests"))
-    .filter((f) => f.endsWith(".test.ts"))
-    .map((f) => `./tests/${f}`);
+  const linuxSuites = suites("tests");
   run("deno (Linux)", bin("deno"), ["test", "-A", ...linuxSuites]);
   run("bun (Linux)", bin("bun"), ["test", ...BUN_TIMEOUT, ...linuxSuites]);
 

@@ -5,7 +5,9 @@
 #
 #   scripts/wine-root.sh          set up (or reuse) the root; prints its path on the last line
 #
-# Environment: WINPIPE_WINE_ROOT (default /var/cache/winpipe/wine-trixie).
+# Environment: WINPIPE_WINE_ROOT (default /var/cache/winpipe/wine-trixie);
+# WINPIPE_DEBIAN_MIRROR, the Debian archive to make the root from (an http(s) address ending in
+# /debian), for machines whose apt has none (an Ubuntu CI runner: .github/workflows/ci.yml).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,14 +37,21 @@ exec 9>"$ROOT.lock"
 flock 9
 if [ -f "$ROOT/.winpipe-ready-$STAMP" ]; then echo "$ROOT"; exit 0; fi
 
-# The Debian archive apt is configured with (a "URIs:" or "deb" line, not a comment). There is
-# no built-in fallback: the root comes from the same archive as the machine's own packages.
-mirror=$(grep -h -E '^(URIs:|deb) ' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+# The Debian archive: WINPIPE_DEBIAN_MIRROR if set, else the one apt is configured with (a "URIs:"
+# or "deb" line, not a comment). There is no built-in fallback: the root comes from an archive
+# that was named, not from one this script picks.
+mirror=${WINPIPE_DEBIAN_MIRROR:-}
+if [ -n "$mirror" ] && ! [[ "$mirror" =~ ^https?://[^[:space:]]+$ ]]; then
+  log "ERROR: WINPIPE_DEBIAN_MIRROR is not an http(s) address: '$mirror'"
+  exit 6
+fi
+[ -n "$mirror" ] || mirror=$(grep -h -E '^(URIs:|deb) ' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
   | grep -o -E 'https?://[^ ]*/debian/?$|https?://[^ ]*/debian/? ' | head -n1 | tr -d ' ' || true)
 if [ -z "$mirror" ]; then
   log "ERROR: no Debian archive found in apt's configuration (/etc/apt/sources.list,"
   log "/etc/apt/sources.list.d/*.sources); the Wine root is made from the archive apt uses."
-  log "Configure apt with a Debian archive (a 'URIs: .../debian' or 'deb .../debian' line)."
+  log "Configure apt with a Debian archive (a 'URIs: .../debian' or 'deb .../debian' line),"
+  log "or name one in WINPIPE_DEBIAN_MIRROR."
   exit 6
 fi
 
