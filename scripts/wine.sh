@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Runs a pinned Windows runtime under Wine 10 in the cached trixie root, with this checkout bound
 # in at /winpipe (Z:\winpipe). Windows programs' output goes to files, never to a Linux pipe
-# (node.exe dies with EBADF on one); the files are printed after the program exits.
+# (node.exe dies with EBADF on one); the files are printed after the program exits, stdout first,
+# then stderr without the known-harmless Wine and Bun lines (scripts/wine-noise.sh).
 #
 #   scripts/wine.sh deno|bun|node ARGS...      e.g. scripts/wine.sh deno test -A tests/win
 #
 # The working directory inside is Z:\winpipe. Exit status is the program's.
+#
+# Environment:
+#   WINPIPE_TIMEOUT      seconds before a hung program is killed (default 1800)
+#   WINPIPE_LOCK_WAIT    seconds to wait for another run on the same root (default 1800)
+#   WINPIPE_WINE_NOISE=1 print stderr as it is, with the known-harmless lines
+#   WINPIPE_WINE_ROOT    the root (scripts/wine-root.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -47,17 +54,42 @@ mountpoint -q "$ROOT/dev" || mount --rbind /dev "$ROOT/dev"
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 mountpoint -q "$ROOT/winpipe" || mount --bind "$repo" "$ROOT/winpipe"
 
+# Wine's environment inside the root (the program gets more, below).
+wine_env=(/usr/bin/env -i HOME=/root PATH=/usr/bin:/bin WINEDEBUG=-all
+  WINEPREFIX=/root/.wine-winpipe WINEDLLOVERRIDES="mscoree,mshtml=" XDG_RUNTIME_DIR=/tmp/xdg-winpipe)
+
+# Wine makes the prefix on its first run, and updates it when Wine changed (wine.inf is newer than
+# the prefix's .update-timestamp), by starting wineboot next to the program: its lines would land
+# in the program's stderr, some after the program's own output. Do it here instead, once, with
+# its output in $ROOT.wineboot.log.
+prefix_current() {
+  local want have
+  want=$(stat -c %Y "$ROOT/usr/share/wine/wine.inf" 2>/dev/null) || return 1
+  have=$(cat "$ROOT/root/.wine-winpipe/.update-timestamp" 2>/dev/null) || return 1
+  have=${have%%[[:space:]]*}
+  [ "$have" = "$want" ] || [ "${have#disable}" != "$have" ]
+}
+if ! prefix_current; then
+  echo "[wine.sh] preparing the Wine prefix (once; log: $ROOT.wineboot.log)" >&2
+  rc=0
+  timeout --kill-after=10 300 chroot "$ROOT" 8>&- "${wine_env[@]}" /usr/lib/wine/wine64 wineboot -u \
+    </dev/null >"$ROOT.wineboot.log" 2>&1 || rc=$?
+  if ! prefix_current; then
+    echo "[wine.sh] warning: wineboot -u did not prepare the prefix (exit $rc; see" \
+      "$ROOT.wineboot.log); Wine will try again during the run" >&2
+  fi
+fi
+
 inner_out=${out#"$ROOT"}
-set +e
 # A hung Windows program must not hang the caller: WINPIPE_TIMEOUT seconds (default 1800).
-timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" 8>&- /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
-  WINEDEBUG=-all WINEPREFIX=/root/.wine-winpipe WINEDLLOVERRIDES="mscoree,mshtml=" \
-  XDG_RUNTIME_DIR=/tmp/xdg-winpipe DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 WINPIPE_UNDER_WINE=1 WINPIPE_NODE="Z:\opt\winpipe\node-$NODE_VER\bin\node.exe" WINPIPE_BUN="Z:\opt\winpipe\bun-$BUN_VER\bin\bun.exe" WINPIPE_DENO="Z:\opt\winpipe\deno-$DENO_VER\deno.exe" WINPIPE_DEMO_MIB="${WINPIPE_DEMO_MIB:-}" CI="${CI:-}" WINPIPE_BENCH_MIB="${WINPIPE_BENCH_MIB:-}" WINPIPE_BENCH_ROUNDS="${WINPIPE_BENCH_ROUNDS:-}" WINPIPE_BENCH_CHUNKS="${WINPIPE_BENCH_CHUNKS:-}" WINPIPE_CHAOS_SECONDS="${WINPIPE_CHAOS_SECONDS:-}" WINPIPE_CHAOS_SEED="${WINPIPE_CHAOS_SEED:-}" \
+set +e
+timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" 8>&- "${wine_env[@]}" \
+  DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 WINPIPE_UNDER_WINE=1 WINPIPE_NODE="Z:\opt\winpipe\node-$NODE_VER\bin\node.exe" WINPIPE_BUN="Z:\opt\winpipe\bun-$BUN_VER\bin\bun.exe" WINPIPE_DENO="Z:\opt\winpipe\deno-$DENO_VER\deno.exe" WINPIPE_DEMO_MIB="${WINPIPE_DEMO_MIB:-}" CI="${CI:-}" WINPIPE_BENCH_MIB="${WINPIPE_BENCH_MIB:-}" WINPIPE_BENCH_ROUNDS="${WINPIPE_BENCH_ROUNDS:-}" WINPIPE_BENCH_CHUNKS="${WINPIPE_BENCH_CHUNKS:-}" WINPIPE_CHAOS_SECONDS="${WINPIPE_CHAOS_SECONDS:-}" WINPIPE_CHAOS_SEED="${WINPIPE_CHAOS_SEED:-}" \
   /bin/sh -c 'cd /winpipe && exec /usr/lib/wine/wine64 "$0" "$@" >"'"$inner_out"'/stdout" 2>"'"$inner_out"'/stderr" </dev/null' \
   "$exe" "$@"
 rc=$?
 set -e
 [ $rc = 124 ] && echo "[wine.sh] $tool $* timed out after ${WINPIPE_TIMEOUT:-1800} s" >&2
 cat "$out/stdout"
-cat "$out/stderr" >&2
+"$here/wine-noise.sh" <"$out/stderr" >&2
 exit $rc
