@@ -6,7 +6,8 @@
 #
 #   scripts/wine.sh deno|bun|node ARGS...      e.g. scripts/wine.sh deno test -A tests/win
 #
-# The working directory inside is Z:\winpipe. Exit status is the program's.
+# The working directory inside is Z:\winpipe. Exit status is the program's; 130 after Ctrl-C
+# (SIGINT), 143 after SIGTERM, 129 after SIGHUP, which stop every Wine process in the root.
 #
 # Environment:
 #   WINPIPE_TIMEOUT      seconds before a hung program is killed (default 1800)
@@ -48,7 +49,9 @@ cleanup() {
   rm -rf "$out"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 mkdir -p "$ROOT/winpipe" "$ROOT/tmp/xdg-winpipe"; chmod 700 "$ROOT/tmp/xdg-winpipe"
 mountpoint -q "$ROOT/dev" || mount --rbind /dev "$ROOT/dev"
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
@@ -57,6 +60,37 @@ mountpoint -q "$ROOT/winpipe" || mount --bind "$repo" "$ROOT/winpipe"
 # Wine's environment inside the root (the program gets more, below).
 wine_env=(/usr/bin/env -i HOME=/root PATH=/usr/bin:/bin WINEDEBUG=-all
   WINEPREFIX=/root/.wine-winpipe WINEDLLOVERRIDES="mscoree,mshtml=" XDG_RUNTIME_DIR=/tmp/xdg-winpipe)
+
+# Runs COMMAND in the background and waits for it, so that a signal is handled at once rather
+# than when the program ends (bash runs a trap only once the foreground command has finished, and
+# timeout(1) puts the program in a process group of its own, which Ctrl-C does not reach). On
+# SIGINT, SIGTERM or SIGHUP it stops every Wine process of the root (wineserver -k: this run holds
+# the root's lock, so they are this run's, or stragglers) and sets `interrupted` to 128 + the
+# signal's number. Sets rc to the command's exit status, or to `interrupted`.
+interrupted=
+run_stoppable() { # STDIN-FILE LOG-FILE|"" COMMAND...
+  local in=$1 log=$2 pid
+  shift 2
+  trap 'interrupted=130' INT
+  trap 'interrupted=143' TERM
+  trap 'interrupted=129' HUP
+  if [ -n "$log" ]; then "$@" 8>&- <"$in" >"$log" 2>&1 & else "$@" 8>&- <"$in" & fi
+  pid=$!
+  rc=0
+  wait "$pid" || rc=$?
+  if [ -n "$interrupted" ]; then
+    echo "[wine.sh] interrupted: stopping the Wine processes in $ROOT" >&2
+    timeout 30 chroot "$ROOT" "${wine_env[@]}" /usr/lib/wine/wineserver -k 8>&- \
+      </dev/null >/dev/null 2>&1 || true
+    # The command ends soon after (timeout's --kill-after is the backstop); a second signal
+    # only interrupts this wait.
+    while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
+    rc=$interrupted
+  fi
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  trap 'exit 129' HUP
+}
 
 # Wine makes the prefix on its first run, and updates it when Wine changed (wine.inf is newer than
 # the prefix's .update-timestamp), by starting wineboot next to the program: its lines would land
@@ -71,9 +105,9 @@ prefix_current() {
 }
 if ! prefix_current; then
   echo "[wine.sh] preparing the Wine prefix (once; log: $ROOT.wineboot.log)" >&2
-  rc=0
-  timeout --kill-after=10 300 chroot "$ROOT" 8>&- "${wine_env[@]}" /usr/lib/wine/wine64 wineboot -u \
-    </dev/null >"$ROOT.wineboot.log" 2>&1 || rc=$?
+  run_stoppable /dev/null "$ROOT.wineboot.log" timeout --kill-after=10 300 \
+    chroot "$ROOT" "${wine_env[@]}" /usr/lib/wine/wine64 wineboot -u
+  if [ -n "$interrupted" ]; then exit "$interrupted"; fi
   if ! prefix_current; then
     echo "[wine.sh] warning: wineboot -u did not prepare the prefix (exit $rc; see" \
       "$ROOT.wineboot.log); Wine will try again during the run" >&2
@@ -82,13 +116,10 @@ fi
 
 inner_out=${out#"$ROOT"}
 # A hung Windows program must not hang the caller: WINPIPE_TIMEOUT seconds (default 1800).
-set +e
-timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" 8>&- "${wine_env[@]}" \
+run_stoppable /dev/null "" timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" "${wine_env[@]}" \
   DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 WINPIPE_UNDER_WINE=1 WINPIPE_NODE="Z:\opt\winpipe\node-$NODE_VER\bin\node.exe" WINPIPE_BUN="Z:\opt\winpipe\bun-$BUN_VER\bin\bun.exe" WINPIPE_DENO="Z:\opt\winpipe\deno-$DENO_VER\deno.exe" WINPIPE_DEMO_MIB="${WINPIPE_DEMO_MIB:-}" CI="${CI:-}" WINPIPE_BENCH_MIB="${WINPIPE_BENCH_MIB:-}" WINPIPE_BENCH_ROUNDS="${WINPIPE_BENCH_ROUNDS:-}" WINPIPE_BENCH_CHUNKS="${WINPIPE_BENCH_CHUNKS:-}" WINPIPE_CHAOS_SECONDS="${WINPIPE_CHAOS_SECONDS:-}" WINPIPE_CHAOS_SEED="${WINPIPE_CHAOS_SEED:-}" \
-  /bin/sh -c 'cd /winpipe && exec /usr/lib/wine/wine64 "$0" "$@" >"'"$inner_out"'/stdout" 2>"'"$inner_out"'/stderr" </dev/null' \
+  /bin/sh -c 'cd /winpipe && exec /usr/lib/wine/wine64 "$0" "$@" >"'"$inner_out"'/stdout" 2>"'"$inner_out"'/stderr"' \
   "$exe" "$@"
-rc=$?
-set -e
 [ $rc = 124 ] && echo "[wine.sh] $tool $* timed out after ${WINPIPE_TIMEOUT:-1800} s" >&2
 cat "$out/stdout"
 "$here/wine-noise.sh" <"$out/stderr" >&2
