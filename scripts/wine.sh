@@ -10,6 +10,8 @@
 # (SIGINT), 143 after SIGTERM, 129 after SIGHUP, which stop every Wine process in the root.
 #
 # Environment:
+#   WINPIPE_STDIN=FILE   the program's standard input is FILE, a regular file (default: /dev/null;
+#                        a pipe or a terminal is refused: node.exe dies with EBADF on a Linux pipe)
 #   WINPIPE_TIMEOUT      seconds before a hung program is killed (default 1800)
 #   WINPIPE_LOCK_WAIT    seconds to wait for another run on the same root (default 1800)
 #   WINPIPE_WINE_NOISE=1 print stderr as it is, with the known-harmless lines
@@ -21,11 +23,23 @@ if [ "$(id -u)" != 0 ]; then
   echo "[wine.sh] running under Wine needs root (chroot and bind mounts); you are uid $(id -u)" >&2
   exit 3
 fi
+tool=${1:?usage: scripts/wine.sh deno|bun|node ARGS...}; shift
+
+stdin=/dev/null
+if [ -n "${WINPIPE_STDIN:-}" ]; then
+  # Opened here, outside the root, so any readable regular file will do.
+  if [ ! -f "$WINPIPE_STDIN" ] || [ ! -r "$WINPIPE_STDIN" ]; then
+    echo "[wine.sh] WINPIPE_STDIN=$WINPIPE_STDIN is not a readable regular file (a pipe or a" \
+      "terminal cannot be the standard input of a program under Wine here)" >&2
+    exit 2
+  fi
+  stdin=$WINPIPE_STDIN
+fi
+
 ROOT=$("$here/wine-root.sh" | tail -n1)
 read -r DENO_VER BUN_VER NODE_VER < <(node -e '
   const v = require(process.argv[1]); console.log(v.deno, v.bun, v.node);' "$here/versions.json")
 
-tool=${1:?usage: scripts/wine.sh deno|bun|node ARGS...}; shift
 case "$tool" in
   deno) exe="/opt/winpipe/deno-$DENO_VER/deno.exe" ;;
   bun) exe="/opt/winpipe/bun-$BUN_VER/bin/bun.exe" ;;
@@ -116,7 +130,7 @@ fi
 
 inner_out=${out#"$ROOT"}
 # A hung Windows program must not hang the caller: WINPIPE_TIMEOUT seconds (default 1800).
-run_stoppable /dev/null "" timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" "${wine_env[@]}" \
+run_stoppable "$stdin" "" timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" "${wine_env[@]}" \
   DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 WINPIPE_UNDER_WINE=1 WINPIPE_NODE="Z:\opt\winpipe\node-$NODE_VER\bin\node.exe" WINPIPE_BUN="Z:\opt\winpipe\bun-$BUN_VER\bin\bun.exe" WINPIPE_DENO="Z:\opt\winpipe\deno-$DENO_VER\deno.exe" WINPIPE_DEMO_MIB="${WINPIPE_DEMO_MIB:-}" CI="${CI:-}" WINPIPE_BENCH_MIB="${WINPIPE_BENCH_MIB:-}" WINPIPE_BENCH_ROUNDS="${WINPIPE_BENCH_ROUNDS:-}" WINPIPE_BENCH_CHUNKS="${WINPIPE_BENCH_CHUNKS:-}" WINPIPE_CHAOS_SECONDS="${WINPIPE_CHAOS_SECONDS:-}" WINPIPE_CHAOS_SEED="${WINPIPE_CHAOS_SEED:-}" \
   /bin/sh -c 'cd /winpipe && exec /usr/lib/wine/wine64 "$0" "$@" >"'"$inner_out"'/stdout" 2>"'"$inner_out"'/stderr"' \
   "$exe" "$@"

@@ -1,9 +1,10 @@
 // The Linux side of the Wine runs: scripts/wine-noise.sh (the known-harmless lines dropped from a
-// Windows program's stderr) everywhere but Windows, and scripts/wine.sh itself (the filtered
-// stderr) when this is root and the Wine root is ready.
+// Windows program's stderr) everywhere but Windows, and scripts/wine.sh itself (WINPIPE_STDIN, the
+// filtered stderr) when this is root and the Wine root is ready.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
@@ -85,10 +86,50 @@ function wineSkip(): string | false {
 function wine(args: string[], env: Record<string, string> = {}) {
   return spawnSync("bash", [join(repo, "scripts", "wine.sh"), ...args], {
     cwd: repo,
-    env: { ...process.env, ...env },
+    env: { ...process.env, WINPIPE_STDIN: "", ...env },
     maxBuffer: 64 << 20,
   });
 }
+
+test("wine.sh: WINPIPE_STDIN is the program's standard input, byte for byte", {
+  skip: wineSkip(),
+  timeout: 600_000,
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-stdin-"));
+  try {
+    const input = join(dir, "in.bin");
+    const bytes = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
+    writeFileSync(input, bytes);
+    const r = wine(["node", "-e", "process.stdin.pipe(process.stdout)"], {
+      WINPIPE_STDIN: input,
+    });
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.equal(r.stdout.length, bytes.length);
+    assert.ok(Buffer.from(bytes).equals(r.stdout), "the bytes differ");
+    // Without it, standard input is empty (/dev/null).
+    const none = wine([
+      "node",
+      "-e",
+      "let n=0;process.stdin.on('data',d=>n+=d.length).on('end',()=>console.log(n))",
+    ]);
+    assert.equal(none.status, 0, String(none.stderr));
+    assert.equal(none.stdout.toString().trim(), "0");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("wine.sh refuses a WINPIPE_STDIN that is not a regular file, before running anything", {
+  skip: onWindows ? "scripts/wine.sh is for Linux" : process.getuid?.() !== 0
+    ? "scripts/wine.sh needs root"
+    : false,
+}, () => {
+  for (const path of ["/dev/stdin", "/nonexistent/file", tmpdir()]) {
+    const r = wine(["node", "-e", "1"], { WINPIPE_STDIN: path });
+    assert.equal(r.status, 2, `${path}: ${r.stderr}`);
+    assert.match(String(r.stderr), /WINPIPE_STDIN=.* is not a readable regular file/);
+  }
+});
 
 test("wine.sh: bun.exe's stderr comes without Bun's directory-mismatch lines", {
   skip: wineSkip(),
