@@ -2,7 +2,8 @@
 // program's output must not go to a Linux pipe, and deno.exe must not pipe a child's stdio
 // (docs/upstream/deno-named-pipe-panic.md).
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 
@@ -109,4 +110,14 @@ export function scriptCommand(file: string, denoPermissions: string[]): [string,
   return process.versions.bun
     ? [process.execPath, [file]]
     : [process.execPath, ["run", ...denoPermissions, file]];
+}
+
+/** Runs `body` with a fresh temporary directory (named after `tag`), removed afterwards. */
+export async function withDir(tag: string, body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `winpipe-${tag}-`));
+  try {
+    await body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

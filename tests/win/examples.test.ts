@@ -2,12 +2,10 @@
 // stand-in: the line server and client, the JSON-RPC server and client (vscode-jsonrpc over
 // Duplex.fromWeb), and an HTTP/1.1 request (node:http) to Node's HTTP server on a pipe.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdirSync } from "node:fs";
 import process from "node:process";
 import { test } from "node:test";
-import { type Exited, run, scriptCommand, start, waitForOutput } from "./child.ts";
+import { type Exited, run, scriptCommand, start, waitForOutput, withDir } from "./child.ts";
 import { uniqueName } from "./server_end.ts";
 
 const LIMIT = 60_000;
@@ -24,15 +22,6 @@ function ok(e: Exited, what: string): string {
   return e.stdout.replaceAll("\r\n", "\n");
 }
 
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "winpipe-examples-"));
-  try {
-    await body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test("every file in examples/ is run by this suite", () => {
   const covered = ["line_server.ts", "line_client.ts", "jsonrpc_server.ts", "jsonrpc_client.ts"]
     .concat(["http_client.ts"]);
@@ -40,7 +29,7 @@ test("every file in examples/ is run by this suite", () => {
 });
 
 test("examples/line_server.ts and line_client.ts talk in lines, and both exit", () =>
-  withDir(async (dir) => {
+  withDir("examples", async (dir) => {
     const name = uniqueName("ex-lines");
     const s = example("line_server.ts", [name, "--once"], dir);
     const server = start(s.exe, s.argv, dir, LIMIT);
@@ -55,7 +44,7 @@ test("examples/line_server.ts and line_client.ts talk in lines, and both exit", 
   }));
 
 test("examples/jsonrpc_server.ts and jsonrpc_client.ts: an LSP-style exchange", () =>
-  withDir(async (dir) => {
+  withDir("examples", async (dir) => {
     const name = uniqueName("ex-rpc");
     const s = example("jsonrpc_server.ts", [name, "--once"], dir);
     const server = start(s.exe, s.argv, dir, LIMIT);
@@ -66,7 +55,7 @@ test("examples/jsonrpc_server.ts and jsonrpc_client.ts: an LSP-style exchange", 
   }));
 
 test("examples/http_client.ts: GET /version from an HTTP server on a pipe", () =>
-  withDir(async (dir) => {
+  withDir("examples", async (dir) => {
     const name = uniqueName("ex-http");
     const node = process.env.WINPIPE_NODE || "node";
     const standIn = start(node, ["tests/win/peers/http_stand_in.mjs", name, "2"], dir, LIMIT);

@@ -3,8 +3,7 @@
 // tests/win/peers/inherited.ts (inherit.test.ts), word for word but for the import specifier;
 // tests/readme_sync.test.ts checks that on Linux.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
@@ -16,6 +15,7 @@ import {
   type SpawnOptions,
   start,
   waitForOutput,
+  withDir,
 } from "./child.ts";
 import { within } from "./server_end.ts";
 
@@ -31,15 +31,6 @@ async function snippet(file: string, dir: string, options: SpawnOptions = {}): P
   return e;
 }
 
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "winpipe-readme-"));
-  try {
-    await body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** Listens on \\.\pipe\my-app and collects what the first client sends until it closes. */
 function myApp(): { server: PipeServer; received: Promise<Uint8Array> } {
   const server = listen(MY_APP);
@@ -53,13 +44,13 @@ function myApp(): { server: PipeServer; received: Promise<Uint8Array> } {
 }
 
 test("Install: the import names the exports", () =>
-  withDir(async (dir) => {
+  withDir("readme", async (dir) => {
     const e = await snippet("install.ts", dir);
     assert.equal(e.stdout.trim(), "function function function");
   }));
 
 test("Usage: write with backpressure, flush, close by leaving the block", () =>
-  withDir(async (dir) => {
+  withDir("readme", async (dir) => {
     const { server, received } = myApp();
     try {
       await snippet("usage_write.ts", dir);
@@ -71,7 +62,7 @@ test("Usage: write with backpressure, flush, close by leaving the block", () =>
   }));
 
 test("Usage: a file as a stream (Deno.open in Deno, Bun.file in Bun)", () =>
-  withDir(async (dir) => {
+  withDir("readme", async (dir) => {
     const data = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff);
     writeFileSync(join(dir, "big.bin"), data);
     const { server, received } = myApp();
@@ -85,7 +76,7 @@ test("Usage: a file as a stream (Deno.open in Deno, Bun.file in Bun)", () =>
   }));
 
 test("Usage: errors carry code (the name), errno (the number) and syscall", () =>
-  withDir(async (dir) => {
+  withDir("readme", async (dir) => {
     const e = await snippet("errors.ts", dir);
     assert.match(
       e.stderr.replaceAll("\r\n", "\n"),
@@ -94,13 +85,13 @@ test("Usage: errors carry code (the name), errno (the number) and syscall", () =
   }));
 
 test("Clients and servers: the echo server and the client work together", () =>
-  withDir(async (dir) => {
+  withDir("readme", async (dir) => {
     const e = await snippet("echo_pair.ts", dir);
     assert.equal(e.stdout.trim(), "hello");
   }));
 
 test("Node streams: Duplex.fromWeb into vscode-jsonrpc, against examples/jsonrpc_server.ts", () =>
-  withDir(async (dir) => {
+  withDir("readme", async (dir) => {
     const [exe, args] = scriptCommand("examples/jsonrpc_server.ts", ["-A"]);
     const name = String.raw`\\.\pipe\my-language-server`;
     const server = start(exe, [...args, name, "--once"], dir, LIMIT);
