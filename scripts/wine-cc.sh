@@ -41,8 +41,10 @@ mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 # (Tested inside the root: the compiler is a symbolic link through /etc/alternatives.)
 if ! chroot "$ROOT" test -x "/usr/bin/$CC"; then
   log "installing gcc-mingw-w64-x86-64 inside the root (once; about a minute)"
+  # dpkg --configure -a first: an install that was interrupted leaves packages half-configured.
   chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive sh -c \
-    'apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64' \
+    'dpkg --configure -a && apt-get update -qq \
+      && apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64 && apt-get clean' \
     >"$ROOT.mingw-install.log" 2>&1 || {
     log "ERROR: gcc-mingw-w64-x86-64 install failed; see $ROOT.mingw-install.log"
     exit 4
