@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { type IoResult, type ReadChannel, startFailed } from "./completion/mod.ts";
-import { OverlappedPipe } from "./completion/mod.ts";
+import { type IoResult, OverlappedPipe, type ReadChannel, startFailed } from "./completion/mod.ts";
 import { asPipeError, failureCode, isPeerGone, PipeError, Win32 } from "./errors.ts";
 import {
   checkHandle,
@@ -227,7 +226,7 @@ export class PipeReader {
     return concat([...this.#leftover.splice(0), ...this.#parts.splice(0)]);
   }
 
-  /** Pending reads of the stream end (done) rather than wait forever. */
+  /** Pending reads of the stream reject with `error` (a BYOB view is not handed back). */
   #errorStream(error: unknown): void {
     try {
       this.#controller?.error(error);
@@ -236,6 +235,7 @@ export class PipeReader {
     }
   }
 
+  /** Pending reads of the stream end (done) rather than wait forever. */
   #endStream(): void {
     try {
       this.#controller?.close();

@@ -24,8 +24,7 @@ import {
   PIPE_UNLIMITED_INSTANCES,
   PIPE_WAIT,
 } from "../ffi/kernel32.ts";
-import type { IoResult } from "./completion/mod.ts";
-import { Operation, OverlappedPipe } from "./completion/mod.ts";
+import { type IoResult, Operation, OverlappedPipe } from "./completion/mod.ts";
 import { type ConnectOptions, PipeConnection } from "./connection.ts";
 import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
 import { describe, isLocalPipeName, validatePipeName } from "./names.ts";

@@ -13,11 +13,11 @@ import { type Chunk, chunkBytes } from "./chunk.ts";
 import {
   type IoFailure,
   type IoResult,
+  OverlappedPipe,
   type Started,
   startFailed,
   type WriteChannel,
 } from "./completion/mod.ts";
-import { OverlappedPipe } from "./completion/mod.ts";
 import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
 import { type OpenOptions, openPipeHandle } from "./open.ts";
 import {
@@ -115,8 +115,9 @@ interface Waiter {
  * One overlapped `WriteFile` is in flight at a time (two on a handle it opened, in byte mode, once a
  * whole block is queued); everything written meanwhile is copied into writer-owned memory and
  * coalesced into the next write. A write that completes at once is handled inline; other
- * completions arrive from the Win32 thread pool (`CreateThreadpoolIo`), never by APC. Events: `byteswritten` (a `CustomEvent<number>`),
- * `drain`, `error` (a {@link PipeErrorEvent}) and `close`.
+ * completions arrive from the Win32 thread pool (`CreateThreadpoolIo`), never by APC. Events:
+ * `byteswritten` (a `CustomEvent<number>`), `drain`, `error` (a {@link PipeErrorEvent}) and
+ * `close`.
  *
  * @example Write, then close (which flushes)
  * ```ts
@@ -511,13 +512,12 @@ export class PipeWriter extends EventTarget {
     for (;;) {
       op.issued = ++this.#issued;
       this.#inFlight.push(op);
-      const current = op;
       let started: Started;
       let cause: unknown;
       try {
         started = this.#channel.startWrite(
           op.block.subarray(op.offset),
-          (result) => this.#completed(current, result),
+          (result) => this.#completed(op, result),
         );
       } catch (e) {
         // Also from inside a completion callback (the next write starts there): never thrown on.

@@ -13,7 +13,15 @@
 // and its command line is quoted here (scripts/windows_paths.mjs): Node refuses to spawn a .cmd
 // without a shell (EINVAL), and with one it joins the arguments unquoted.
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cmdLine, findRuntimes, suiteEnv } from "./windows_paths.mjs";
@@ -191,8 +199,16 @@ const npmCli = process.env.npm_execpath
   ?? spawnSync("npm", ["root", "-g"], { encoding: "utf8" }).stdout?.trim() + "/npm/bin/npm-cli.js";
 if (!onWindows && existsSync(npmCli)) {
   const npmHome = dirname(dirname(realpathSync(npmCli)));
-  rmSync(join(repo, ".tmp", "npm"), { recursive: true, force: true });
-  cpSync(npmHome, join(repo, ".tmp", "npm"), { recursive: true, dereference: true });
+  const copy = join(repo, ".tmp", "npm");
+  const version = (dir) => {
+    const file = join(dir, "package.json");
+    return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")).version : null;
+  };
+  // Copied once per npm version: it is thousands of files.
+  if (version(copy) !== version(npmHome)) {
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(npmHome, copy, { recursive: true, dereference: true });
+  }
 }
 
 validateWorkflows();

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
-import { listen, type PipeServer } from "../../mod.ts";
+import { listen } from "../../mod.ts";
 import {
   type Exited,
   run,
@@ -31,16 +31,24 @@ async function snippet(file: string, dir: string, options: SpawnOptions = {}): P
   return e;
 }
 
-/** Listens on \\.\pipe\my-app and collects what the first client sends until it closes. */
-function myApp(): { server: PipeServer; received: Promise<Uint8Array> } {
+/**
+ * Runs a snippet (see {@link snippet}) while listening on \\.\pipe\my-app, and returns what its
+ * one client sent there until it closed.
+ */
+async function sentToMyApp(file: string, dir: string, options?: SpawnOptions): Promise<Uint8Array> {
   const server = listen(MY_APP);
-  const received = (async () => {
-    const conn = (await server.accept())!;
-    const bytes = new Uint8Array(await new Response(conn.readable).arrayBuffer());
-    await conn.close();
-    return bytes;
-  })();
-  return { server, received };
+  try {
+    const received = (async () => {
+      const conn = (await server.accept())!;
+      const bytes = new Uint8Array(await new Response(conn.readable).arrayBuffer());
+      await conn.close();
+      return bytes;
+    })();
+    await snippet(file, dir, options);
+    return await within(LIMIT, received);
+  } finally {
+    await server.close();
+  }
 }
 
 test("Install: the import names the exports", () =>
@@ -51,28 +59,17 @@ test("Install: the import names the exports", () =>
 
 test("Usage: write with backpressure, flush, close by leaving the block", () =>
   withDir("readme", async (dir) => {
-    const { server, received } = myApp();
-    try {
-      await snippet("usage_write.ts", dir);
-      const text = new TextDecoder().decode(await within(LIMIT, received));
-      assert.equal(text, Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(""));
-    } finally {
-      await server.close();
-    }
+    const text = new TextDecoder().decode(await sentToMyApp("usage_write.ts", dir));
+    assert.equal(text, Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(""));
   }));
 
 test("Usage: a file as a stream (Deno.open in Deno, Bun.file in Bun)", () =>
   withDir("readme", async (dir) => {
     const data = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff);
     writeFileSync(join(dir, "big.bin"), data);
-    const { server, received } = myApp();
-    try {
-      // The example opens "big.bin" in its working directory.
-      await snippet(process.versions.bun ? "stream_bun.ts" : "stream_deno.ts", dir, { cwd: dir });
-      assert.deepEqual(await within(LIMIT, received), data);
-    } finally {
-      await server.close();
-    }
+    // The example opens "big.bin" in its working directory.
+    const file = process.versions.bun ? "stream_bun.ts" : "stream_deno.ts";
+    assert.deepEqual(await sentToMyApp(file, dir, { cwd: dir }), data);
   }));
 
 test("Usage: errors carry code (the name), errno (the number) and syscall", () =>

@@ -9,16 +9,15 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { PipeWriter } from "../../mod.ts";
+import { scriptCommand } from "./child.ts";
 import { Pattern, uniqueName, within } from "./server_end.ts";
 
 const ROUNDS = 200;
 const TOTAL = 4 * 1024 * 1024;
 const CHUNK = 3000;
-const isDeno = "Deno" in globalThis;
 const script = fileURLToPath(new URL("./peers/slow_reader.ts", import.meta.url).href);
 // Same pattern as scripts/test.mjs looks for in a suite's output.
 const MIO_PANIC =
@@ -44,11 +43,11 @@ test(
         const stderrFile = join(dir, `child-${round}.stderr`);
         const err = openSync(stderrFile, "w");
         // stdio ignored or in a file, never piped; detached: Wine gives it no console.
-        const child = spawn(
-          process.execPath,
-          [...(isDeno ? ["run", "-A"] : []), script, name, resultFile],
-          { stdio: ["ignore", "ignore", err], detached: true },
-        );
+        const [exe, args] = scriptCommand(script, ["-A"]);
+        const child = spawn(exe, [...args, name, resultFile], {
+          stdio: ["ignore", "ignore", err],
+          detached: true,
+        });
         closeSync(err);
         const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
           child.on("exit", (code, signal) => resolve({ code, signal }));
