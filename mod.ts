@@ -33,6 +33,7 @@ export {
 export type { PipeSecurity } from "./core/security_descriptor.ts";
 export { listen, type ListenOptions, PipeServer } from "./core/server.ts";
 export {
+  type CloseOptions,
   type FlushOptions,
   type FromHandleOptions,
   PipeErrorEvent,

@@ -46,3 +46,33 @@ export function chunkBytes(chunk: unknown): Uint8Array {
     }`,
   );
 }
+
+/**
+ * How many bytes `write(chunk)` would queue, without copying or encoding: a string's UTF-8
+ * length (a lone surrogate counts as U+FFFD's three bytes, as `TextEncoder` writes it), a view's
+ * or a buffer's byte length, and 0 for anything else (which `write()` then refuses).
+ */
+export function chunkSize(chunk: unknown): number {
+  if (typeof chunk === "string") {
+    let n = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (c >= 0xd800 && c < 0xdc00 && i + 1 < chunk.length) {
+        const d = chunk.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d < 0xe000) {
+          n += 4; // a surrogate pair: one code point past U+FFFF
+          i++;
+        } else n += 3;
+      } else n += 3;
+    }
+    return n;
+  }
+  if (ArrayBuffer.isView(chunk)) return chunk.byteLength;
+  if (chunk instanceof ArrayBuffer) return chunk.byteLength;
+  if (typeof SharedArrayBuffer !== "undefined" && chunk instanceof SharedArrayBuffer) {
+    return chunk.byteLength;
+  }
+  return 0;
+}

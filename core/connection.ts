@@ -6,7 +6,7 @@
  */
 import { PIPE_READMODE_MESSAGE } from "../ffi/kernel32.ts";
 import { OverlappedPipe } from "./completion/mod.ts";
-import { lastError, PipeError, Win32 } from "./errors.ts";
+import { isPeerGone, lastError, PipeError, Win32 } from "./errors.ts";
 import { describe } from "./names.ts";
 import { requireNative } from "./native.ts";
 import { type OpenAccess, type OpenOptions, openPipeHandle } from "./open.ts";
@@ -19,7 +19,12 @@ import {
   writerSettings,
 } from "./options.ts";
 import { PipeReader, type PipeReaderOptions } from "./reader.ts";
-import { type PipeWriter, type PipeWriterOptions, writerOverChannel } from "./writer.ts";
+import {
+  type CloseOptions,
+  type PipeWriter,
+  type PipeWriterOptions,
+  writerOverChannel,
+} from "./writer.ts";
 
 /** Options for {@link connect}. */
 export interface ConnectOptions extends OpenOptions, PipeWriterOptions, PipeReaderOptions {
@@ -125,21 +130,34 @@ export class PipeConnection {
   /**
    * Flushes the writer (written bytes reach the pipe before the handle closes), stops reading,
    * and releases the handle once. Never calls `DisconnectNamedPipe`, which would discard what
-   * the peer has not read yet. Rejects with the writer's error if it had failed. Idempotent.
+   * the peer has not read yet. Idempotent (the first call's `timeout` holds). Also `await using`.
+   *
+   * The contract, as Node's `socket.end()` and Deno's `conn.close()` have it:
+   * - **A peer that has gone is not an error.** When the other end closed (`ERROR_NO_DATA`,
+   *   `ERROR_BROKEN_PIPE`, `ERROR_PIPE_NOT_CONNECTED`), `close()` still resolves. What could not
+   *   be delivered stays readable on the writer: `conn.writer.error` says why, and
+   *   `conn.writer.bytesToWrite` how many bytes were not written.
+   * - **It is bounded.** The flush waits at most `timeout` ms (default: the `closeTimeout` the
+   *   connection was made with, 30 s unless set). Past it, a peer that is alive but not reading
+   *   has its writes stopped, and `close()` rejects with a {@link PipeError} `ERROR_TIMEOUT`
+   *   (also `conn.writer.error`). Cancelled operations add at most 2 s.
+   * - **Only winpipe's own failures reject:** that timeout, a failed `CancelIoEx`, or a writer
+   *   that failed for another reason than the peer leaving.
    *
    * @example
    * ```ts
    * conn.writer?.write("bye\n");
-   * await conn.close();
+   * await conn.close({ timeout: 5_000 });
+   * if (conn.writer?.error) console.warn(`${conn.writer.bytesToWrite} bytes not delivered`);
    * ```
    */
-  close(): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
     this.#closed ??= (async () => {
       let error: unknown;
       try {
-        await this.writer?.close();
+        await this.writer?.close(options);
       } catch (e) {
-        error = e;
+        if (!(e instanceof PipeError && isPeerGone(e.errno))) error = e;
       }
       try {
         await this.reader?.cancel();

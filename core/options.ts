@@ -96,16 +96,24 @@ export function stringOption(
 export interface WriterSettings {
   readonly highWaterMark: number;
   readonly messageMode: boolean;
+  /** How long `close()` waits for its flush (ms; `Infinity`: no bound). */
+  readonly closeTimeout: number;
 }
+
+/** `close()`'s bound on its flush unless `closeTimeout` says otherwise. */
+const DEFAULT_CLOSE_TIMEOUT = 30_000;
 
 // Each completion costs about the same whatever it carries, so bytes per completion set the
 // rate: measured under Wine (bench/RESULTS.md), 256 B writes ran 40-100 MB/s with a 64 KiB mark
 // and 120-180 MB/s with 1 MiB, where the largest single write (MAX_BLOCK) is too.
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 
-/** `highWaterMark` and `messageMode`. */
+/** `highWaterMark`, `messageMode` and `closeTimeout`. */
 export function writerSettings(o: Record<string, unknown>, where: string): WriterSettings {
   return {
+    closeTimeout: o.closeTimeout === undefined
+      ? DEFAULT_CLOSE_TIMEOUT
+      : timeoutValue(o.closeTimeout, "closeTimeout", where),
     highWaterMark: integerOption(o, "highWaterMark", where, {
       min: 1,
       max: Number.MAX_SAFE_INTEGER,

@@ -150,7 +150,7 @@ export class PipeReader {
 
   /**
    * The bytes as a `ReadableStream` of type `"bytes"`. Its high-water mark is 0: a read starts
-   * only when the consumer asks. Cancelling it is {@link PipeReader.cancel}, whose bytes the
+   * only when the consumer asks. Asked for first after `cancel()`, it is a stream that has ended. Cancelling it is {@link PipeReader.cancel}, whose bytes the
    * stream cannot deliver: call `cancel()` itself to get them.
    *
    * @example
@@ -164,6 +164,9 @@ export class PipeReader {
       type: "bytes",
       start: (c) => {
         this.#controller = c;
+        // Asked for after cancel() (or a connection's close()): an ended stream, not one whose
+        // reads wait for ever.
+        if (this.#ended) c.close();
       },
       pull: (c) => this.#pull(c),
       cancel: async () => {

@@ -44,7 +44,9 @@ import { type PipeSecurity, sddlFor, securityDescriptor } from "./security_descr
 import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
 
 /** Options for {@link listen}. */
-export interface ListenOptions extends Pick<ConnectOptions, "highWaterMark" | "readSize"> {
+export interface ListenOptions
+  extends Pick<ConnectOptions, "highWaterMark" | "readSize" | "closeTimeout">
+{
   /**
    * Most connections at once (1-255; 255 means no limit). Default 255. The server enforces it
    * by listening only while fewer are connected: a client that comes when all are taken gets

@@ -32,6 +32,7 @@ import {
 } from "./options.ts";
 import { MAX_BLOCK, WriteQueue } from "./queue.ts";
 import { CANCEL_WAIT_MS, longTimeout, settlesWithin, type Timer } from "./timeouts.ts";
+import { pipeWritable } from "./writable.ts";
 
 /** Options for a {@link PipeWriter}. */
 export interface PipeWriterOptions {
@@ -45,6 +46,18 @@ export interface PipeWriterOptions {
    * another or split. Default false (bytes are coalesced).
    */
   messageMode?: boolean;
+  /**
+   * The longest `close()` (and `await using`) waits for what is queued to be written, in
+   * milliseconds; `Infinity` waits as long as it takes. Past it the writes are stopped and
+   * `close()` rejects with `ERROR_TIMEOUT`. Default 30 000.
+   */
+  closeTimeout?: number;
+}
+
+/** Options for {@link PipeWriter.close}. */
+export interface CloseOptions {
+  /** This call's bound on the flush, in milliseconds (default: the writer's `closeTimeout`). */
+  timeout?: number;
 }
 
 /** Options for {@link PipeWriter.open}. */
@@ -92,7 +105,30 @@ const CONSTRUCT = Symbol("PipeWriter.construct");
 /** The least a second write in flight carries (see #startNext), or one whole block if less. */
 const SECOND_WRITE_MIN = 64 * 1024;
 
-type State = "open" | "closing" | "stopping" | "closed" | "failed";
+/**
+ * The writer's one state; everything else ("may it write?", "may it start a write?", "is it
+ * silent?") is read off it by the getters below, and it changes only in {@link PipeWriter#to}.
+ *
+ * ```text
+ * open ──close()──▶ closing ──flushed, released──▶ closed
+ *  │                  │
+ *  ├──────────────────┴─ a failure, or close()'s bound ──▶ failed ──stop()──▶ stopped
+ *  └──────────────────── stop() (from open, closing or failed) ──────────────▶ stopped
+ * ```
+ *
+ * - `failed`: the first error is kept, the queue dropped (`bytesToWrite` keeps the count not
+ *   written), writes in flight cancelled, and everything released; `error` and `close` follow.
+ * - `stopped`: the queue dropped, writes in flight cancelled, everything released; no events.
+ */
+type State = "open" | "closing" | "closed" | "failed" | "stopped";
+
+const NEXT: Record<State, readonly State[]> = {
+  open: ["closing", "failed", "stopped"],
+  closing: ["closed", "failed", "stopped"],
+  failed: ["stopped"],
+  stopped: [],
+  closed: [],
+};
 
 /**
  * The write in flight: its block, how much of it earlier (short) completions took, and when it was
@@ -119,6 +155,14 @@ interface Waiter {
  * `byteswritten` (a `CustomEvent<number>`), `drain`, `error` (a {@link PipeErrorEvent}) and
  * `close`.
  *
+ * How it ends, and how long each way waits:
+ * - `close()` flushes, then releases: at most `closeTimeout` (default 30 s) for the flush, after
+ *   which the writes are stopped and it rejects with `ERROR_TIMEOUT`; plus at most 2 s for the
+ *   cancelled writes' completions.
+ * - `stop()` drops the queue and cancels the writes in flight: at most 2 s.
+ * - A failure (the peer gone, say) cancels the writes still in flight at once, and keeps the
+ *   error in `error` and the count not written in `bytesToWrite`.
+ *
  * @example Write, then close (which flushes)
  * ```ts
  * import { PipeWriter } from "@winpipe/winpipe";
@@ -143,30 +187,35 @@ export class PipeWriter extends EventTarget {
   readonly #channel: WriteChannel;
   readonly #queue: WriteQueue;
   readonly #highWaterMark: number;
+  readonly #closeTimeout: number;
+  /** How many writes may be in flight: 1, or 2 where the channel allows it in byte mode. */
+  readonly #maxInFlight: number;
+  readonly #secondWriteMin: number;
   #state: State = "open";
+  /** The first failure (kept through `stop()`). */
+  #error: PipeError | null = null;
+  /** The first CancelIoEx failure, reported by `stop()`. */
+  #cancelFailed = 0;
   /** The writes in flight, oldest first. */
   #inFlight: InFlight[] = [];
   /** WriteFile calls made so far; the latest one's `issued`. */
   #issued = 0;
-  /** How many writes may be in flight: 1, or 2 where the channel allows it in byte mode. */
-  readonly #maxInFlight: number;
-  readonly #secondWriteMin: number;
   #bytesToWrite = 0;
-  #error: PipeError | null = null;
   #needDrain = false;
   #flushWaiters: Waiter[] = [];
   #drainWaiters: Waiter[] = [];
-  #closed: Promise<void> | undefined;
-  #stopped: Promise<void> | undefined;
+  /**
+   * Bytes written at once whose events are due on the microtask already queued, or null when
+   * none is. While it is queued the next write waits for it (see #issue).
+   */
+  #atOnce: number | null = null;
+  #closeResult: Promise<void> | undefined;
+  #stopResult: Promise<void> | undefined;
   #released: Promise<void> | undefined;
   #emitting = false;
-  /** Bytes written at once whose `byteswritten` is still to come (see #progressSoon). */
-  #inlineBytes = 0;
-  /** A write just completed at once; the next starts on a microtask (see #issue). */
-  #cooling = false;
   #pendingEvents: Event[] = [];
   #writable: WritableStream<Uint8Array> | undefined;
-  #streamError: ((e: unknown) => void) | undefined;
+  #onEnd: ((e: unknown) => void) | undefined;
 
   /**
    * Not public: use {@link PipeWriter.open} or {@link PipeWriter.fromHandle}.
@@ -178,6 +227,7 @@ export class PipeWriter extends EventTarget {
       throw new TypeError("use PipeWriter.open() or PipeWriter.fromHandle() to make a PipeWriter");
     }
     this.#highWaterMark = settings.highWaterMark;
+    this.#closeTimeout = settings.closeTimeout;
     this.#queue = new WriteQueue(maxBlock, settings.messageMode);
     this.#channel = channel;
     this.#maxInFlight = settings.messageMode ? 1 : Math.max(1, channel.writesInFlight ?? 1);
@@ -238,8 +288,9 @@ export class PipeWriter extends EventTarget {
   }
 
   /**
-   * Bytes queued or in flight, as `QWindowsPipeWriter::bytesToWrite`. After a failure it keeps
-   * the count that was never written; after `stop()` it is 0.
+   * Bytes queued or in flight, as `QWindowsPipeWriter::bytesToWrite`. After a failure (or a
+   * `close()` that gave up) it keeps the count that was never written; after `stop()` of a
+   * writer that had not failed it is 0.
    */
   get bytesToWrite(): number {
     return this.#bytesToWrite;
@@ -279,7 +330,7 @@ export class PipeWriter extends EventTarget {
    */
   write(chunk: Chunk): boolean {
     const bytes = chunkBytes(chunk);
-    if (this.#state !== "open") throw this.#notWritable("write");
+    if (!this.#accepting) throw this.#notWritable("write");
     if (bytes.byteLength > 0) {
       this.#queue.push(bytes);
       this.#bytesToWrite += bytes.byteLength;
@@ -311,7 +362,7 @@ export class PipeWriter extends EventTarget {
       ? Infinity
       : timeoutValue(o.timeout, "timeout", "flush()");
     if (this.#error) return Promise.reject(this.#error);
-    if (this.#stopped) return Promise.reject(this.#notWritable("flush"));
+    if (this.#state === "stopped") return Promise.reject(this.#notWritable("flush"));
     if (this.#bytesToWrite === 0) return Promise.resolve();
     return this.#wait(this.#flushWaiters, signal, timeout);
   }
@@ -321,7 +372,8 @@ export class PipeWriter extends EventTarget {
    * `QWindowsPipeWriter::waitForWrite`. For exit handlers and scripts; prefer `flush()`.
    * Returns true when everything was written, false on timeout.
    *
-   * @throws {PipeError} if the writer fails meanwhile, or was stopped or closed with bytes queued.
+   * @throws {PipeError} if the writer fails meanwhile (the wait's own failure included: then the
+   *   writes in flight are cancelled), or was stopped or closed with bytes queued.
    * @throws {TypeError} for a negative or non-numeric timeout.
    *
    * @example
@@ -339,7 +391,7 @@ export class PipeWriter extends EventTarget {
       if (this.#error) throw this.#error;
       // Also after a handler stopped the writer during this call: its bytes were dropped, not
       // written, so this must not report success.
-      if (this.#stopped) throw this.#notWritable("flushSync");
+      if (this.#state === "stopped") throw this.#notWritable("flushSync");
       if (this.#bytesToWrite === 0) return true;
       this.#startNext(true);
       const op = this.#inFlight[0]; // the channel waits for its oldest write
@@ -347,48 +399,102 @@ export class PipeWriter extends EventTarget {
       const left = Math.max(0, deadline - performance.now());
       const result = this.#channel.waitWrite(left);
       if (!result) return false;
+      if (result.pending) {
+        // The wait failed, not the write, which stays in flight (and is cancelled by #fail).
+        this.#fail({
+          error: result.error,
+          syscall: result.syscall ?? "GetOverlappedResultEx",
+          detail: result.detail,
+        });
+        continue;
+      }
       this.#completed(op, result);
     }
   }
 
   /**
-   * Flushes, then releases the handle and everything else; idempotent. Rejects with the writer's
-   * {@link PipeError} if it failed (everything is still released). Also `await using`.
+   * Flushes, then releases the handle and everything else; idempotent (the first call's
+   * `timeout` holds). Also `await using`.
+   *
+   * - Waits for the flush at most `timeout` ms (default: the writer's `closeTimeout`, 30 s
+   *   unless set). Past it, the writes are stopped (`CancelIoEx`), and it rejects with a
+   *   {@link PipeError} `ERROR_TIMEOUT` that is also the writer's `error`; `bytesToWrite` keeps
+   *   the count not written.
+   * - Rejects with the writer's {@link PipeError} if it failed (the peer gone, say), once
+   *   everything is released; with the `stop()` error if it was stopped meanwhile.
+   * - Waits at most 2 s more for cancelled writes to complete (see `stop()`).
    *
    * @example
    * ```ts
    * import { PipeWriter } from "@winpipe/winpipe";
    * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
    * w.write("bye");
-   * await w.close();
+   * await w.close({ timeout: 5_000 });
    * ```
    */
-  close(): Promise<void> {
-    if (this.#closed) return this.#closed;
-    if (this.#stopped) return (this.#closed = this.#stopped);
-    if (this.#state === "failed") {
-      return (this.#closed = this.#release().then(() => Promise.reject(this.#error)));
+  close(options: CloseOptions = {}): Promise<void> {
+    const o = optionsObject(options, "close()");
+    const timeout = o.timeout === undefined
+      ? this.#closeTimeout
+      : timeoutValue(o.timeout, "timeout", "close()");
+    if (this.#closeResult) return this.#closeResult;
+    switch (this.#state) {
+      case "stopped":
+        return (this.#closeResult = this.#stopResult!);
+      case "failed":
+        return (this.#closeResult = this.#afterFailure());
+      default:
+        this.#to("closing");
+        return (this.#closeResult = this.#closeFlow(timeout));
     }
-    this.#state = "closing";
-    const flushed = this.#bytesToWrite === 0
-      ? Promise.resolve()
-      : this.#wait(this.#flushWaiters, undefined, Infinity);
-    this.#closed = flushed.then(
-      () => this.#release().then(() => this.#finish()),
-      (e) => this.#release().then(() => Promise.reject(e)),
-    );
-    return this.#closed;
+  }
+
+  async #closeFlow(timeout: number): Promise<void> {
+    if (this.#bytesToWrite > 0) {
+      try {
+        await this.#wait(this.#flushWaiters, undefined, timeout);
+      } catch (e) {
+        if (this.#state === "stopped") {
+          await this.#stopResult!.catch(() => {});
+          throw e;
+        }
+        if (this.#state === "closing") {
+          // The bound passed with the peer not reading: the writes are stopped, and it says so.
+          this.#fail({
+            error: Win32.ERROR_TIMEOUT,
+            syscall: "close",
+            detail: `close() gave up after ${timeout} ms with ${this.#bytesToWrite} bytes not `
+              + "written (is the other end reading?); the writes in flight were cancelled",
+          });
+        }
+        return this.#afterFailure();
+      }
+    }
+    await this.#releaseWithin();
+    if (this.#state !== "closing") return; // stopped meanwhile, with everything written
+    this.#to("closed");
+    this.#emit(new Event("close"));
+  }
+
+  /** After a failure: everything released (waiting at most 2 s), then the failure. */
+  async #afterFailure(): Promise<never> {
+    await settlesWithin(this.#release(), CANCEL_WAIT_MS);
+    throw this.#error;
   }
 
   /**
-   * Cancels the write in flight (`CancelIoEx`), drops the queue, and releases everything once the
-   * cancelled write's completion has arrived, so its memory is never freed under the kernel. No
-   * events are dispatched once it starts. Never blocks the JS thread. If `CancelIoEx` fails
-   * (other than `ERROR_NOT_FOUND`, which means the write had completed), an owned handle is
-   * closed to end the I/O, and the returned promise rejects with that `CancelIoEx` error after
-   * everything is released. It waits at most 2 s for the cancelled write: past that it rejects
-   * (only possible with a handle it does not own, which the caller can close to end the write),
-   * and the write's memory stays referenced until its completion arrives.
+   * Cancels the writes in flight (`CancelIoEx`), drops the queue, and releases everything once the
+   * cancelled writes' completions have arrived, so their memory is never freed under the kernel.
+   * No events are dispatched once it starts. Never blocks the JS thread. Works in every state:
+   * after `close()` began (which then rejects), after a failure (which it silences), and after
+   * the end (a no-op).
+   *
+   * If `CancelIoEx` fails (other than `ERROR_NOT_FOUND`, which means the write had completed), an
+   * owned handle is closed to end the I/O, and the returned promise rejects with that
+   * `CancelIoEx` error after everything is released. It waits at most 2 s for the cancelled
+   * writes: past that it rejects with `ERROR_TIMEOUT` (only possible with a handle it does not
+   * own, which the caller can close to end the write), and the writes' memory stays referenced
+   * until their completions arrive.
    *
    * @example
    * ```ts
@@ -399,49 +505,23 @@ export class PipeWriter extends EventTarget {
    * ```
    */
   stop(): Promise<void> {
-    if (this.#stopped) return this.#stopped;
-    if (this.#state === "closed" || this.#state === "failed") {
-      return (this.#stopped = this.#release());
-    }
-    this.#state = "stopping";
+    if (this.#stopResult) return this.#stopResult;
+    if (this.#state === "closed") return (this.#stopResult = this.#release());
+    const failed = this.#state === "failed";
+    this.#to("stopped");
     this.#queue.clear();
-    this.#bytesToWrite = 0;
-    const aborted = new PipeError({
-      errno: Win32.ERROR_OPERATION_ABORTED,
-      syscall: "WriteFile",
-      path: this.path,
-      detail: "the writer was stopped",
-    });
-    this.#settle(this.#flushWaiters, aborted);
-    this.#settle(this.#drainWaiters, aborted);
-    this.#streamError?.(aborted);
-    let cancelFailed = 0;
-    if (this.#inFlight.length) {
-      const code = this.#channel.cancelWrite();
-      if (code !== 0 && code !== Win32.ERROR_NOT_FOUND) {
-        cancelFailed = code;
-        this.#channel.abortHandle();
-      }
-    }
-    // release() waits for every owed completion before it frees memory or closes the handle;
-    // stop() waits for it only so long (a handle it does not own may never end the write).
-    const released = this.#release();
-    this.#stopped = settlesWithin(released, CANCEL_WAIT_MS).then((inTime) => {
-      this.#state = "closed";
-      if (!inTime) {
-        throw new PipeError({
-          errno: cancelFailed || Win32.ERROR_TIMEOUT,
-          syscall: "CancelIoEx",
-          path: this.path,
-          detail: `the cancelled write had not completed after ${CANCEL_WAIT_MS} ms; its memory `
-            + "stays referenced until it does (close the handle to end it)",
-        });
-      }
-      if (cancelFailed) {
-        throw new PipeError({ errno: cancelFailed, syscall: "CancelIoEx", path: this.path });
-      }
-    });
-    return this.#stopped;
+    if (!failed) this.#bytesToWrite = 0;
+    this.#endWaiters(
+      new PipeError({
+        errno: Win32.ERROR_OPERATION_ABORTED,
+        syscall: "WriteFile",
+        path: this.path,
+        detail: "the writer was stopped",
+      }),
+    );
+    this.#cancelInFlight();
+    this.#stopResult = this.#releaseWithin();
+    return this.#stopResult;
   }
 
   /** `close()`, for `await using`. */
@@ -450,9 +530,11 @@ export class PipeWriter extends EventTarget {
   }
 
   /**
-   * A `WritableStream` over this writer, with a byte-length strategy at `highWaterMark`. Its
-   * `close()` is the writer's `close()`, its `abort()` is `stop()`, and it errors when the writer
-   * fails.
+   * A `WritableStream` over this writer. Its `close()` is the writer's `close()`; its `abort()`
+   * (and `pipeTo`'s `signal`) is `stop()`, at once, even while a write waits for a peer that does
+   * not read; it errors when the writer fails or is stopped. Backpressure is the writer's: the
+   * stream holds at most the chunk being handed over, so what is buffered stays within
+   * `highWaterMark` plus one chunk.
    *
    * @example
    * ```ts
@@ -462,35 +544,58 @@ export class PipeWriter extends EventTarget {
    * ```
    */
   get writable(): WritableStream<Uint8Array> {
-    this.#writable ??= new WritableStream<Uint8Array>({
-      start: (controller) => {
-        this.#streamError = (e) => controller.error(e);
-        if (this.#error) controller.error(this.#error);
-      },
-      write: (chunk) => {
-        if (!this.write(chunk)) return this.#wait(this.#drainWaiters, undefined, Infinity);
-      },
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    this.#writable ??= pipeWritable({
+      write: (chunk) => this.write(chunk),
+      drained: () => this.#wait(this.#drainWaiters, undefined, Infinity),
       close: () => this.close(),
-      abort: () => this.stop(),
-    }, {
-      highWaterMark: this.#highWaterMark,
-      size: (chunk: unknown) => (chunk as { byteLength?: number })?.byteLength ?? 1,
+      stop: () => this.stop(),
+      get error() {
+        return self.#error;
+      },
+      onEnd: (callback) => {
+        this.#onEnd = callback;
+      },
     });
     return this.#writable;
   }
 
   // ---- the state machine ----
 
+  /** May `write()` queue bytes? */
+  get #accepting(): boolean {
+    return this.#state === "open";
+  }
+
+  /** May a write be started (the queue still drains while closing)? */
+  get #issuing(): boolean {
+    return this.#state === "open" || this.#state === "closing";
+  }
+
+  /** Are events still dispatched? Not once `stop()` was called. */
+  get #silent(): boolean {
+    return this.#state === "stopped";
+  }
+
+  /** The one place the state changes; a transition not in the table is a bug. */
+  #to(next: State): void {
+    if (!NEXT[this.#state].includes(next)) {
+      throw new Error(`PipeWriter: no transition from ${this.#state} to ${next}`);
+    }
+    this.#state = next;
+  }
+
   /**
-   * Starts writes while there is room in flight and something queued; not while cooling (see
-   * #issue), unless `now`. Room: one write, or two where the channel allows it (a handle winpipe
-   * opened, in byte mode): the second is queued in the kernel behind the first, so the pipe
-   * never waits for a completion's trip to JS.
+   * Starts writes while there is room in flight and something queued; not while an at-once
+   * completion's microtask is due (see #issue), unless `now`. Room: one write, or two where the
+   * channel allows it (a handle winpipe opened, in byte mode): the second is queued in the kernel
+   * behind the first, so the pipe never waits for a completion's trip to JS.
    */
   #startNext(now = false): void {
     while (
-      this.#inFlight.length < this.#maxInFlight && (!this.#cooling || now)
-      && (this.#state === "open" || this.#state === "closing")
+      this.#issuing && this.#inFlight.length < this.#maxInFlight
+      && (this.#atOnce === null || now)
       // A second write only for a large block: small writes are better coalesced behind the
       // first (each call costs more than the bytes it carries).
       && (this.#inFlight.length === 0 || this.#queue.queuedBytes >= this.#secondWriteMin)
@@ -504,7 +609,7 @@ export class PipeWriter extends EventTarget {
   /**
    * Starts one write. A write that completed at once (an owned handle,
    * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) is accounted here, and its events are dispatched on a
-   * microtask, never inside `write()`; the next block then waits for a microtask too, so that what
+   * microtask, never inside `write()`; the next block waits for that microtask too, so that what
    * the caller writes meanwhile (say, a loop of small writes) coalesces into it, as it would
    * behind a pending write.
    */
@@ -533,19 +638,24 @@ export class PipeWriter extends EventTarget {
       }
       const short = this.#account(op, started.bytes);
       if (this.#error) return "failed";
-      this.#progressSoon(started.bytes);
+      this.#soon(started.bytes);
       // A short write: its rest goes at once, behind whatever is in flight before it.
-      if (short) continue;
-      if (this.#state === "open" || this.#state === "closing") this.#cool();
-      return "done";
+      if (!short) return "done";
     }
   }
 
-  #cool(): void {
-    if (this.#cooling) return;
-    this.#cooling = true;
+  /** Events for `bytes` written at once, and the next write, on one microtask. */
+  #soon(bytes: number): void {
+    if (this.#atOnce !== null) {
+      this.#atOnce += bytes;
+      return;
+    }
+    this.#atOnce = bytes;
     queueMicrotask(() => {
-      this.#cooling = false;
+      const written = this.#atOnce!;
+      this.#atOnce = null;
+      if (this.#state === "stopped" || this.#state === "closed") return;
+      this.#progressed(written);
       this.#startNext();
     });
   }
@@ -570,17 +680,18 @@ export class PipeWriter extends EventTarget {
 
   /**
    * A completion, on the JS thread; with two writes in flight, possibly before the earlier one's.
-   * Never throws: a failure here becomes the writer's error.
+   * Never throws: a failure here becomes the writer's error. After a failure, a write that still
+   * succeeded is counted (so `bytesToWrite` stays the count not written) and nothing more starts.
    */
-  #completed(op: InFlight, { error, bytes, syscall }: IoResult): void {
+  #completed(op: InFlight, { error, bytes, syscall, detail }: IoResult): void {
     const i = this.#inFlight.indexOf(op);
     // A late completion for a write whose result was already taken (flushSync) is not ours.
     if (i < 0) return;
     this.#inFlight.splice(i, 1);
-    if (this.#state === "stopping" || this.#state === "closed") return;
+    if (this.#state === "stopped" || this.#state === "closed") return;
     try {
       if (error !== 0) {
-        this.#fail({ error, syscall: syscall ?? "WriteFile" });
+        this.#fail({ error, syscall: syscall ?? "WriteFile", detail });
         return;
       }
       const short = this.#account(op, bytes);
@@ -620,19 +731,13 @@ export class PipeWriter extends EventTarget {
     if (this.#bytesToWrite === 0 && !this.#error) this.#settle(this.#flushWaiters);
   }
 
-  /** {@link #progressed} for writes that completed at once: one microtask for all of them. */
-  #progressSoon(bytes: number): void {
-    this.#inlineBytes += bytes;
-    if (this.#inlineBytes !== bytes) return; // already scheduled
-    queueMicrotask(() => {
-      const written = this.#inlineBytes;
-      this.#inlineBytes = 0;
-      if (this.#state !== "stopping" && this.#state !== "closed") this.#progressed(written);
-    });
-  }
-
+  /**
+   * The first failure: kept, the queue dropped, waiters and the stream told, the writes still in
+   * flight cancelled (a peer that does not read would otherwise hold them, and the release, for
+   * ever), then `error` and, once released, `close`.
+   */
   #fail(failure: IoFailure, cause?: unknown): void {
-    if (this.#error || this.#state === "stopping" || this.#state === "closed") return;
+    if (!this.#issuing) return; // failed already, stopped or closed
     const error = new PipeError({
       errno: failureCode(failure.error),
       syscall: failure.syscall,
@@ -643,11 +748,10 @@ export class PipeWriter extends EventTarget {
       cause,
     });
     this.#error = error;
-    this.#state = "failed";
+    this.#to("failed");
     this.#queue.clear(); // bytesToWrite keeps the unwritten count
-    this.#settle(this.#flushWaiters, error);
-    this.#settle(this.#drainWaiters, error);
-    this.#streamError?.(error);
+    this.#endWaiters(error);
+    this.#cancelInFlight();
     // Reported asynchronously, so that a handler never runs inside write().
     queueMicrotask(() => {
       this.#emit(new PipeErrorEvent(error));
@@ -655,9 +759,13 @@ export class PipeWriter extends EventTarget {
     });
   }
 
-  #finish(): void {
-    this.#state = "closed";
-    this.#emit(new Event("close"));
+  /** CancelIoEx on the writes in flight; a failure closes an owned handle to end them. */
+  #cancelInFlight(): void {
+    if (this.#inFlight.length === 0) return;
+    const code = this.#channel.cancelWrite();
+    if (code === 0 || code === Win32.ERROR_NOT_FOUND) return;
+    this.#cancelFailed ||= code;
+    this.#channel.abortHandle();
   }
 
   #release(): Promise<void> {
@@ -665,17 +773,40 @@ export class PipeWriter extends EventTarget {
     return this.#released;
   }
 
+  /**
+   * The release, waited for at most {@link CANCEL_WAIT_MS}: it waits for every owed completion
+   * before it frees memory or closes the handle, and a handle that is not ours may never end a
+   * cancelled write. Rejects when that bound passed, or when a CancelIoEx failed.
+   */
+  async #releaseWithin(): Promise<void> {
+    const inTime = await settlesWithin(this.#release(), CANCEL_WAIT_MS);
+    if (!inTime) {
+      throw new PipeError({
+        errno: this.#cancelFailed || Win32.ERROR_TIMEOUT,
+        syscall: "CancelIoEx",
+        path: this.path,
+        detail: `the cancelled write had not completed after ${CANCEL_WAIT_MS} ms; its memory `
+          + "stays referenced until it does (close the handle to end it)",
+      });
+    }
+    if (this.#cancelFailed) {
+      throw new PipeError({ errno: this.#cancelFailed, syscall: "CancelIoEx", path: this.path });
+    }
+  }
+
   /** Dispatches in order; a handler's own events queue behind it instead of recursing. */
   #emit(event: Event): void {
-    if (this.#stopped) return;
+    if (this.#silent) return;
     this.#pendingEvents.push(event);
     if (this.#emitting) return;
     this.#emitting = true;
     try {
-      for (let e; (e = this.#pendingEvents.shift()) && !this.#stopped;) this.dispatchEvent(e);
+      for (let e; !this.#silent && (e = this.#pendingEvents.shift());) {
+        this.dispatchEvent(e);
+      }
     } finally {
       this.#emitting = false;
-      if (this.#stopped) this.#pendingEvents = [];
+      if (this.#silent) this.#pendingEvents = [];
     }
   }
 
@@ -708,9 +839,16 @@ export class PipeWriter extends EventTarget {
     for (const w of list.splice(0)) error === undefined ? w.resolve() : w.reject(error);
   }
 
+  /** Flush and drain waiters, and the stream, end with `error`. */
+  #endWaiters(error: PipeError): void {
+    this.#settle(this.#flushWaiters, error);
+    this.#settle(this.#drainWaiters, error);
+    this.#onEnd?.(error);
+  }
+
   #notWritable(what: string): PipeError {
     if (this.#error) return this.#error;
-    const how = this.#state === "stopping" || this.#stopped ? "stopped" : "closed";
+    const how = this.#state === "stopped" ? "stopped" : "closed";
     return new PipeError({
       errno: Win32.ERROR_INVALID_HANDLE,
       syscall: what,

@@ -17,6 +17,14 @@ export interface IoResult {
    * `ReadFile`): for example `GetOverlappedResultEx`, whose own failure is not the write's.
    */
   syscall?: string;
+  /** Words for the message, when the code alone does not say what happened. */
+  detail?: string;
+  /**
+   * Only from a synchronous wait ({@link WriteChannel.waitWrite}) whose own call failed: the
+   * operation itself is still in the kernel's hands, and its `onComplete` still comes. The
+   * caller may (and should) still cancel it.
+   */
+  pending?: boolean;
 }
 
 /** An operation that could not be started: its completion will never come. */
@@ -68,7 +76,9 @@ export interface WriteChannel {
   cancelWrite(): number;
   /**
    * Blocks up to `timeoutMs` (`Infinity`: no limit) for the oldest write in flight. Returns its
-   * result, after which its `onComplete` is not called; or `undefined` on timeout.
+   * result, after which its `onComplete` is not called; `undefined` on timeout; or, when the wait
+   * itself failed while the write is still in flight, a failure with `pending: true` (then
+   * `onComplete` still comes, and the write can still be cancelled).
    */
   waitWrite(timeoutMs: number): IoResult | undefined;
   /**

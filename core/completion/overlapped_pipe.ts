@@ -269,19 +269,37 @@ export class OverlappedPipe {
    * OVERLAPPED.Internal, and reported as `GetOverlappedResultEx`'s.
    */
   wait(op: Operation, timeoutMs: number): IoResult | undefined {
-    if (op.consumed || !this.#pending.has(op.address) || this.#handle === null) return undefined;
+    if (op.consumed || !this.#pending.has(op.address)) return undefined;
+    if (this.#handle === null) {
+      // Closed early (a failed CancelIoEx, by this or another user of the handle): the operation
+      // ends with an error through the pool. Waiting cannot tell more, and "timeout" would lie.
+      return {
+        error: Win32.ERROR_INVALID_HANDLE,
+        bytes: 0,
+        syscall: "GetOverlappedResultEx",
+        detail: "the pipe handle was closed to end pending I/O (after a failed CancelIoEx)",
+        pending: true,
+      };
+    }
     const ms = timeoutMs === Infinity ? INFINITE : Math.min(Math.ceil(timeoutMs), INFINITE - 1);
     const bytes = new Uint32Array(1);
     const ok = this.#k32.GetOverlappedResultEx(this.#handle, op.address, bytes, ms, 0);
     const code = ok ? 0 : this.#k32.GetLastError();
     if (code === WAIT_TIMEOUT || code === Win32.ERROR_IO_INCOMPLETE) return undefined;
+    if (!ok && op.inFlight) {
+      // The wait failed, not the operation: the kernel still holds it, so it is not taken (its
+      // completion still comes, and it can still be cancelled).
+      return {
+        error: failureCode(code),
+        bytes: 0,
+        syscall: "GetOverlappedResultEx",
+        pending: true,
+      };
+    }
     // Taken: the pool's callback still comes (the memory stays referenced until it does), and
     // is then ignored.
     op.consumed = true;
     if (ok) return { error: 0, bytes: bytes[0] };
-    if (op.inFlight) {
-      return { error: failureCode(code), bytes: 0, syscall: "GetOverlappedResultEx" };
-    }
     return { error: failureCode(code), bytes: bytes[0] };
   }
 
@@ -500,7 +518,7 @@ class Share {
     const op = this.current[0];
     if (!op) return undefined;
     const r = this.pipe.wait(op, timeoutMs);
-    if (r) {
+    if (r && !r.pending) {
       this.#forget(op); // its callback will be ignored
       if (this.current.length === 0) this.#idle?.();
     }
