@@ -37,10 +37,13 @@ export interface WritableCore {
 export function pipeWritable(core: WritableCore): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>({
     start: (controller) => {
-      core.onEnd((e) => controller.error(e));
+      let aborting = false;
+      // Not while aborting: the stream then errors with the abort's reason, not with ours.
+      core.onEnd((e) => aborting || controller.error(e));
       if (core.error) controller.error(core.error);
       // Fires at once on abort(), even while a write waits for drain (see the module's comment).
       controller.signal.addEventListener("abort", () => {
+        aborting = true;
         core.stop().catch(() => {}); // the sink's abort() below reports the same promise
       }, { once: true });
     },

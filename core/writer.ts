@@ -524,6 +524,34 @@ export class PipeWriter extends EventTarget {
     return this.#stopResult;
   }
 
+  /**
+   * Stops the writer (`stop()`) when `signal` aborts, as Node's `stream.addAbortSignal` does;
+   * returns the writer. This is how a `pipeTo(w.writable, { signal })` into a peer that may not
+   * read is aborted: the Streams standard has `pipeTo` wait for the write in progress before it
+   * aborts the destination, and that write waits for the peer to read. Given the same signal,
+   * the writer stops at once, the write in progress rejects, and `pipeTo` rejects with the
+   * signal's reason. Any rejection of that `stop()` is left to a later `stop()` call to report.
+   *
+   * @throws {TypeError} when `signal` is not an `AbortSignal`.
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * const signal = AbortSignal.timeout(10_000);
+   * const file = await Deno.open("big.bin");
+   * await file.readable.pipeTo(w.addAbortSignal(signal).writable, { signal });
+   * ```
+   */
+  addAbortSignal(signal: AbortSignal): this {
+    const checked = signalOption({ signal }, "addAbortSignal()");
+    if (!checked) throw new TypeError("addAbortSignal(): signal must be an AbortSignal");
+    const stop = () => void this.stop().catch(() => {});
+    if (checked.aborted) stop();
+    else checked.addEventListener("abort", stop, { once: true });
+    return this;
+  }
+
   /** `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
@@ -531,8 +559,9 @@ export class PipeWriter extends EventTarget {
 
   /**
    * A `WritableStream` over this writer. Its `close()` is the writer's `close()`; its `abort()`
-   * (and `pipeTo`'s `signal`) is `stop()`, at once, even while a write waits for a peer that does
-   * not read; it errors when the writer fails or is stopped. Backpressure is the writer's: the
+   * is `stop()`, at once, even while a write waits for a peer that does not read; it errors when
+   * the writer fails or is stopped. To abort a `pipeTo` into it with a signal, give the writer
+   * the signal too ({@link PipeWriter.addAbortSignal}). Backpressure is the writer's: the
    * stream holds at most the chunk being handed over, so what is buffered stays within
    * `highWaterMark` plus one chunk.
    *

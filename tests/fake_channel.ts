@@ -67,8 +67,22 @@ export class FakeChannel implements WriteChannel {
   get writtenTotal(): number {
     return this.started.reduce((n, w) => n + (w.failed ? 0 : w.written ?? 0), 0);
   }
-  /** Result for the next waitWrite: "complete" the write fully, "timeout", or "fail" (233). */
-  waitBehaviour: "complete" | "timeout" | "fail" = "complete";
+  /**
+   * Result for the next waitWrite: "complete" the write fully, "timeout", "fail" (the write
+   * failed, 233), or "waitFails" (GetOverlappedResultEx itself failed, 6, with the write still
+   * in flight).
+   */
+  waitBehaviour: "complete" | "timeout" | "fail" | "waitFails" = "complete";
+  /**
+   * As the kernel does: a successful CancelIoEx (`cancelResult` 0) completes every write in
+   * flight with ERROR_OPERATION_ABORTED (995) on a later turn, and so does closing an owned
+   * handle (`abortHandle`). Off by default, so that a test decides when each write completes.
+   */
+  kernelCancel = false;
+  /** abortHandle() closes the handle (an owned one); false: the caller's handle, left open. */
+  owned = true;
+  /** The peer does not read: nothing completes but through cancellation. */
+  stalled = false;
 
   /** The oldest write in flight. */
   get inFlight(): StartedWrite | null {
@@ -159,12 +173,25 @@ export class FakeChannel implements WriteChannel {
 
   cancelWrite(): number {
     this.cancelCalls++;
-    return this.pending.length ? this.cancelResult : 1168;
+    if (!this.pending.length) return 1168;
+    if (this.kernelCancel && this.cancelResult === 0) this.#abortAllLater();
+    return this.cancelResult;
+  }
+
+  /** Every write in flight completes with ERROR_OPERATION_ABORTED, on a later turn. */
+  #abortAllLater(): void {
+    setTimeout(() => {
+      while (this.pending.length) this.completeNow(995, 0);
+    }, 0);
   }
 
   waitWrite(_timeoutMs: number): IoResult | undefined {
     const w = this.pending[0];
     if (!w || this.waitBehaviour === "timeout") return undefined;
+    if (this.waitBehaviour === "waitFails") {
+      return { error: 6, bytes: 0, syscall: "GetOverlappedResultEx", pending: true };
+    }
+    if (this.stalled) return undefined;
     this.pending.shift();
     if (this.lateCallbacks) this.late.push(w);
     w.written = this.waitBehaviour === "fail" ? 0 : w.bytes.byteLength;
@@ -176,6 +203,8 @@ export class FakeChannel implements WriteChannel {
 
   abortHandle(): boolean {
     this.abortHandleCalls++;
+    if (!this.owned) return false;
+    if (this.kernelCancel) this.#abortAllLater();
     return true;
   }
 
