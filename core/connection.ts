@@ -15,6 +15,7 @@ import {
   optionsObject,
   type ReaderSettings,
   readerSettings,
+  timeoutValue,
   type WriterSettings,
   writerSettings,
 } from "./options.ts";
@@ -130,7 +131,8 @@ export class PipeConnection {
   /**
    * Flushes the writer (written bytes reach the pipe before the handle closes), stops reading,
    * and releases the handle once. Never calls `DisconnectNamedPipe`, which would discard what
-   * the peer has not read yet. Idempotent (the first call's `timeout` holds). Also `await using`.
+   * the peer has not read yet. Idempotent: every call returns the same promise, and a later call
+   * may shorten the bound (the earliest holds). Also `await using`.
    *
    * The contract, as Node's `socket.end()` and Deno's `conn.close()` have it:
    * - **A peer that has gone is not an error.** When the other end closed (`ERROR_NO_DATA`,
@@ -152,10 +154,15 @@ export class PipeConnection {
    * ```
    */
   close(options: CloseOptions = {}): Promise<void> {
+    const o = optionsObject(options, "close()");
+    if (o.timeout !== undefined) timeoutValue(o.timeout, "timeout", "close()");
+    // The writer's close() is asked every time: a later call may shorten its bound.
+    const flushed = this.writer?.close(options);
+    flushed?.catch(() => {}); // awaited below, once
     this.#closed ??= (async () => {
       let error: unknown;
       try {
-        await this.writer?.close(options);
+        await flushed;
       } catch (e) {
         if (!(e instanceof PipeError && isPeerGone(e.errno))) error = e;
       }

@@ -210,6 +210,9 @@ export class PipeWriter extends EventTarget {
    */
   #atOnce: number | null = null;
   #closeResult: Promise<void> | undefined;
+  /** When the flush of `close()` gives up (performance.now() time), and its timer. */
+  #closeBy = Infinity;
+  #closeTimer: Timer | undefined;
   #stopResult: Promise<void> | undefined;
   #released: Promise<void> | undefined;
   #emitting = false;
@@ -413,8 +416,9 @@ export class PipeWriter extends EventTarget {
   }
 
   /**
-   * Flushes, then releases the handle and everything else; idempotent (the first call's
-   * `timeout` holds). Also `await using`.
+   * Flushes, then releases the handle and everything else; idempotent (every call returns the
+   * same promise, and the earliest bound holds: a later call may shorten the wait). Also
+   * `await using`.
    *
    * - Waits for the flush at most `timeout` ms (default: the writer's `closeTimeout`, 30 s
    *   unless set). Past it, the writes are stopped (`CancelIoEx`), and it rejects with a
@@ -437,7 +441,10 @@ export class PipeWriter extends EventTarget {
     const timeout = o.timeout === undefined
       ? this.#closeTimeout
       : timeoutValue(o.timeout, "timeout", "close()");
-    if (this.#closeResult) return this.#closeResult;
+    if (this.#closeResult) {
+      this.#closeWithin(timeout);
+      return this.#closeResult;
+    }
     switch (this.#state) {
       case "stopped":
         return (this.#closeResult = this.#stopResult!);
@@ -451,29 +458,44 @@ export class PipeWriter extends EventTarget {
 
   async #closeFlow(timeout: number): Promise<void> {
     if (this.#bytesToWrite > 0) {
+      this.#closeWithin(timeout);
       try {
-        await this.#wait(this.#flushWaiters, undefined, timeout);
+        await this.#wait(this.#flushWaiters, undefined, Infinity);
       } catch (e) {
         if (this.#state === "stopped") {
           await this.#stopResult!.catch(() => {});
           throw e;
         }
-        if (this.#state === "closing") {
-          // The bound passed with the peer not reading: the writes are stopped, and it says so.
-          this.#fail({
-            error: Win32.ERROR_TIMEOUT,
-            syscall: "close",
-            detail: `close() gave up after ${timeout} ms with ${this.#bytesToWrite} bytes not `
-              + "written (is the other end reading?); the writes in flight were cancelled",
-          });
-        }
         return this.#afterFailure();
+      } finally {
+        this.#closeTimer?.clear();
       }
     }
     await this.#releaseWithin();
     if (this.#state !== "closing") return; // stopped meanwhile, with everything written
     this.#to("closed");
     this.#emit(new Event("close"));
+  }
+
+  /**
+   * Bounds the flush of a `close()` under way to `timeout` ms from now, unless an earlier bound
+   * holds already (a later `close()` may shorten the wait, never lengthen it). Past it, with the
+   * peer not reading, the writes are stopped and the writer fails with `ERROR_TIMEOUT`.
+   */
+  #closeWithin(timeout: number): void {
+    const by = performance.now() + timeout;
+    if (this.#state !== "closing" || timeout === Infinity || by >= this.#closeBy) return;
+    this.#closeBy = by;
+    this.#closeTimer?.clear();
+    this.#closeTimer = longTimeout(() => {
+      if (this.#state !== "closing") return;
+      this.#fail({
+        error: Win32.ERROR_TIMEOUT,
+        syscall: "close",
+        detail: `close() gave up after ${timeout} ms with ${this.#bytesToWrite} bytes not `
+          + "written (is the other end reading?); the writes in flight were cancelled",
+      });
+    }, timeout);
   }
 
   /** After a failure: everything released (waiting at most 2 s), then the failure. */
@@ -577,7 +599,11 @@ export class PipeWriter extends EventTarget {
     const self = this;
     this.#writable ??= pipeWritable({
       write: (chunk) => this.write(chunk),
-      drained: () => this.#wait(this.#drainWaiters, undefined, Infinity),
+      // (write() may have failed the writer itself, with a start that failed at once.)
+      drained: () =>
+        this.#issuing
+          ? this.#wait(this.#drainWaiters, undefined, Infinity)
+          : Promise.reject(this.#error ?? this.#notWritable("write")),
       close: () => this.close(),
       stop: () => this.stop(),
       get error() {

@@ -175,7 +175,16 @@ export class FakeChannel implements WriteChannel {
     this.cancelCalls++;
     if (!this.pending.length) return 1168;
     if (this.kernelCancel && this.cancelResult === 0) this.#abortAllLater();
+    // ERROR_NOT_FOUND: they had completed, and their completions are on their way.
+    if (this.kernelCancel && this.cancelResult === 1168) this.#completeAllLater();
     return this.cancelResult;
+  }
+
+  /** Every write in flight completes in full, on a later turn. */
+  #completeAllLater(): void {
+    setTimeout(() => {
+      while (this.pending.length) this.completeNow();
+    }, 0);
   }
 
   /** Every write in flight completes with ERROR_OPERATION_ABORTED, on a later turn. */

@@ -47,7 +47,7 @@ const startCodes = codes.filter((c) => c !== 0);
 type WriterAction =
   | { kind: "write"; n: number }
   | { kind: "flush" }
-  | { kind: "flushSync"; how: "complete" | "timeout" | "fail" }
+  | { kind: "flushSync"; how: "complete" | "timeout" | "fail" | "waitFails" }
   | { kind: "close" }
   | { kind: "stop" }
   | { kind: "stopInHandler" }
@@ -59,7 +59,13 @@ type WriterAction =
   | { kind: "syncFail"; code: number }
   | { kind: "atOnce"; fraction: number }
   | { kind: "deliverLate" }
-  | { kind: "tick" };
+  | { kind: "tick" }
+  // The stream face: a write through `writable.getWriter()` (taken late, at its first use),
+  // `abort()`, `close()` through the stream, and (pipeTo runs) the pipe's signal aborting.
+  | { kind: "streamWrite"; n: number }
+  | { kind: "streamAbort" }
+  | { kind: "streamClose" }
+  | { kind: "signalAbort" };
 
 const writerAction: fc.Arbitrary<WriterAction> = fc.oneof(
   {
@@ -71,7 +77,7 @@ const writerAction: fc.Arbitrary<WriterAction> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant("flushSync"),
-      how: fc.constantFrom("complete", "timeout", "fail"),
+      how: fc.constantFrom("complete", "timeout", "fail", "waitFails"),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("close") }) },
@@ -106,24 +112,68 @@ const writerAction: fc.Arbitrary<WriterAction> = fc.oneof(
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("deliverLate") }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("tick") }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("streamWrite"),
+      n: fc.integer({ min: 0, max: 300 }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("streamAbort") }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("streamClose") }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("signalAbort") }) },
 ) as fc.Arbitrary<WriterAction>;
+
+/** The most a stream write carries (streamWrite's n). */
+const MAX_STREAM_CHUNK = 300;
+/** Every public promise settles within this: 2 s for cancelled writes, and slack. */
+const BOUND_MS = 3_000;
 
 /** A run: whether the pool's callback still comes after flushSync took a result, and the steps. */
 const writerRun = fc.record({
   lateCallbacks: fc.boolean(),
   writesInFlight: fc.constantFrom(1, 2),
+  // How the bytes go in: write() itself, a writer of the writable stream, or pipeTo from a
+  // source with an AbortSignal (given to the writer too, as the docs say).
+  face: fc.constantFrom("direct", "stream", "pipeTo"),
+  // The peer stops reading after this many steps (null: never): from then on nothing completes
+  // but through cancellation, or the peer leaving.
+  stallAt: fc.option(fc.nat({ max: 20 }), { freq: 2 }),
   actions: fc.array(writerAction, { maxLength: 60 }),
 });
 
 async function runWriter(
-  { lateCallbacks, writesInFlight, actions }: {
+  { lateCallbacks, writesInFlight, face, stallAt, actions }: {
     lateCallbacks: boolean;
     writesInFlight: number;
+    face: string;
+    stallAt: number | null;
     actions: WriterAction[];
   },
 ): Promise<void> {
   const { channel, writer } = fakeWriter({ maxBlock: 64, highWaterMark: 100, writesInFlight });
   channel.lateCallbacks = lateCallbacks;
+  // Cancelled writes complete (with 995) as the kernel completes them.
+  channel.kernelCancel = true;
+  const HWM = 100;
+  /** Bytes handed to the stream (stream faces): what the pipe may deliver, in order. */
+  const offered: number[] = [];
+  let streamWriter: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  let source: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const ac = new AbortController();
+  /** Promises that must settle by themselves, before the end closes the writer. */
+  const unaided: Promise<unknown>[] = [];
+  let piping: Promise<unknown> | undefined;
+  /** The stream face, taken at its first use (a writable taken late). */
+  const stream = () => {
+    if (face === "stream") streamWriter ??= writer.writable.getWriter();
+    if (face === "pipeTo" && !source) {
+      const readable = new ReadableStream<Uint8Array>({ start: (c) => void (source = c) });
+      piping = readable.pipeTo(writer.addAbortSignal(ac.signal).writable, { signal: ac.signal })
+        .catch(() => {});
+      promises.push(piping);
+    }
+  };
   let failuresBeforeStop = 0;
   const accepted: number[] = [];
   let next = 0;
@@ -140,16 +190,25 @@ async function runWriter(
   const promises: Promise<unknown>[] = [];
   const check = (step: string) => {
     const got = channel.received;
-    assert.ok(got.length <= accepted.length, `${step}: more bytes delivered than written`);
+    const sent = face === "direct" ? accepted : offered;
+    assert.ok(got.length <= sent.length, `${step}: more bytes delivered than written`);
     for (let i = 0; i < got.length; i++) {
-      if (got[i] !== accepted[i]) {
-        assert.fail(`${step}: byte ${i} is ${got[i]}, wrote ${accepted[i]}`);
+      if (got[i] !== sent[i]) {
+        assert.fail(`${step}: byte ${i} is ${got[i]}, wrote ${sent[i]}`);
       }
     }
     assert.ok(errors <= 1, `${step}: ${errors} error events`);
-    // (With two writes in flight the later may complete first: count every completed byte.)
-    const expected = stoppedWhileWritable ? 0 : accepted.length - channel.writtenTotal;
-    assert.equal(writer.bytesToWrite, expected, `${step}: bytesToWrite`);
+    if (face === "direct") {
+      // (With two writes in flight the later may complete first: count every completed byte.)
+      const expected = stoppedWhileWritable ? 0 : accepted.length - channel.writtenTotal;
+      assert.equal(writer.bytesToWrite, expected, `${step}: bytesToWrite`);
+    } else {
+      // The stream hands the writer a chunk only below the mark: one chunk over it at most.
+      assert.ok(
+        writer.bytesToWrite < HWM + MAX_STREAM_CHUNK,
+        `${step}: the writer holds ${writer.bytesToWrite} bytes from the stream`,
+      );
+    }
     assert.deepEqual(channel.violations, [], step);
     assert.deepEqual(problems, [], step);
     if (!stopCalled) failuresBeforeStop = channel.startFailures;
@@ -157,8 +216,10 @@ async function runWriter(
   };
   for (const [i, a] of actions.entries()) {
     const step = `step ${i} (${JSON.stringify(a)})`;
+    if (i === stallAt) channel.stalled = true;
     switch (a.kind) {
       case "write": {
+        if (face !== "direct") break; // one producer at a time, as a program has
         const bytes = Uint8Array.from({ length: a.n }, () => next++ & 0xff);
         try {
           writer.write(bytes);
@@ -186,7 +247,7 @@ async function runWriter(
         // stop() drops the queue of a writer that has not failed; a failed one keeps its count.
         if (!stopCalled) stoppedWhileWritable = writer.error === null;
         stopCalled = true;
-        promises.push(writer.stop().catch((e) => assert.ok(e instanceof PipeError)));
+        unaided.push(writer.stop().catch((e) => assert.ok(e instanceof PipeError)));
         break;
       case "stopInHandler": {
         // A handler stops the writer while other events may be queued behind it.
@@ -194,16 +255,57 @@ async function runWriter(
           writer.removeEventListener("byteswritten", onWritten);
           if (!stopCalled) stoppedWhileWritable = writer.error === null;
           stopCalled = true;
-          promises.push(writer.stop().catch((e) => assert.ok(e instanceof PipeError)));
+          unaided.push(writer.stop().catch((e) => assert.ok(e instanceof PipeError)));
         };
         writer.addEventListener("byteswritten", onWritten);
         break;
       }
       case "complete":
-        if (channel.inFlight) channel.completeNow();
+        if (channel.inFlight && !channel.stalled) channel.completeNow();
         break;
       case "completeNewest":
-        if (channel.inFlight) channel.completeNow(0, undefined, "newest");
+        if (channel.inFlight && !channel.stalled) channel.completeNow(0, undefined, "newest");
+        break;
+      case "streamWrite": {
+        if (face === "direct") break;
+        stream();
+        const bytes = Uint8Array.from({ length: a.n }, () => next++ & 0xff);
+        offered.push(...bytes);
+        if (streamWriter) promises.push(streamWriter.write(bytes).catch(() => {}));
+        else {
+          try {
+            source!.enqueue(bytes);
+          } catch {
+            // the pipe has ended: the source is cancelled
+          }
+        }
+        break;
+      }
+      case "streamAbort":
+        if (face !== "stream") break;
+        stream();
+        if (!stopCalled) stoppedWhileWritable = writer.error === null;
+        stopCalled = true; // abort() is stop()
+        unaided.push(streamWriter!.abort(new Error("abort")).catch(() => {}));
+        break;
+      case "streamClose":
+        if (face === "direct") break;
+        stream();
+        if (streamWriter) promises.push(streamWriter.close().catch(() => {}));
+        else {
+          try {
+            source!.close(); // pipeTo then closes the writable, which closes the writer
+          } catch {
+            // already ended
+          }
+        }
+        break;
+      case "signalAbort":
+        if (face !== "pipeTo" || !source) break;
+        if (!stopCalled) stoppedWhileWritable = writer.error === null;
+        stopCalled = true;
+        ac.abort(new Error("signal"));
+        unaided.push(piping!);
         break;
       case "short": {
         // The newest write only: the kernel never completes a write short while a later one is
@@ -211,7 +313,9 @@ async function runWriter(
         // At least one byte: a successful write of nothing only happens on a PIPE_NOWAIT pipe.
         // Newest means newest started: not when a later write already completed at once.
         const newest = channel.pending[channel.pending.length - 1];
-        if (newest && newest === channel.started[channel.started.length - 1]) {
+        if (
+          newest && newest === channel.started[channel.started.length - 1] && !channel.stalled
+        ) {
           const n = newest.bytes.byteLength;
           channel.completeNow(0, Math.max(1, Math.floor(a.fraction * n)), "newest");
         }
@@ -238,9 +342,37 @@ async function runWriter(
     }
     check(step);
   }
-  // Let the kernel finish everything owed, then close: every promise must settle.
   channel.failNextStart = null;
+  if (stallAt !== null) channel.stalled = true;
+  // abort(), a pipe's signal and stop() end the writer by themselves, peer reading or not (the
+  // pool's late callbacks come, as they always do).
+  channel.deliverLate();
+  await settles(Promise.all(unaided), BOUND_MS, "abort(), stop() or an aborted pipeTo");
+  /** The pipeTo source ends too (a source that never ends keeps any pipe open). */
+  const endSource = () => {
+    try {
+      source?.close();
+    } catch {
+      // already ended
+    }
+  };
+  if (channel.stalled) {
+    // The peer never reads again: close() must still settle, within its own bound plus the
+    // 2 s for cancelled writes, and so must every other promise.
+    const t0 = performance.now();
+    const closing = writer.close({ timeout: 20 }).catch(() => {});
+    endSource();
+    await settles(closing, BOUND_MS, "close() with a peer that does not read");
+    assert.ok(performance.now() - t0 < BOUND_MS);
+    channel.deliverLate();
+    await settles(Promise.all(promises), BOUND_MS, "a promise of the writer's");
+    check("at the end");
+    assert.equal(channel.released, true, "released at the end");
+    return;
+  }
+  // Let the kernel finish everything owed, then close: every promise must settle.
   promises.push(writer.close().catch(() => {}));
+  endSource();
   // (A tick first: a write that follows one that completed at once starts on a microtask.)
   for (let i = 0; i < 10_000; i++) {
     await tick();
@@ -248,16 +380,59 @@ async function runWriter(
     if (channel.inFlight) channel.completeNow();
     channel.deliverLate();
   }
-  await settles(Promise.all(promises), 3_000, "a promise of the writer's");
+  await settles(Promise.all(promises), BOUND_MS, "a promise of the writer's");
   check("at the end");
   assert.equal(channel.released, true, "released at the end");
 }
+
+/** Runs that always go first: the hangs issue 14 found, with a peer that does not read. */
+type WriterRun = typeof writerRun extends fc.Arbitrary<infer T> ? T : never;
+const WRITER_EXAMPLES: [WriterRun][] = [
+  // writable.abort() while a write waits for drain.
+  [{
+    lateCallbacks: false,
+    writesInFlight: 1,
+    face: "stream",
+    stallAt: 0,
+    actions: [{ kind: "streamWrite", n: 150 }, { kind: "tick" }, { kind: "streamAbort" }],
+  }],
+  // pipeTo's signal while a write waits for drain.
+  [{
+    lateCallbacks: false,
+    writesInFlight: 1,
+    face: "pipeTo",
+    stallAt: 0,
+    actions: [{ kind: "streamWrite", n: 150 }, { kind: "tick" }, { kind: "signalAbort" }],
+  }],
+  // Two writes in flight, the older fails, then stop().
+  [{
+    lateCallbacks: false,
+    writesInFlight: 2,
+    face: "direct",
+    stallAt: 0,
+    actions: [
+      { kind: "write", n: 64 },
+      { kind: "write", n: 64 },
+      { kind: "tick" },
+      { kind: "fail", code: 232 },
+      { kind: "stop" },
+    ],
+  }],
+  // flushSync whose GetOverlappedResultEx fails, then stop().
+  [{
+    lateCallbacks: false,
+    writesInFlight: 1,
+    face: "direct",
+    stallAt: 0,
+    actions: [{ kind: "write", n: 10 }, { kind: "flushSync", how: "waitFails" }, { kind: "stop" }],
+  }],
+];
 
 for (const { label, seed } of seeds()) {
   test(`model: the writer under random writes, flushes, completions, failures and stops (${label})`, async () => {
     await fc.assert(
       fc.asyncProperty(writerRun, runWriter),
-      { seed, numRuns: RUNS },
+      { seed, numRuns: RUNS, examples: WRITER_EXAMPLES },
     );
   });
 }

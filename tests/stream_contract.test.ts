@@ -19,7 +19,9 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** A writer whose peer has stopped reading: writes complete only when cancelled. */
-function stalledWriter(options: { highWaterMark?: number; writesInFlight?: number } = {}) {
+function stalledWriter(
+  options: { highWaterMark?: number; writesInFlight?: number; closeTimeout?: number } = {},
+) {
   const { channel, writer } = fakeWriter({ maxBlock: 64, highWaterMark: 100, ...options });
   channel.kernelCancel = true;
   channel.stalled = true;
@@ -144,6 +146,19 @@ test("close() is bounded: past its timeout the writes are stopped and it says so
   other.writer.write(new Uint8Array(5));
   await assert.rejects(within(other.writer.close(), 1_000, "close()"), /ERROR_TIMEOUT/);
   assert.throws(() => fakeWriter({ closeTimeout: -1 }), /closeTimeout must be a number/);
+});
+
+test("a later close() with a shorter timeout shortens the wait; a longer one does not lengthen it", async () => {
+  // A writable closed by pipeTo (default bound) and then closed again with a bound of its own.
+  const { writer } = stalledWriter({ closeTimeout: 60_000 });
+  writer.write(new Uint8Array(30));
+  const first = writer.close().then(() => null, (e) => e);
+  const second = writer.close({ timeout: 30 });
+  assert.equal(second, writer.close({ timeout: 90_000 }), "one promise for every call");
+  const e = await within(first, 1_500, "close()");
+  assert.equal((e as PipeError).code, "ERROR_TIMEOUT");
+  assert.match((e as PipeError).message, /gave up after 30 ms/);
+  await assert.rejects(second, /ERROR_TIMEOUT/);
 });
 
 test("stop() on a failed writer, with a write the failure could not cancel, is bounded", async () => {
