@@ -43,8 +43,9 @@ import {
 /** What {@link main} prints to; the process's streams by default. */
 export interface CliIo {
   /**
-   * Where output goes. When `once` is present, a `write()` that returns false waits for "drain",
-   * or ends the command on "error" or "close".
+   * Where output goes. When `once` is present, a `write()` that returns false waits for "drain";
+   * when `removeListener` is present too, "error" or "close" also ends the wait (and the command),
+   * and the wait removes every listener it added, whichever event fires.
    */
   stdout: {
     write(s: string | Uint8Array): unknown;
@@ -311,25 +312,38 @@ export function waitForDrain(writer: EventTarget): Promise<void> {
   });
 }
 
-/** Writes to stdout, honouring its backpressure. */
-async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
+/**
+ * Writes to stdout, honouring its backpressure.
+ *
+ * @internal Exported for the tests.
+ */
+export async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
   const out = io.stdout;
   if (out.write(chunk) !== false || !out.once) return;
-  // Backpressure: wait for drain, but not for ever when stdout fails or closes meanwhile.
+  const once = out.once.bind(out);
+  const removeListener = out.removeListener?.bind(out);
+  if (!removeListener) {
+    // Only "drain" can be waited for: a `once` listener goes away as it fires, but one for
+    // "error" or "close" would stay behind after every drain.
+    await new Promise<void>((resolve) => once("drain", () => resolve()));
+    return;
+  }
+  // Backpressure: wait for drain, but not for ever when stdout fails or closes meanwhile. Each
+  // wait removes all three listeners, whichever fires: stdout keeps none of ours between waits.
   await new Promise<void>((resolve, reject) => {
     const done = (e?: unknown) => {
-      out.removeListener?.("drain", onDrain);
-      out.removeListener?.("error", onError);
-      out.removeListener?.("close", onClose);
+      removeListener("drain", onDrain);
+      removeListener("error", onError);
+      removeListener("close", onClose);
       if (e) reject(e);
       else resolve();
     };
     const onDrain = () => done();
     const onError = (e?: unknown) => done(e ?? new Error("standard output failed"));
     const onClose = () => done(new Error("standard output was closed"));
-    out.once!("drain", onDrain);
-    out.once!("error", onError);
-    out.once!("close", onClose);
+    once("drain", onDrain);
+    once("error", onError);
+    once("close", onClose);
   });
 }
 
@@ -515,10 +529,15 @@ function failureText(e: unknown): string {
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
-/** The part of a process stream (`process.stdout`, `process.stderr`) that {@link Output} uses. */
-interface ProcessStream {
+/**
+ * The part of a process stream (`process.stdout`, `process.stderr`) that {@link Output} uses.
+ *
+ * @internal Exported for the tests.
+ */
+export interface ProcessStream {
   write(chunk: string | Uint8Array, callback: (error?: Error | null) => void): boolean;
-  once(event: "drain", listener: () => void): unknown;
+  once(event: "drain" | "error" | "close", listener: (e?: unknown) => void): unknown;
+  removeListener(event: "drain" | "error" | "close", listener: (e?: unknown) => void): unknown;
   isTTY?: boolean;
   columns?: number;
 }
@@ -526,9 +545,12 @@ interface ProcessStream {
 /**
  * A process stream that remembers its last write, so that the program can wait until its output
  * is out before it exits. A stream's write callbacks come in order, and Bun calls an empty
- * write's callback at once, so the last non-empty write is the one to wait for.
+ * write's callback at once, so the last non-empty write is the one to wait for. Its `once` and
+ * `removeListener` are the stream's, so that a wait for drain removes the listeners it added.
+ *
+ * @internal Exported for the tests.
  */
-class Output {
+export class Output {
   #last: Promise<void> = Promise.resolve();
   constructor(readonly stream: ProcessStream) {}
 
@@ -541,8 +563,12 @@ class Output {
     return ok;
   }
 
-  once(event: "drain", listener: () => void): void {
+  once(event: "drain" | "error" | "close", listener: (e?: unknown) => void): void {
     this.stream.once(event, listener);
+  }
+
+  removeListener(event: "drain" | "error" | "close", listener: (e?: unknown) => void): void {
+    this.stream.removeListener(event, listener);
   }
 
   get isTTY(): boolean {

@@ -1,13 +1,14 @@
 // The winpipe command's argument handling and error reporting (any OS).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { formatBytes, main, progressLine, waitForDrain } from "../cli.ts";
+import { formatBytes, main, Output, progressLine, toStdout, waitForDrain } from "../cli.ts";
 import { isWindows } from "../ffi/runtime.ts";
 
 function io() {
@@ -199,6 +200,58 @@ test("waitForDrain leaves no listener behind, whichever event ends the wait", as
   writer.dispatchEvent(Object.assign(new Event("error"), { error: failure }));
   await assert.rejects(waiting, (e) => e === failure);
   assert.equal(writer.listeners, 0, "listeners left after an error");
+});
+
+test("stdout's backpressure waits leave no listener behind, and no MaxListeners warning", async () => {
+  const warnings: unknown[] = [];
+  const onWarning = (w: unknown) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    // process.stdout as the command gets it (an Output over the stream), always full.
+    const stream = Object.assign(new EventEmitter(), {
+      write(_chunk: string | Uint8Array, callback: () => void) {
+        callback();
+        return false;
+      },
+    });
+    const listeners = () =>
+      stream.listenerCount("drain") + stream.listenerCount("error") + stream.listenerCount("close");
+    const c = io();
+    const cliIo = { ...c.io, stdout: new Output(stream) };
+    const chunk = new Uint8Array(16);
+    for (let i = 1; i <= 100; i++) {
+      const waiting = toStdout(cliIo, chunk);
+      assert.equal(listeners(), 3, "drain, error and close");
+      stream.emit("drain");
+      await waiting;
+      assert.equal(listeners(), 0, `listeners left after ${i} drains`);
+    }
+    const failure = new Error("stdout broke");
+    const failing = toStdout(cliIo, chunk);
+    stream.emit("error", failure);
+    await assert.rejects(failing, (e) => e === failure);
+    assert.equal(listeners(), 0, "listeners left after an error");
+    const closing = toStdout(cliIo, chunk);
+    stream.emit("close");
+    await assert.rejects(closing, /standard output was closed/);
+    assert.equal(listeners(), 0, "listeners left after a close");
+    await new Promise((r) => setTimeout(r, 50)); // a warning is emitted on a later tick
+    assert.deepEqual(warnings, []);
+
+    // A stdout with `once` but no `removeListener`: only "drain", which goes as it fires.
+    const events: string[] = [];
+    const onlyOnce = {
+      write: () => false,
+      once: (event: string, listener: () => void) => {
+        events.push(event);
+        setTimeout(listener, 1);
+      },
+    };
+    await toStdout({ ...c.io, stdout: onlyOnce }, chunk);
+    assert.deepEqual(events, ["drain"]);
+  } finally {
+    process.off("warning", onWarning);
+  }
 });
 
 const repo = join(fileURLToPath(import.meta.url), "..", "..");
