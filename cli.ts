@@ -508,13 +508,25 @@ export async function main(args: string[], io: CliIo = processIo()): Promise<num
     }
     return await run(parseArgs(command, rest), io);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof TypeError) {
+    // Only what the user typed is a usage error; a TypeError from a run is a bug, not theirs.
+    if (e instanceof UsageError) {
       io.stderr.write(`winpipe: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    io.stderr.write(`winpipe: ${failureText(e)}\n`);
+    io.stderr.write(`winpipe: ${isBug(e) ? internalErrorText(e) : failureText(e)}\n`);
     return 1;
   }
+}
+
+/** True for the errors JavaScript throws for a bug (`x is not a function`, ...), not for I/O. */
+function isBug(e: unknown): e is Error {
+  return e instanceof TypeError || e instanceof ReferenceError || e instanceof RangeError;
+}
+
+/** "internal error: " and the error with its stack (or at least its name and message). */
+function internalErrorText(e: Error): string {
+  const stack = typeof e.stack === "string" && e.stack.includes(e.message) ? e.stack : undefined;
+  return `internal error: ${stack ?? `${e.name}: ${e.message}`}`;
 }
 
 /**

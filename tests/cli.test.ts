@@ -68,6 +68,21 @@ test("the pipe name is checked up front, for every command, in the CLI's words",
   }
 });
 
+test("an unexpected TypeError is an internal error: exit 1 with its stack, not a usage error", async () => {
+  for (const args of [["--help"], ["send", "--help"]]) {
+    const c = io();
+    c.io.stdout.write = () => {
+      throw new TypeError("a bug: out.write is not a function");
+    };
+    assert.equal(await main(args, c.io), 1, args.join(" "));
+    assert.match(
+      c.out.stderr,
+      /^winpipe: internal error: TypeError: a bug: out\.write is not a function\n\s+at /,
+    );
+    assert.doesNotMatch(c.out.stderr, /usage:/);
+  }
+});
+
 test("a failure exits 1 with the Win32 error name", {
   skip: isWindows() ? "tests/win/cli.test.ts covers failures on Windows" : false,
 }, async () => {

@@ -287,6 +287,66 @@ test("recv to a full stdout: each wait for drain removes its listeners, no MaxLi
   }
 });
 
+test("a TypeError thrown while a command runs exits 1 as an internal error, with its stack", async () => {
+  const { connect, listen } = await import("../../mod.ts");
+  const bug = () => new TypeError("a bug: chunk.foo is not a function");
+  /** A stdin that gives one chunk, then fails as a bug would. */
+  const buggyStdin = () =>
+    (async function*() {
+      yield new TextEncoder().encode("first\n");
+      throw bug();
+    })();
+  const expectInternal = (code: number, stderr: string, what: string) => {
+    assert.equal(code, 1, `${what}: ${stderr}`);
+    assert.match(
+      stderr,
+      /winpipe: internal error: TypeError: a bug: chunk\.foo is not a function\n\s+at /,
+      what,
+    );
+    assert.doesNotMatch(stderr, /usage:/, what);
+  };
+
+  // send: stdin fails mid-run.
+  const sendName = uniqueName("cli-bug-send");
+  const sendServer = ServerEnd.create(sendName);
+  const sendConnected = sendServer.connect();
+  const s = ttyIo(buggyStdin());
+  try {
+    const draining = sendConnected.then(() => sendServer.drain());
+    expectInternal(await within(30_000, main(["send", sendName], s.io)), s.out.stderr, "send");
+    await within(10_000, draining, "the send server");
+  } finally {
+    await sendServer.close();
+  }
+
+  // relay: stdin fails mid-run.
+  const relayName = uniqueName("cli-bug-relay");
+  const server = listen(relayName);
+  const serving = server.accept();
+  const l = ttyIo(buggyStdin());
+  try {
+    expectInternal(await within(30_000, main(["relay", relayName], l.io)), l.out.stderr, "relay");
+    await (await within(10_000, serving, "the relay server"))?.close();
+  } finally {
+    await server.close();
+  }
+
+  // recv: stdout fails with a TypeError.
+  const recvName = uniqueName("cli-bug-recv");
+  const r = ttyIo();
+  r.io.stdout.write = () => {
+    throw bug();
+  };
+  const receiving = main(["recv", recvName], r.io);
+  const client = await connect(recvName, { wait: true, timeout: 10_000 });
+  try {
+    client.writer!.write("bytes");
+    expectInternal(await within(30_000, receiving, "recv"), r.out.stderr, "recv");
+  } finally {
+    await client.close().catch(() => {});
+  }
+});
+
 test("recv as a process exits at once, non-zero, when it cannot open its file", async () => {
   const dir = mkdtempSync(join(tmpdir(), "winpipe-recv-process-"));
   try {
