@@ -313,6 +313,7 @@ test("a TypeError thrown while a command runs exits 1 as an internal error, with
   const s = ttyIo(buggyStdin());
   try {
     const draining = sendConnected.then(() => sendServer.drain());
+    draining.catch(() => {}); // awaited below; a failed assertion must not leave it unhandled
     expectInternal(await within(30_000, main(["send", sendName], s.io)), s.out.stderr, "send");
     await within(10_000, draining, "the send server");
   } finally {
