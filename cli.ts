@@ -106,11 +106,8 @@ function parseArgs(command: string, args: string[]): CliArgs {
     else if (a === "--exit-on-stdin-eof") out.exitOnStdinEof = true;
     else if (a === "--allow-remote") out.allowRemote = true;
     else if (a === "--quiet" || a === "-q") out.quiet = true;
-    else if (a === "--timeout") {
-      const v = Number(args[++i]);
-      if (!Number.isFinite(v) || v < 0) throw new UsageError("--timeout takes milliseconds >= 0");
-      out.timeout = v;
-    } else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
+    else if (a === "--timeout") out.timeout = milliseconds(a, args[++i]);
+    else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
     else out.rest.push(a);
   }
   const most = command === "relay" ? 1 : 2;
@@ -120,6 +117,22 @@ function parseArgs(command: string, args: string[]): CliArgs {
   const parsed = { ...(out as CliArgs), pipe: out.rest[0], file: out.rest[1] };
   checkPipeName(command, parsed);
   return parsed;
+}
+
+/**
+ * An option's value in milliseconds: digits, with a decimal part or not. `Number()` alone would
+ * read "" and " " as 0, and take "0x10" or "1e3".
+ */
+function milliseconds(option: string, value: string | undefined): number {
+  const n = value !== undefined && /^\d+(?:\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n)) {
+    throw new UsageError(
+      `${option} takes milliseconds, a number >= 0 like 5000, not ${
+        value === undefined ? "nothing" : JSON.stringify(value)
+      }`,
+    );
+  }
+  return n;
 }
 
 /**

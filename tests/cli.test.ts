@@ -49,6 +49,34 @@ test("usage errors exit 2 and say what is wrong", async () => {
   }
 });
 
+test("--timeout takes digits: an empty, blank or non-numeric value is a usage error", async () => {
+  const pipe = String.raw`\\.\pipe\x`;
+  for (
+    const value of ["", " ", "\t", "  \n", "soon", "5s", "-1", " 5000", "0x10", "1e3", "Infinity"]
+  ) {
+    for (const command of ["send", "relay"]) {
+      const c = io();
+      const args = [command, "--timeout", value, pipe];
+      assert.equal(await main(args, c.io), 2, JSON.stringify(args));
+      assert.match(
+        c.out.stderr,
+        /^winpipe: --timeout takes milliseconds, a number >= 0 like 5000, not "/,
+        JSON.stringify(args),
+      );
+      assert.ok(c.out.stderr.includes(JSON.stringify(value)), c.out.stderr);
+    }
+  }
+  const missing = io();
+  assert.equal(await main(["send", pipe, "--timeout"], missing.io), 2);
+  assert.match(missing.out.stderr, /^winpipe: --timeout takes milliseconds, .*not nothing\n/);
+  // Digits pass: the command runs, and fails only at the pipe (there is none).
+  for (const value of ["0", "2500", "1.5"]) {
+    const c = io();
+    assert.equal(await main(["send", "--timeout", value, pipe, "README.md"], c.io), 1, value);
+    assert.doesNotMatch(c.out.stderr, /usage:/, value);
+  }
+});
+
 test("the pipe name is checked up front, for every command, in the CLI's words", async () => {
   const remote = String.raw`\\host\pipe\x`;
   const cases: [string[], RegExp][] = [
