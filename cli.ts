@@ -89,6 +89,17 @@ interface CliArgs {
 
 class UsageError extends Error {}
 
+/** Each option and the commands that take it, as USAGE says; any other command refuses it. */
+const OPTION_COMMANDS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["--wait", ["send", "relay"]],
+  ["--timeout", ["send", "relay"]],
+  ["--allow-remote", ["send", "relay"]],
+  ["--message", ["recv", "relay"]],
+  ["--exit-on-stdin-eof", ["relay"]],
+  ["--quiet", ["send", "recv", "relay"]],
+  ["-q", ["send", "recv", "relay"]],
+]);
+
 function parseArgs(command: string, args: string[]): CliArgs {
   const out: Partial<CliArgs> & { rest: string[] } = {
     wait: false,
@@ -101,6 +112,11 @@ function parseArgs(command: string, args: string[]): CliArgs {
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    const takers = OPTION_COMMANDS.get(a);
+    if (takers && !takers.includes(command)) {
+      const who = `${takers.join(" and ")} ${takers.length === 1 ? "does" : "do"}`;
+      throw new UsageError(`${command} does not take ${a} (only ${who})`);
+    }
     if (a === "--wait") out.wait = true;
     else if (a === "--message") out.message = true;
     else if (a === "--exit-on-stdin-eof") out.exitOnStdinEof = true;

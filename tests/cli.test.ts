@@ -87,7 +87,6 @@ test("the pipe name is checked up front, for every command, in the CLI's words",
     [["send", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
     [["relay", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
     [["recv", remote], /^winpipe: recv creates the pipe, so its name must be local/],
-    [["recv", "--allow-remote", remote], /^winpipe: recv creates the pipe, so its name must be/],
   ];
   for (const [args, message] of cases) {
     const c = io();
@@ -109,6 +108,53 @@ test("an unexpected TypeError is an internal error: exit 1 with its stack, not a
     );
     assert.doesNotMatch(c.out.stderr, /usage:/);
   }
+});
+
+test("each command refuses the options it does not take, as USAGE says", async () => {
+  const all = ["send", "recv", "relay"];
+  const takers: [string[], string[]][] = [
+    [["--wait"], ["send", "relay"]],
+    [["--timeout", "5000"], ["send", "relay"]],
+    [["--allow-remote"], ["send", "relay"]],
+    [["--message"], ["recv", "relay"]],
+    [["--exit-on-stdin-eof"], ["relay"]],
+    [["--quiet"], all],
+    [["-q"], all],
+  ];
+  // USAGE names the same commands for each option (no command named: all of them).
+  const usage = io();
+  await main(["--help"], usage.io);
+  const listed = new Map<string, string[]>();
+  for (const m of usage.out.stdout.matchAll(/^ {2}(--[\w-]+)(?: <\w+>)? +(?:([a-z/]+): )?/gm)) {
+    listed.set(m[1], m[2] ? m[2].split("/") : all);
+  }
+  assert.deepEqual(
+    [...listed].filter(([o]) => o !== "--help"),
+    takers.filter(([[o]]) => o !== "-q").map(([[o], commands]) => [o, commands]),
+  );
+  for (const [option, commands] of takers) {
+    for (const command of all) {
+      const c = io();
+      // A bad name: an option that is taken gets past the options to the name, and nothing runs.
+      const args = [command, ...option, "not-a-pipe"];
+      assert.equal(await main(args, c.io), 2, args.join(" "));
+      if (commands.includes(command)) {
+        assert.match(c.out.stderr, /^winpipe: not a pipe name: "not-a-pipe"/, args.join(" "));
+      } else {
+        const only = `only ${commands.join(" and ")} ${commands.length === 1 ? "does" : "do"}`;
+        assert.equal(
+          c.out.stderr.split("\n")[0],
+          `winpipe: ${command} does not take ${option[0]} (${only})`,
+          args.join(" "),
+        );
+        assert.match(c.out.stderr, /\n\nusage: winpipe send/);
+      }
+    }
+  }
+  // Refused wherever it comes, before the pipe name is looked at.
+  const c = io();
+  assert.equal(await main(["recv", String.raw`\\host\pipe\x`, "--allow-remote"], c.io), 2);
+  assert.match(c.out.stderr, /^winpipe: recv does not take --allow-remote \(only send and relay/);
 });
 
 test("a failure exits 1 with the Win32 error name", {
