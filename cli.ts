@@ -43,8 +43,9 @@ import {
 /** What {@link main} prints to; the process's streams by default. */
 export interface CliIo {
   /**
-   * Where output goes. When `once` is present, a `write()` that returns false waits for "drain",
-   * or ends the command on "error" or "close".
+   * Where output goes. When `once` is present, a `write()` that returns false waits for "drain";
+   * when `removeListener` is present too, "error" or "close" also ends the wait (and the command),
+   * and the wait removes every listener it added, whichever event fires.
    */
   stdout: {
     write(s: string | Uint8Array): unknown;
@@ -88,6 +89,17 @@ interface CliArgs {
 
 class UsageError extends Error {}
 
+/** Each option and the commands that take it, as USAGE says; any other command refuses it. */
+const OPTION_COMMANDS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["--wait", ["send", "relay"]],
+  ["--timeout", ["send", "relay"]],
+  ["--allow-remote", ["send", "relay"]],
+  ["--message", ["recv", "relay"]],
+  ["--exit-on-stdin-eof", ["relay"]],
+  ["--quiet", ["send", "recv", "relay"]],
+  ["-q", ["send", "recv", "relay"]],
+]);
+
 function parseArgs(command: string, args: string[]): CliArgs {
   const out: Partial<CliArgs> & { rest: string[] } = {
     wait: false,
@@ -100,16 +112,18 @@ function parseArgs(command: string, args: string[]): CliArgs {
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    const takers = OPTION_COMMANDS.get(a);
+    if (takers && !takers.includes(command)) {
+      const who = `${takers.join(" and ")} ${takers.length === 1 ? "does" : "do"}`;
+      throw new UsageError(`${command} does not take ${a} (only ${who})`);
+    }
     if (a === "--wait") out.wait = true;
     else if (a === "--message") out.message = true;
     else if (a === "--exit-on-stdin-eof") out.exitOnStdinEof = true;
     else if (a === "--allow-remote") out.allowRemote = true;
     else if (a === "--quiet" || a === "-q") out.quiet = true;
-    else if (a === "--timeout") {
-      const v = Number(args[++i]);
-      if (!Number.isFinite(v) || v < 0) throw new UsageError("--timeout takes milliseconds >= 0");
-      out.timeout = v;
-    } else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
+    else if (a === "--timeout") out.timeout = milliseconds(a, args[++i]);
+    else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
     else out.rest.push(a);
   }
   const most = command === "relay" ? 1 : 2;
@@ -119,6 +133,22 @@ function parseArgs(command: string, args: string[]): CliArgs {
   const parsed = { ...(out as CliArgs), pipe: out.rest[0], file: out.rest[1] };
   checkPipeName(command, parsed);
   return parsed;
+}
+
+/**
+ * An option's value in milliseconds: digits, with a decimal part or not. `Number()` alone would
+ * read "" and " " as 0, and take "0x10" or "1e3".
+ */
+function milliseconds(option: string, value: string | undefined): number {
+  const n = value !== undefined && /^\d+(?:\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n)) {
+    throw new UsageError(
+      `${option} takes milliseconds, a number >= 0 like 5000, not ${
+        value === undefined ? "nothing" : JSON.stringify(value)
+      }`,
+    );
+  }
+  return n;
 }
 
 /**
@@ -311,25 +341,38 @@ export function waitForDrain(writer: EventTarget): Promise<void> {
   });
 }
 
-/** Writes to stdout, honouring its backpressure. */
-async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
+/**
+ * Writes to stdout, honouring its backpressure.
+ *
+ * @internal Exported for the tests.
+ */
+export async function toStdout(io: CliIo, chunk: Uint8Array): Promise<void> {
   const out = io.stdout;
   if (out.write(chunk) !== false || !out.once) return;
-  // Backpressure: wait for drain, but not for ever when stdout fails or closes meanwhile.
+  const once = out.once.bind(out);
+  const removeListener = out.removeListener?.bind(out);
+  if (!removeListener) {
+    // Only "drain" can be waited for: a `once` listener goes away as it fires, but one for
+    // "error" or "close" would stay behind after every drain.
+    await new Promise<void>((resolve) => once("drain", () => resolve()));
+    return;
+  }
+  // Backpressure: wait for drain, but not for ever when stdout fails or closes meanwhile. Each
+  // wait removes all three listeners, whichever fires: stdout keeps none of ours between waits.
   await new Promise<void>((resolve, reject) => {
     const done = (e?: unknown) => {
-      out.removeListener?.("drain", onDrain);
-      out.removeListener?.("error", onError);
-      out.removeListener?.("close", onClose);
+      removeListener("drain", onDrain);
+      removeListener("error", onError);
+      removeListener("close", onClose);
       if (e) reject(e);
       else resolve();
     };
     const onDrain = () => done();
     const onError = (e?: unknown) => done(e ?? new Error("standard output failed"));
     const onClose = () => done(new Error("standard output was closed"));
-    out.once!("drain", onDrain);
-    out.once!("error", onError);
-    out.once!("close", onClose);
+    once("drain", onDrain);
+    once("error", onError);
+    once("close", onClose);
   });
 }
 
@@ -494,13 +537,25 @@ export async function main(args: string[], io: CliIo = processIo()): Promise<num
     }
     return await run(parseArgs(command, rest), io);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof TypeError) {
+    // Only what the user typed is a usage error; a TypeError from a run is a bug, not theirs.
+    if (e instanceof UsageError) {
       io.stderr.write(`winpipe: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    io.stderr.write(`winpipe: ${failureText(e)}\n`);
+    io.stderr.write(`winpipe: ${isBug(e) ? internalErrorText(e) : failureText(e)}\n`);
     return 1;
   }
+}
+
+/** True for the errors JavaScript throws for a bug (`x is not a function`, ...), not for I/O. */
+function isBug(e: unknown): e is Error {
+  return e instanceof TypeError || e instanceof ReferenceError || e instanceof RangeError;
+}
+
+/** "internal error: " and the error with its stack (or at least its name and message). */
+function internalErrorText(e: Error): string {
+  const stack = typeof e.stack === "string" && e.stack.includes(e.message) ? e.stack : undefined;
+  return `internal error: ${stack ?? `${e.name}: ${e.message}`}`;
 }
 
 /**
@@ -515,10 +570,15 @@ function failureText(e: unknown): string {
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
-/** The part of a process stream (`process.stdout`, `process.stderr`) that {@link Output} uses. */
-interface ProcessStream {
+/**
+ * The part of a process stream (`process.stdout`, `process.stderr`) that {@link Output} uses.
+ *
+ * @internal Exported for the tests.
+ */
+export interface ProcessStream {
   write(chunk: string | Uint8Array, callback: (error?: Error | null) => void): boolean;
-  once(event: "drain", listener: () => void): unknown;
+  once(event: "drain" | "error" | "close", listener: (e?: unknown) => void): unknown;
+  removeListener(event: "drain" | "error" | "close", listener: (e?: unknown) => void): unknown;
   isTTY?: boolean;
   columns?: number;
 }
@@ -526,9 +586,12 @@ interface ProcessStream {
 /**
  * A process stream that remembers its last write, so that the program can wait until its output
  * is out before it exits. A stream's write callbacks come in order, and Bun calls an empty
- * write's callback at once, so the last non-empty write is the one to wait for.
+ * write's callback at once, so the last non-empty write is the one to wait for. Its `once` and
+ * `removeListener` are the stream's, so that a wait for drain removes the listeners it added.
+ *
+ * @internal Exported for the tests.
  */
-class Output {
+export class Output {
   #last: Promise<void> = Promise.resolve();
   constructor(readonly stream: ProcessStream) {}
 
@@ -541,8 +604,12 @@ class Output {
     return ok;
   }
 
-  once(event: "drain", listener: () => void): void {
+  once(event: "drain" | "error" | "close", listener: (e?: unknown) => void): void {
     this.stream.once(event, listener);
+  }
+
+  removeListener(event: "drain" | "error" | "close", listener: (e?: unknown) => void): void {
+    this.stream.removeListener(event, listener);
   }
 
   get isTTY(): boolean {

@@ -1,13 +1,14 @@
 // The winpipe command's argument handling and error reporting (any OS).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { formatBytes, main, progressLine, waitForDrain } from "../cli.ts";
+import { formatBytes, main, Output, progressLine, toStdout, waitForDrain } from "../cli.ts";
 import { isWindows } from "../ffi/runtime.ts";
 
 function io() {
@@ -48,6 +49,34 @@ test("usage errors exit 2 and say what is wrong", async () => {
   }
 });
 
+test("--timeout takes digits: an empty, blank or non-numeric value is a usage error", async () => {
+  const pipe = String.raw`\\.\pipe\x`;
+  for (
+    const value of ["", " ", "\t", "  \n", "soon", "5s", "-1", " 5000", "0x10", "1e3", "Infinity"]
+  ) {
+    for (const command of ["send", "relay"]) {
+      const c = io();
+      const args = [command, "--timeout", value, pipe];
+      assert.equal(await main(args, c.io), 2, JSON.stringify(args));
+      assert.match(
+        c.out.stderr,
+        /^winpipe: --timeout takes milliseconds, a number >= 0 like 5000, not "/,
+        JSON.stringify(args),
+      );
+      assert.ok(c.out.stderr.includes(JSON.stringify(value)), c.out.stderr);
+    }
+  }
+  const missing = io();
+  assert.equal(await main(["send", pipe, "--timeout"], missing.io), 2);
+  assert.match(missing.out.stderr, /^winpipe: --timeout takes milliseconds, .*not nothing\n/);
+  // Digits pass: the command runs, and fails only at the pipe (there is none).
+  for (const value of ["0", "2500", "1.5"]) {
+    const c = io();
+    assert.equal(await main(["send", "--timeout", value, pipe, "README.md"], c.io), 1, value);
+    assert.doesNotMatch(c.out.stderr, /usage:/, value);
+  }
+});
+
 test("the pipe name is checked up front, for every command, in the CLI's words", async () => {
   const remote = String.raw`\\host\pipe\x`;
   const cases: [string[], RegExp][] = [
@@ -58,13 +87,74 @@ test("the pipe name is checked up front, for every command, in the CLI's words",
     [["send", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
     [["relay", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
     [["recv", remote], /^winpipe: recv creates the pipe, so its name must be local/],
-    [["recv", "--allow-remote", remote], /^winpipe: recv creates the pipe, so its name must be/],
   ];
   for (const [args, message] of cases) {
     const c = io();
     assert.equal(await main(args, c.io), 2, args.join(" "));
     assert.match(c.out.stderr, message);
   }
+});
+
+test("an unexpected TypeError is an internal error: exit 1 with its stack, not a usage error", async () => {
+  for (const args of [["--help"], ["send", "--help"]]) {
+    const c = io();
+    c.io.stdout.write = () => {
+      throw new TypeError("a bug: out.write is not a function");
+    };
+    assert.equal(await main(args, c.io), 1, args.join(" "));
+    assert.match(
+      c.out.stderr,
+      /^winpipe: internal error: TypeError: a bug: out\.write is not a function\n\s+at /,
+    );
+    assert.doesNotMatch(c.out.stderr, /usage:/);
+  }
+});
+
+test("each command refuses the options it does not take, as USAGE says", async () => {
+  const all = ["send", "recv", "relay"];
+  const takers: [string[], string[]][] = [
+    [["--wait"], ["send", "relay"]],
+    [["--timeout", "5000"], ["send", "relay"]],
+    [["--allow-remote"], ["send", "relay"]],
+    [["--message"], ["recv", "relay"]],
+    [["--exit-on-stdin-eof"], ["relay"]],
+    [["--quiet"], all],
+    [["-q"], all],
+  ];
+  // USAGE names the same commands for each option (no command named: all of them).
+  const usage = io();
+  await main(["--help"], usage.io);
+  const listed = new Map<string, string[]>();
+  for (const m of usage.out.stdout.matchAll(/^ {2}(--[\w-]+)(?: <\w+>)? +(?:([a-z/]+): )?/gm)) {
+    listed.set(m[1], m[2] ? m[2].split("/") : all);
+  }
+  assert.deepEqual(
+    [...listed].filter(([o]) => o !== "--help"),
+    takers.filter(([[o]]) => o !== "-q").map(([[o], commands]) => [o, commands]),
+  );
+  for (const [option, commands] of takers) {
+    for (const command of all) {
+      const c = io();
+      // A bad name: an option that is taken gets past the options to the name, and nothing runs.
+      const args = [command, ...option, "not-a-pipe"];
+      assert.equal(await main(args, c.io), 2, args.join(" "));
+      if (commands.includes(command)) {
+        assert.match(c.out.stderr, /^winpipe: not a pipe name: "not-a-pipe"/, args.join(" "));
+      } else {
+        const only = `only ${commands.join(" and ")} ${commands.length === 1 ? "does" : "do"}`;
+        assert.equal(
+          c.out.stderr.split("\n")[0],
+          `winpipe: ${command} does not take ${option[0]} (${only})`,
+          args.join(" "),
+        );
+        assert.match(c.out.stderr, /\n\nusage: winpipe send/);
+      }
+    }
+  }
+  // Refused wherever it comes, before the pipe name is looked at.
+  const c = io();
+  assert.equal(await main(["recv", String.raw`\\host\pipe\x`, "--allow-remote"], c.io), 2);
+  assert.match(c.out.stderr, /^winpipe: recv does not take --allow-remote \(only send and relay/);
 });
 
 test("a failure exits 1 with the Win32 error name", {
@@ -199,6 +289,58 @@ test("waitForDrain leaves no listener behind, whichever event ends the wait", as
   writer.dispatchEvent(Object.assign(new Event("error"), { error: failure }));
   await assert.rejects(waiting, (e) => e === failure);
   assert.equal(writer.listeners, 0, "listeners left after an error");
+});
+
+test("stdout's backpressure waits leave no listener behind, and no MaxListeners warning", async () => {
+  const warnings: unknown[] = [];
+  const onWarning = (w: unknown) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    // process.stdout as the command gets it (an Output over the stream), always full.
+    const stream = Object.assign(new EventEmitter(), {
+      write(_chunk: string | Uint8Array, callback: () => void) {
+        callback();
+        return false;
+      },
+    });
+    const listeners = () =>
+      stream.listenerCount("drain") + stream.listenerCount("error") + stream.listenerCount("close");
+    const c = io();
+    const cliIo = { ...c.io, stdout: new Output(stream) };
+    const chunk = new Uint8Array(16);
+    for (let i = 1; i <= 100; i++) {
+      const waiting = toStdout(cliIo, chunk);
+      assert.equal(listeners(), 3, "drain, error and close");
+      stream.emit("drain");
+      await waiting;
+      assert.equal(listeners(), 0, `listeners left after ${i} drains`);
+    }
+    const failure = new Error("stdout broke");
+    const failing = toStdout(cliIo, chunk);
+    stream.emit("error", failure);
+    await assert.rejects(failing, (e) => e === failure);
+    assert.equal(listeners(), 0, "listeners left after an error");
+    const closing = toStdout(cliIo, chunk);
+    stream.emit("close");
+    await assert.rejects(closing, /standard output was closed/);
+    assert.equal(listeners(), 0, "listeners left after a close");
+    await new Promise((r) => setTimeout(r, 50)); // a warning is emitted on a later tick
+    assert.deepEqual(warnings, []);
+
+    // A stdout with `once` but no `removeListener`: only "drain", which goes as it fires.
+    const events: string[] = [];
+    const onlyOnce = {
+      write: () => false,
+      once: (event: string, listener: () => void) => {
+        events.push(event);
+        setTimeout(listener, 1);
+      },
+    };
+    await toStdout({ ...c.io, stdout: onlyOnce }, chunk);
+    assert.deepEqual(events, ["drain"]);
+  } finally {
+    process.off("warning", onWarning);
+  }
 });
 
 const repo = join(fileURLToPath(import.meta.url), "..", "..");

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
-import { main } from "../../cli.ts";
+import { main, Output } from "../../cli.ts";
 import { type PipeConnection, PipeError } from "../../mod.ts";
 import { run, scriptCommand } from "./child.ts";
 import { Pattern, ServerEnd, uniqueName, within } from "./server_end.ts";
@@ -235,6 +235,114 @@ test("recv ends when stdout fails while it waits for drain, and exits 1", async 
     assert.equal(await within(10_000, receiving, "recv"), 1);
     assert.match(c.out.stderr, /winpipe: EPIPE: stdout broke\n$/);
     assert.equal(stdout.listenerCount("drain"), 0, "no listener left behind");
+  } finally {
+    await client.close().catch(() => {});
+  }
+});
+
+test("recv to a full stdout: each wait for drain removes its listeners, no MaxListeners warning", async () => {
+  const { connect } = await import("../../mod.ts");
+  const { EventEmitter } = await import("node:events");
+  const warnings: unknown[] = [];
+  const onWarning = (w: unknown) => warnings.push(w);
+  process.on("warning", onWarning);
+  const name = uniqueName("recv-backpressure");
+  // process.stdout as the command gets it (an Output over the stream): every write fills it, and
+  // it drains a little later.
+  let waits = 0;
+  const got: Uint8Array[] = [];
+  const stream = Object.assign(new EventEmitter(), {
+    write(chunk: string | Uint8Array, callback: () => void) {
+      got.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk.slice());
+      callback();
+      setTimeout(() => (waits++, stream.emit("drain")), 1);
+      return false;
+    },
+  });
+  const c = ttyIo();
+  const receiving = main(["recv", "--quiet", name], { ...c.io, stdout: new Output(stream) });
+  const conn = await connect(name, { wait: true, timeout: 10_000 });
+  try {
+    const pattern = new Pattern(11);
+    for (let p = 0; p < 2_000_000; p += 10_000) {
+      conn.writer!.write(pattern.at(p, 10_000));
+      await conn.writer!.flush(); // one read, one stdout write, one wait for drain each
+    }
+    await conn.close();
+    assert.equal(await within(60_000, receiving, "recv"), 0, c.out.stderr);
+    const bytes = got.reduce((n, b) => n + b.byteLength, 0);
+    assert.equal(bytes, 2_000_000);
+    const all = new Uint8Array(bytes);
+    got.reduce((o, b) => (all.set(b, o), o + b.byteLength), 0);
+    new Pattern(11).verifier().check(all);
+    assert.ok(waits > 10, `${waits} waits for drain`);
+    for (const event of ["drain", "error", "close"]) {
+      assert.equal(stream.listenerCount(event), 0, `${event} listeners left`);
+    }
+    await new Promise((r) => setTimeout(r, 50)); // a warning is emitted on a later tick
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off("warning", onWarning);
+    await conn.close().catch(() => {});
+  }
+});
+
+test("a TypeError thrown while a command runs exits 1 as an internal error, with its stack", async () => {
+  const { connect, listen } = await import("../../mod.ts");
+  const bug = () => new TypeError("a bug: chunk.foo is not a function");
+  /** A stdin that gives one chunk, then fails as a bug would. */
+  const buggyStdin = () =>
+    (async function*() {
+      yield new TextEncoder().encode("first\n");
+      throw bug();
+    })();
+  const expectInternal = (code: number, stderr: string, what: string) => {
+    assert.equal(code, 1, `${what}: ${stderr}`);
+    assert.match(
+      stderr,
+      /winpipe: internal error: TypeError: a bug: chunk\.foo is not a function\n\s+at /,
+      what,
+    );
+    assert.doesNotMatch(stderr, /usage:/, what);
+  };
+
+  // send: stdin fails mid-run.
+  const sendName = uniqueName("cli-bug-send");
+  const sendServer = ServerEnd.create(sendName);
+  const sendConnected = sendServer.connect();
+  const s = ttyIo(buggyStdin());
+  try {
+    const draining = sendConnected.then(() => sendServer.drain());
+    draining.catch(() => {}); // awaited below; a failed assertion must not leave it unhandled
+    expectInternal(await within(30_000, main(["send", sendName], s.io)), s.out.stderr, "send");
+    await within(10_000, draining, "the send server");
+  } finally {
+    await sendServer.close();
+  }
+
+  // relay: stdin fails mid-run.
+  const relayName = uniqueName("cli-bug-relay");
+  const server = listen(relayName);
+  const serving = server.accept();
+  const l = ttyIo(buggyStdin());
+  try {
+    expectInternal(await within(30_000, main(["relay", relayName], l.io)), l.out.stderr, "relay");
+    await (await within(10_000, serving, "the relay server"))?.close();
+  } finally {
+    await server.close();
+  }
+
+  // recv: stdout fails with a TypeError.
+  const recvName = uniqueName("cli-bug-recv");
+  const r = ttyIo();
+  r.io.stdout.write = () => {
+    throw bug();
+  };
+  const receiving = main(["recv", recvName], r.io);
+  const client = await connect(recvName, { wait: true, timeout: 10_000 });
+  try {
+    client.writer!.write("bytes");
+    expectInternal(await within(30_000, receiving, "recv"), r.out.stderr, "recv");
   } finally {
     await client.close().catch(() => {});
   }
