@@ -1,6 +1,7 @@
 // package-lock.json kept in step with package.json, so that `npm install` on a fresh clone leaves
-// it as it is: its root package (name, version, license, bin, engines, the dependency specs), and
-// each pinned dependency locked at its pin.
+// it as it is: its root package (name, version, license, bin, engines, the dependency specs), each
+// pinned dependency locked at its pin, and package.json's allowScripts naming exactly the locked
+// packages that have install scripts (npm 11 warns about each one that is not).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -45,5 +46,18 @@ test("every dependency is pinned, and locked at its pin", () => {
       assert.ok(locked, `node_modules/${name} is in the lockfile`);
       assert.equal(locked.version, spec, `the locked ${name}`);
     }
+  }
+});
+
+test("allowScripts approves exactly the locked packages with install scripts, by name", () => {
+  const withScripts = Object.entries<{ hasInstallScript?: boolean }>(lock.packages)
+    .filter(([path, entry]) => path !== "" && entry.hasInstallScript)
+    .map(([path]) => path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length));
+  const allowed = pkg.allowScripts ?? {};
+  assert.deepEqual(Object.keys(allowed).sort(), [...new Set(withScripts)].sort());
+  // By name: the lockfile has no "resolved" addresses, and without one npm cannot check the
+  // version of a pinned `name@version` entry, so it treats that package as unreviewed.
+  for (const [name, value] of Object.entries(allowed)) {
+    assert.equal(value, true, `allowScripts.${name}`);
   }
 });
