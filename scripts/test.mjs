@@ -2,7 +2,8 @@
 // `npm test`: every suite, in both runtimes, and one closing line for all of them.
 //
 // Everywhere:  .github/workflows/*.yml checked by action-validator (a schema check)
-// On Linux:    tests/*.test.ts        with deno and bun (from node_modules)
+// On Linux:    the Wine root          made first (scripts/wine-root.sh; cached once made)
+//              tests/*.test.ts        with deno and bun (from node_modules)
 //              tests/win/*.test.ts    with deno.exe and bun.exe under Wine (scripts/wine.sh)
 // On Windows:  tests/ (both folders)  with deno.exe and bun.exe (from node_modules), natively
 //
@@ -232,11 +233,8 @@ if (onWindows) {
   if (found.bun) run("bun (Windows)", found.bun, ["test", ...BUN_TIMEOUT, ...all], env);
   else missing("bun (Windows)", `${why}: bun.exe`);
 } else {
-  // tests/*.test.ts only: tests/win needs kernel32.
-  const linuxSuites = suites("tests");
-  run("deno (Linux)", bin("deno"), ["test", "-A", ...linuxSuites]);
-  run("bun (Linux)", bin("bun"), ["test", ...BUN_TIMEOUT, ...linuxSuites]);
-
+  // The Wine root first, so that the first run on a new machine is the full run: the Linux suites
+  // run scripts/wine.sh too (tests/wine_scripts.test.ts), which under CI fails without a root.
   const wineRoot = join(repo, "scripts", "wine-root.sh");
   let why = null;
   if (process.env.WINPIPE_SKIP_WINE === "1") why = "WINPIPE_SKIP_WINE=1";
@@ -250,9 +248,15 @@ if (onWindows) {
     if (setup.status !== 0) {
       why = setup.status === 3
         ? "making the Wine root needs root (debootstrap, chroot, mount); run as root"
-        : `scripts/wine-root.sh failed (exit ${setup.status})`;
+        : `scripts/wine-root.sh failed (exit ${setup.status ?? setup.signal})`;
     }
   }
+
+  // tests/*.test.ts only: tests/win needs kernel32.
+  const linuxSuites = suites("tests");
+  run("deno (Linux)", bin("deno"), ["test", "-A", ...linuxSuites]);
+  run("bun (Linux)", bin("bun"), ["test", ...BUN_TIMEOUT, ...linuxSuites]);
+
   if (why) {
     notRun("deno.exe under Wine", why);
     notRun("bun.exe under Wine", why);

@@ -1,6 +1,8 @@
 // The Linux side of the Wine runs: scripts/wine-noise.sh (the known-harmless lines dropped from a
 // Windows program's stderr) everywhere but Windows, and scripts/wine.sh itself (WINPIPE_STDIN, the
-// filtered stderr) when this is root and the Wine root is ready.
+// filtered stderr) when this is root and the Wine root is ready. Under CI (CI=true) the wine.sh
+// tests that cannot run fail instead of skipping, unless WINPIPE_SKIP_WINE=1 (which npm test
+// already counts as a failure there).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -73,14 +75,36 @@ test("WINPIPE_WINE_NOISE=1 keeps every line", {
 });
 
 // scripts/wine.sh runs Wine: only as root (chroot, mounts) and on a root made already (making one
-// takes minutes and downloads: `npm test` makes it after the Linux suites).
-function wineSkip(): string | false {
+// takes minutes and downloads: `npm test` makes it before it runs this file).
+const ci = process.env.CI === "true" || process.env.CI === "1";
+const skipWine = process.env.WINPIPE_SKIP_WINE === "1";
+
+/** Why wine.sh cannot run here (`wineRoot`: Wine itself, so the Wine root too), or false. */
+function wineUnavailable(wineRoot: boolean): string | false {
   if (onWindows) return "scripts/wine.sh is for Linux";
+  if (wineRoot && skipWine) return "WINPIPE_SKIP_WINE=1";
   if (process.getuid?.() !== 0) return "scripts/wine.sh needs root";
+  if (!wineRoot) return false;
   const v = JSON.parse(readFileSync(join(repo, "scripts", "versions.json"), "utf8"));
   const root = process.env.WINPIPE_WINE_ROOT || "/var/cache/winpipe/wine-trixie";
   const stamp = join(root, `.winpipe-ready-deno-${v.deno}-bun-${v.bun}-node-${v.node}`);
   return existsSync(stamp) ? false : `no ready Wine root at ${root} (npm test makes it)`;
+}
+
+/**
+ * A test of scripts/wine.sh (`wineRoot`: one that runs Wine). Skipped on Windows, and with
+ * WINPIPE_SKIP_WINE=1 if it runs Wine. Elsewhere, when it cannot run (not root, no ready Wine
+ * root): skipped, but failed under CI, where `npm test` makes the root before it runs this file.
+ */
+function wineTest(name: string, wineRoot: boolean, fn: () => void) {
+  const why = wineUnavailable(wineRoot);
+  const fail = why !== false && ci && !onWindows && !(wineRoot && skipWine);
+  test(name, { skip: fail ? false : why, timeout: 600_000 }, () => {
+    if (fail) {
+      assert.fail(`${why}; under CI this test must run (WINPIPE_SKIP_WINE=1 skips it on purpose)`);
+    }
+    fn();
+  });
 }
 
 function wine(args: string[], env: Record<string, string> = {}) {
@@ -91,10 +115,7 @@ function wine(args: string[], env: Record<string, string> = {}) {
   });
 }
 
-test("wine.sh: WINPIPE_STDIN is the program's standard input, byte for byte", {
-  skip: wineSkip(),
-  timeout: 600_000,
-}, () => {
+wineTest("wine.sh: WINPIPE_STDIN is the program's standard input, byte for byte", true, () => {
   const dir = mkdtempSync(join(tmpdir(), "winpipe-stdin-"));
   try {
     const input = join(dir, "in.bin");
@@ -119,22 +140,19 @@ test("wine.sh: WINPIPE_STDIN is the program's standard input, byte for byte", {
   }
 });
 
-test("wine.sh refuses a WINPIPE_STDIN that is not a regular file, before running anything", {
-  skip: onWindows ? "scripts/wine.sh is for Linux" : process.getuid?.() !== 0
-    ? "scripts/wine.sh needs root"
-    : false,
-}, () => {
-  for (const path of ["/dev/stdin", "/nonexistent/file", tmpdir()]) {
-    const r = wine(["node", "-e", "1"], { WINPIPE_STDIN: path });
-    assert.equal(r.status, 2, `${path}: ${r.stderr}`);
-    assert.match(String(r.stderr), /WINPIPE_STDIN=.* is not a readable regular file/);
-  }
-});
+wineTest(
+  "wine.sh refuses a WINPIPE_STDIN that is not a regular file, before running anything",
+  false,
+  () => {
+    for (const path of ["/dev/stdin", "/nonexistent/file", tmpdir()]) {
+      const r = wine(["node", "-e", "1"], { WINPIPE_STDIN: path });
+      assert.equal(r.status, 2, `${path}: ${r.stderr}`);
+      assert.match(String(r.stderr), /WINPIPE_STDIN=.* is not a readable regular file/);
+    }
+  },
+);
 
-test("wine.sh: bun.exe's stderr comes without Bun's directory-mismatch lines", {
-  skip: wineSkip(),
-  timeout: 600_000,
-}, () => {
+wineTest("wine.sh: bun.exe's stderr comes without Bun's directory-mismatch lines", true, () => {
   const r = wine(["bun", "-e", "console.error('to stderr'); console.log('to stdout')"]);
   assert.equal(r.status, 0, String(r.stderr));
   assert.equal(r.stdout.toString(), "to stdout\n");
