@@ -92,7 +92,8 @@ interface Listener {
 }
 
 /**
- * A named-pipe server: an `AsyncIterable` of {@link PipeConnection}s.
+ * A named-pipe server: an `AsyncIterable` of {@link PipeConnection}s. Leaving a `for await`
+ * over it closes it.
  *
  * @example The server loop
  * ```ts
@@ -297,9 +298,17 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  /** Connections as they come, until the server is closed: `for await (const c of server)`. */
+  /**
+   * Connections as they come, until the server is closed: `for await (const c of server)`.
+   * Leaving the loop early (`break`, `return` or a throw) closes the server, as a
+   * `Deno.Listener` does; connections already handed out stay open.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
-    for (let c; (c = await this.accept()) !== null;) yield c;
+    try {
+      for (let c; (c = await this.accept()) !== null;) yield c;
+    } finally {
+      await this.close();
+    }
   }
 
   /**
@@ -365,7 +374,8 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
 /**
  * Listens on a named pipe. Secure by default: `PIPE_REJECT_REMOTE_CLIENTS`, a DACL for this
  * user, SYSTEM and Administrators only, and `FILE_FLAG_FIRST_PIPE_INSTANCE` so that nobody else
- * already owns the name. Every option is checked before any system call.
+ * already owns the name. Every option is checked before any system call. The server lives until
+ * `close()`, or until a `for await` over it is left.
  *
  * @throws {TypeError} for a bad or remote name or bad options.
  * @throws {PipeError} `ERROR_ACCESS_DENIED` ("already in use") if another server owns the name.

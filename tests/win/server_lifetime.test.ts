@@ -1,0 +1,45 @@
+// A server's lifetime at its edges: leaving a `for await` over it closes it, and an instance (or
+// a handle) that fails half-way through being set up is released, not left holding the name.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { connect, listen, PipeError } from "../../mod.ts";
+import { assertHandlesBack, settledSnapshot } from "./handles.ts";
+import { uniqueName, within } from "./server_end.ts";
+
+/** `connect(name)` fails with ERROR_FILE_NOT_FOUND: no instance of the name is left. */
+async function assertNameGone(name: string, what: string): Promise<void> {
+  await assert.rejects(within(5_000, connect(name)), (e: unknown) => {
+    assert.ok(e instanceof PipeError, `${what}: ${e}`);
+    assert.equal(e.code, "ERROR_FILE_NOT_FOUND", `${what}: ${e.message}`);
+    return true;
+  }, `${what}: a client still connects, so an instance of the name is still open`);
+}
+
+for (const how of ["break", "throw"] as const) {
+  test(`leaving a for await over a server by ${how} closes it: the name is free again`, async () => {
+    const before = await settledSnapshot();
+    const name = uniqueName(`leave-${how}`);
+    const server = listen(name);
+    try {
+      const loop = (async () => {
+        for await (const conn of server) {
+          await conn.close();
+          if (how === "break") break;
+          throw new Error("left by a throw");
+        }
+      })();
+      const client = await connect(name, { timeout: 5_000 });
+      if (how === "break") await within(5_000, loop, "the loop");
+      else await assert.rejects(within(5_000, loop, "the loop"), /left by a throw/);
+      await client.close();
+      // The loop has ended, and the server with it: no instance is left, the name can be taken.
+      await assertNameGone(name, `after ${how}`);
+      const again = listen(name);
+      await again.close();
+      assert.equal(await server.accept(), null, "a closed server accepts nothing");
+    } finally {
+      await within(5_000, server.close(), "server.close()");
+    }
+    await assertHandlesBack(before, `after leaving the loop by ${how}`);
+  });
+}
