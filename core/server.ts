@@ -189,15 +189,24 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   #listen(first: boolean): void {
     const { kernel32 } = requireNative();
     const pipe = OverlappedPipe.bind(this.#createInstance(first), { owned: true, path: this.path });
-    pipe.onHandleClosing = () => this.#instanceClosing(pipe);
     const listener: Listener = { pipe, op: null };
+    let r;
+    try {
+      r = pipe.start("ConnectNamedPipe", (h, ov) => kernel32.ConnectNamedPipe(h, ov), null, (
+        result,
+      ) => {
+        listener.op = null;
+        this.#connectDone(listener, result);
+      });
+    } catch (e) {
+      // Not started (no completion will come): the instance goes. Its closing hook is not set
+      // yet, so this does not listen again from inside #listen.
+      void pipe.release();
+      throw e;
+    }
+    // Set once started: a completion (a callback or a microtask, always later) finds both.
+    pipe.onHandleClosing = () => this.#instanceClosing(pipe);
     this.#listener = listener;
-    const r = pipe.start("ConnectNamedPipe", (h, ov) => kernel32.ConnectNamedPipe(h, ov), null, (
-      result,
-    ) => {
-      listener.op = null;
-      this.#connectDone(listener, result);
-    });
     if (r instanceof Operation) {
       listener.op = r;
     } else {

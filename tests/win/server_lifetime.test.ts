@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { connect, listen, PipeError } from "../../mod.ts";
+import { inject } from "./faults.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { uniqueName, within } from "./server_end.ts";
 
@@ -43,3 +44,44 @@ for (const how of ["break", "throw"] as const) {
     await assertHandlesBack(before, `after leaving the loop by ${how}`);
   });
 }
+
+const injected = () => {
+  throw new Error("injected: ConnectNamedPipe threw");
+};
+
+test("listen() whose first ConnectNamedPipe throws releases that instance: the name is free, no handle left", async () => {
+  const before = await settledSnapshot();
+  const name = uniqueName("start-throws");
+  const restore = inject("ConnectNamedPipe", () => injected);
+  try {
+    assert.throws(() => listen(name), /injected: ConnectNamedPipe threw/);
+  } finally {
+    restore();
+  }
+  await assertNameGone(name, "after the failed listen()");
+  const again = listen(name); // had the instance stayed open, the name would be "already in use"
+  await again.close();
+  await assertHandlesBack(before, "after the failed listen()");
+});
+
+test("a next instance whose ConnectNamedPipe throws is released: the server fails, close() resolves, no handle left", async () => {
+  const before = await settledSnapshot();
+  const name = uniqueName("next-throws");
+  const server = listen(name);
+  // Waiting when the failure comes, so it gets the error (the connection stays queued).
+  const accepting = server.accept();
+  // The first instance is listening; the next one, made when a client connects, fails to start.
+  const restore = inject("ConnectNamedPipe", () => injected);
+  let client;
+  try {
+    client = await connect(name);
+    await assert.rejects(within(5_000, accepting), /injected: ConnectNamedPipe threw/);
+  } finally {
+    restore();
+  }
+  // Nothing is left listening to wait for; the queued connection is closed.
+  await within(5_000, server.close(), "server.close()");
+  await client.close();
+  await assertNameGone(name, "after close()");
+  await assertHandlesBack(before, "after the failed next instance");
+});
