@@ -1,8 +1,10 @@
 // A server's lifetime at its edges: leaving a `for await` over it closes it, and an instance (or
 // a handle) that fails half-way through being set up is released, not left holding the name.
 import assert from "node:assert/strict";
+import { resolve } from "node:path";
 import { test } from "node:test";
 import { connect, listen, PipeError } from "../../mod.ts";
+import { run, scriptCommand, withDir } from "./child.ts";
 import { inject } from "./faults.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { uniqueName, within } from "./server_end.ts";
@@ -85,3 +87,16 @@ test("a next instance whose ConnectNamedPipe throws is released: the server fail
   await assertNameGone(name, "after close()");
   await assertHandlesBack(before, "after the failed next instance");
 });
+
+test("OverlappedPipe.bind closes an owned handle, once, when making the completion callback throws", () =>
+  withDir("bind-fails", async (dir) => {
+    // A fresh process: no pipe is bound there yet, so bind() makes the process-wide callback.
+    const [exe, args] = scriptCommand(resolve("tests", "win", "peers", "bind_failure.ts"), ["-A"]);
+    const e = await run(exe, [...args, uniqueName("bind-fails")], dir, 60_000);
+    assert.equal(e.code, 0, `the child exited ${e.code}: ${e.stdout}${e.stderr}`);
+    assert.deepEqual(JSON.parse(e.stdout), {
+      thrown: "injected: no callback",
+      closes: 1,
+      connect: "ERROR_FILE_NOT_FOUND",
+    });
+  }));
