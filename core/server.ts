@@ -94,7 +94,8 @@ interface Listener {
 }
 
 /**
- * A named-pipe server: an `AsyncIterable` of {@link PipeConnection}s.
+ * A named-pipe server: an `AsyncIterable` of {@link PipeConnection}s. Leaving a `for await`
+ * over it closes it.
  *
  * @example The server loop
  * ```ts
@@ -190,15 +191,24 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   #listen(first: boolean): void {
     const { kernel32 } = requireNative();
     const pipe = OverlappedPipe.bind(this.#createInstance(first), { owned: true, path: this.path });
-    pipe.onHandleClosing = () => this.#instanceClosing(pipe);
     const listener: Listener = { pipe, op: null };
+    let r;
+    try {
+      r = pipe.start("ConnectNamedPipe", (h, ov) => kernel32.ConnectNamedPipe(h, ov), null, (
+        result,
+      ) => {
+        listener.op = null;
+        this.#connectDone(listener, result);
+      });
+    } catch (e) {
+      // Not started (no completion will come): the instance goes. Its closing hook is not set
+      // yet, so this does not listen again from inside #listen.
+      void pipe.release();
+      throw e;
+    }
+    // Set once started: a completion (a callback or a microtask, always later) finds both.
+    pipe.onHandleClosing = () => this.#instanceClosing(pipe);
     this.#listener = listener;
-    const r = pipe.start("ConnectNamedPipe", (h, ov) => kernel32.ConnectNamedPipe(h, ov), null, (
-      result,
-    ) => {
-      listener.op = null;
-      this.#connectDone(listener, result);
-    });
     if (r instanceof Operation) {
       listener.op = r;
     } else {
@@ -299,9 +309,17 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  /** Connections as they come, until the server is closed: `for await (const c of server)`. */
+  /**
+   * Connections as they come, until the server is closed: `for await (const c of server)`.
+   * Leaving the loop early (`break`, `return` or a throw) closes the server, as a
+   * `Deno.Listener` does; connections already handed out stay open.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
-    for (let c; (c = await this.accept()) !== null;) yield c;
+    try {
+      for (let c; (c = await this.accept()) !== null;) yield c;
+    } finally {
+      await this.close();
+    }
   }
 
   /**
@@ -367,7 +385,8 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
 /**
  * Listens on a named pipe. Secure by default: `PIPE_REJECT_REMOTE_CLIENTS`, a DACL for this
  * user, SYSTEM and Administrators only, and `FILE_FLAG_FIRST_PIPE_INSTANCE` so that nobody else
- * already owns the name. Every option is checked before any system call.
+ * already owns the name. Every option is checked before any system call. The server lives until
+ * `close()`, or until a `for await` over it is left.
  *
  * @throws {TypeError} for a bad or remote name or bad options.
  * @throws {PipeError} `ERROR_ACCESS_DENIED` ("already in use") if another server owns the name.

@@ -1,7 +1,9 @@
 // Every TypeScript example in README.md is run by a test: each block appears, line for line, in
 // a file that a Windows suite runs (examples/, tests/win/readme/, tests/win/peers/inherited.ts).
 // Only the import specifier may differ ("@winpipe/winpipe" or "winpipe" there, a relative path to
-// mod.ts here), and indentation.
+// mod.ts here), and indentation. The server part of the echo pair is also, but for the pipe's name,
+// tests/win/peers/echo_server.ts, which tests/win/echo_server.test.ts runs against clients that
+// misbehave.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -60,4 +62,31 @@ test("the check catches a README block that no test runs", () => {
   const files = RUN_BY_TESTS.map((f) => normalize(readFileSync(f, "utf8")));
   const invented = normalize('const w = await PipeWriter.open("nowhere");\nw.write("x");');
   assert.equal(files.some((lines) => contains(lines, invented)), false);
+});
+
+/**
+ * The server part of the README's echo pair ("Clients and servers"): from its "// The server."
+ * comment to the `})();` that ends the accept loop, with the pipe's name in `listen()` left out.
+ */
+function echoServerPart(lines: string[]): string[] {
+  const from = lines.findIndex((l) => l.startsWith("// The server."));
+  const to = lines.indexOf("})();", from);
+  return lines.slice(from, to + 1).map(withoutPipeName);
+}
+
+const withoutPipeName = (line: string) =>
+  line.replace(/^const server = listen\(.*\);$/, "const server = listen(NAME);");
+
+test("the README's echo server is tests/win/peers/echo_server.ts, but for the pipe's name", () => {
+  const block = readmeBlocks(readFileSync("README.md", "utf8"))
+    .find((b) => b.includes("conn.readable.pipeTo(conn.writable)"));
+  assert.ok(block, "the README's echo pair");
+  const server = echoServerPart(normalize(block));
+  assert.ok(server.length >= 8 && server.at(-1) === "})();", `found: ${server.join("\n")}`);
+  const peer = normalize(readFileSync(join("tests", "win", "peers", "echo_server.ts"), "utf8"))
+    .map(withoutPipeName);
+  assert.ok(contains(peer, server), "tests/win/peers/echo_server.ts differs from the README");
+  // A changed line is caught.
+  const changed = server.map((l) => l.replace(".catch(console.error)", ".catch(() => {})"));
+  assert.equal(contains(peer, changed), false);
 });

@@ -90,12 +90,20 @@ export class OverlappedPipe {
   /**
    * Binds `handle` (opened with FILE_FLAG_OVERLAPPED) to the thread pool and makes its first
    * operation slot. Either everything succeeds, or everything made here is released (and an
-   * owned handle closed) before the PipeError is thrown.
+   * owned handle closed, once) before the error is thrown, including one from making the
+   * process-wide completion callback.
    */
   static bind(handle: bigint, options: BindOptions): OverlappedPipe {
     checkHandle(handle, "bind");
     const nat = requireNative();
-    const pipe = new OverlappedPipe(nat, handle, options);
+    let pipe: OverlappedPipe;
+    try {
+      pipe = new OverlappedPipe(nat, handle, options); // makes the process-wide callback if none
+    } catch (e) {
+      // Nothing was made: the handle is the only thing to let go of.
+      if (options.owned) nat.kernel32.CloseHandle(handle);
+      throw e;
+    }
     try {
       pipe.#bind(options.inline ?? options.owned);
       return pipe;

@@ -29,6 +29,11 @@ export interface Started {
 export interface SpawnOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
+  /**
+   * No console (DETACHED_PROCESS) for a child the test kills: under Wine, a killed child's
+   * conhost.exe is now and then left running, and holds the Wine root (chaos_server.ts).
+   */
+  detached?: boolean;
 }
 
 /** Starts a program with its output in files under `dir`, and kills it after `limitMs`. */
