@@ -10,9 +10,10 @@ const conn = await connect(process.argv[2], { timeout: 10_000 });
 const block = new Uint8Array(64 * 1024).fill(0x2a);
 let echoed = 0;
 void (async () => {
-  for await (const bytes of conn.readable) {
+  const reader = conn.readable.getReader();
+  for (let r; !(r = await reader.read()).done;) {
     if (echoed === 0) console.log("streaming");
-    echoed += bytes.byteLength;
+    echoed += r.value.byteLength;
   }
 })();
 for (;;) {
