@@ -25,7 +25,8 @@ export interface PipeReaderOptions {
    */
   readSize?: number;
   /**
-   * Message pipes: assemble `ERROR_MORE_DATA` parts and yield whole messages, one chunk each.
+   * Message pipes: assemble `ERROR_MORE_DATA` parts and yield whole messages, one chunk each
+   * (an empty message is an empty chunk; the stream is then not a byte stream, so no BYOB).
    * Default false: bytes as they come.
    */
   messageMode?: boolean;
@@ -149,9 +150,14 @@ export class PipeReader {
   }
 
   /**
-   * The bytes as a `ReadableStream` of type `"bytes"`. Its high-water mark is 0: a read starts
-   * only when the consumer asks. Asked for first after `cancel()`, it is a stream that has ended. Cancelling it is {@link PipeReader.cancel}, whose bytes the
-   * stream cannot deliver: call `cancel()` itself to get them.
+   * The bytes as a `ReadableStream` of type `"bytes"` (BYOB reads included). Its high-water
+   * mark is 0: a read starts only when the consumer asks. Asked for first after `cancel()`, it is
+   * a stream that has ended. Cancelling it is {@link PipeReader.cancel}, whose bytes the stream
+   * cannot deliver: call `cancel()` itself to get them.
+   *
+   * With `messageMode`, a stream of whole messages instead, one chunk each, an empty message as
+   * an empty chunk; not a byte stream, since a byte stream can carry neither (a BYOB read would
+   * split a message, and a byte stream has no chunk of 0 bytes).
    *
    * @example
    * ```ts
@@ -160,19 +166,28 @@ export class PipeReader {
    * ```
    */
   get readable(): ReadableStream<Uint8Array> {
-    this.#readable ??= new ReadableStream({
-      type: "bytes",
-      start: (c) => {
+    if (this.#readable) return this.#readable;
+    const source = {
+      start: (c: ReadableByteStreamController) => {
         this.#controller = c;
         // Asked for after cancel() (or a connection's close()): an ended stream, not one whose
         // reads wait for ever.
         if (this.#ended) c.close();
       },
-      pull: (c) => this.#pull(c),
+      pull: (c: ReadableByteStreamController) => this.#pull(c),
       cancel: async () => {
         await this.cancel();
       },
-    }, { highWaterMark: 0 });
+    };
+    // A message pipe's stream is one of whole messages, not of bytes: a byte stream can carry
+    // neither an empty message nor a boundary (a BYOB read would split a message).
+    // (Its controller has no byobRequest: the code below, written for both, finds none.)
+    this.#readable = this.#messageMode
+      ? new ReadableStream<Uint8Array>(
+        source as unknown as UnderlyingDefaultSource<Uint8Array>,
+        { highWaterMark: 0 },
+      )
+      : new ReadableStream({ type: "bytes", ...source }, { highWaterMark: 0 });
     return this.#readable;
   }
 
@@ -349,9 +364,8 @@ export class PipeReader {
           if (data) this.#parts.push(data);
           // A message longer than the read: the rest comes with the next read.
           if (error === Win32.ERROR_MORE_DATA) return false;
-          const message = concat(this.#parts.splice(0));
-          if (message.byteLength === 0) return false;
-          this.#deliver(c, message);
+          // An empty message too (a delimiter, a keep-alive): a chunk of 0 bytes.
+          c.enqueue(concat(this.#parts.splice(0)) as Uint8Array<ArrayBuffer>);
           return true;
         }
         if (!data) return false;

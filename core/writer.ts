@@ -43,7 +43,8 @@ export interface PipeWriterOptions {
   highWaterMark?: number;
   /**
    * Message pipes: each `write()` is one message, written by one `WriteFile`, never merged with
-   * another or split. Default false (bytes are coalesced).
+   * another or split; an empty `write()` is an empty message. Default false (bytes are
+   * coalesced, and an empty `write()` writes nothing).
    */
   messageMode?: boolean;
   /**
@@ -201,6 +202,9 @@ export class PipeWriter extends EventTarget {
   /** WriteFile calls made so far; the latest one's `issued`. */
   #issued = 0;
   #bytesToWrite = 0;
+  /** Message pipes: empty messages accepted and not yet written (they add no bytes). */
+  #emptyMessages = 0;
+  readonly #messageMode: boolean;
   #needDrain = false;
   #flushWaiters: Waiter[] = [];
   #drainWaiters: Waiter[] = [];
@@ -232,6 +236,7 @@ export class PipeWriter extends EventTarget {
     this.#highWaterMark = settings.highWaterMark;
     this.#closeTimeout = settings.closeTimeout;
     this.#queue = new WriteQueue(maxBlock, settings.messageMode);
+    this.#messageMode = settings.messageMode;
     this.#channel = channel;
     this.#maxInFlight = settings.messageMode ? 1 : Math.max(1, channel.writesInFlight ?? 1);
     this.#secondWriteMin = Math.min(SECOND_WRITE_MIN, maxBlock ?? MAX_BLOCK);
@@ -334,9 +339,12 @@ export class PipeWriter extends EventTarget {
   write(chunk: Chunk): boolean {
     const bytes = chunkBytes(chunk);
     if (!this.#accepting) throw this.#notWritable("write");
-    if (bytes.byteLength > 0) {
+    // On a message pipe an empty write is an empty message (a delimiter, a keep-alive): a
+    // WriteFile of 0 bytes. On a byte pipe it writes nothing.
+    if (bytes.byteLength > 0 || this.#messageMode) {
       this.#queue.push(bytes);
       this.#bytesToWrite += bytes.byteLength;
+      if (bytes.byteLength === 0) this.#emptyMessages++;
       this.#startNext();
     }
     const below = this.#bytesToWrite < this.#highWaterMark;
@@ -366,7 +374,7 @@ export class PipeWriter extends EventTarget {
       : timeoutValue(o.timeout, "timeout", "flush()");
     if (this.#error) return Promise.reject(this.#error);
     if (this.#state === "stopped") return Promise.reject(this.#notWritable("flush"));
-    if (this.#bytesToWrite === 0) return Promise.resolve();
+    if (this.#written) return Promise.resolve();
     return this.#wait(this.#flushWaiters, signal, timeout);
   }
 
@@ -395,7 +403,7 @@ export class PipeWriter extends EventTarget {
       // Also after a handler stopped the writer during this call: its bytes were dropped, not
       // written, so this must not report success.
       if (this.#state === "stopped") throw this.#notWritable("flushSync");
-      if (this.#bytesToWrite === 0) return true;
+      if (this.#written) return true;
       this.#startNext(true);
       const op = this.#inFlight[0]; // the channel waits for its oldest write
       if (!op) continue; // completed at once, or a synchronous failure: seen above
@@ -457,7 +465,7 @@ export class PipeWriter extends EventTarget {
   }
 
   async #closeFlow(timeout: number): Promise<void> {
-    if (this.#bytesToWrite > 0) {
+    if (!this.#written) {
       this.#closeWithin(timeout);
       try {
         await this.#wait(this.#flushWaiters, undefined, Infinity);
@@ -532,7 +540,7 @@ export class PipeWriter extends EventTarget {
     const failed = this.#state === "failed";
     this.#to("stopped");
     this.#queue.clear();
-    if (!failed) this.#bytesToWrite = 0;
+    if (!failed) this.#bytesToWrite = this.#emptyMessages = 0;
     this.#endWaiters(
       new PipeError({
         errno: Win32.ERROR_OPERATION_ABORTED,
@@ -617,6 +625,11 @@ export class PipeWriter extends EventTarget {
   }
 
   // ---- the state machine ----
+
+  /** Is everything accepted written (every byte, and every empty message)? */
+  get #written(): boolean {
+    return this.#bytesToWrite === 0 && this.#emptyMessages === 0;
+  }
 
   /** May `write()` queue bytes? */
   get #accepting(): boolean {
@@ -717,6 +730,10 @@ export class PipeWriter extends EventTarget {
 
   /** Accounts `bytes` written from `op`. True when it was short (the rest of its block is due). */
   #account(op: InFlight, bytes: number): boolean {
+    if (bytes === 0 && op.block.byteLength === 0) {
+      this.#emptyMessages--; // an empty message, written
+      return false;
+    }
     if (bytes === 0) {
       // Only a PIPE_NOWAIT pipe with a full buffer does this; writing again would spin.
       this.#fail({
@@ -777,13 +794,13 @@ export class PipeWriter extends EventTarget {
 
   /** `byteswritten`, `drain` when due, and flush waiters, after `bytes` were written. */
   #progressed(bytes: number): void {
-    this.#emit(new CustomEvent("byteswritten", { detail: bytes }));
+    if (bytes > 0) this.#emit(new CustomEvent("byteswritten", { detail: bytes }));
     if (this.#needDrain && this.#bytesToWrite < this.#highWaterMark && !this.#error) {
       this.#needDrain = false;
       this.#settle(this.#drainWaiters);
       this.#emit(new Event("drain"));
     }
-    if (this.#bytesToWrite === 0 && !this.#error) this.#settle(this.#flushWaiters);
+    if (this.#written && !this.#error) this.#settle(this.#flushWaiters);
   }
 
   /**

@@ -80,6 +80,31 @@ test("message mode: ERROR_MORE_DATA parts are one message", async () => {
   assert.equal(decode((await read).value), "0123456789");
 });
 
+test("message mode: an empty message is an empty chunk, and the stream is not a byte stream", async () => {
+  const { channel, reader } = fakeReader({ messageMode: true, readSize: 4 });
+  assert.throws(() => reader.readable.getReader({ mode: "byob" }), TypeError);
+  const r = reader.readable.getReader();
+  const got: string[] = [];
+  for (const message of ["ab", "", "", "cdefg", ""]) {
+    const read = r.read();
+    await tick();
+    channel.write(enc(message));
+    if (message.length > 4) {
+      channel.completeRead(4, 234);
+      await tick();
+    }
+    channel.completeRead();
+    const { value, done } = await read;
+    assert.equal(done, false);
+    got.push(decode(value));
+  }
+  assert.deepEqual(got, ["ab", "", "", "cdefg", ""]);
+  const end = r.read();
+  await tick();
+  channel.failRead(109);
+  assert.equal((await end).done, true, "the peer leaving ends it, as before");
+});
+
 test("BYOB: the kernel reads straight into the consumer's view, never more than it holds", async () => {
   const { channel, reader } = fakeReader({ readSize: 1024 });
   const r = reader.readable.getReader({ mode: "byob" });

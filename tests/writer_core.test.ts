@@ -815,6 +815,37 @@ test("message mode keeps one write in flight, whatever the channel allows", asyn
   assert.equal(channel.started.length, 2);
 });
 
+test("message mode: an empty write is an empty message, and flush() and close() wait for it", async () => {
+  const { channel, writer } = fakeWriter({ maxBlock: 64, messageMode: true });
+  const written: number[] = [];
+  writer.addEventListener("byteswritten", (e) => written.push((e as CustomEvent).detail));
+  writer.write(block(3, 1));
+  writer.write(new Uint8Array(0)); // a delimiter, or a keep-alive
+  writer.write("");
+  assert.equal(writer.bytesToWrite, 3, "an empty message adds no bytes");
+  let flushed = false;
+  const flush = writer.flush().then(() => (flushed = true));
+  channel.completeNow();
+  await tick();
+  assert.equal(flushed, false, "two empty messages are still queued");
+  assert.deepEqual(channel.started.map((w) => w.bytes.byteLength), [3, 0]);
+  channel.completeNow();
+  await tick();
+  assert.equal(flushed, false, "one empty message is still queued");
+  writer.write(new Uint8Array(0));
+  const closing = writer.close();
+  await channel.drain();
+  await flush;
+  await closing;
+  assert.deepEqual(channel.started.map((w) => w.bytes.byteLength), [3, 0, 0, 0]);
+  assert.deepEqual(written, [3], "byteswritten counts bytes: none for an empty message");
+  // On a byte pipe an empty write writes nothing.
+  const bytes = fakeWriter();
+  bytes.writer.write(new Uint8Array(0));
+  assert.equal(bytes.channel.started.length, 0);
+  await bytes.writer.flush();
+});
+
 test("flushSync waits for both writes in flight, oldest first", () => {
   const { channel, writer } = fakeWriter({ maxBlock: 64, writesInFlight: 2 });
   writer.write(block(64, 1));

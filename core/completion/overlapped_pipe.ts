@@ -426,7 +426,7 @@ export class OverlappedPipe {
       startWrite: (bytes, onComplete) =>
         share.start(
           "WriteFile",
-          (h, ov) => k.WriteFile(h, nat.addressOf(bytes), bytes.byteLength, null, ov),
+          (h, ov) => k.WriteFile(h, addressOf(nat, bytes), bytes.byteLength, null, ov),
           bytes,
           onComplete,
         ),
@@ -447,7 +447,7 @@ export class OverlappedPipe {
       startRead: (buffer, onComplete) =>
         share.start(
           "ReadFile",
-          (h, ov) => k.ReadFile(h, nat.addressOf(buffer), buffer.byteLength, null, ov),
+          (h, ov) => k.ReadFile(h, addressOf(nat, buffer), buffer.byteLength, null, ov),
           buffer,
           onComplete,
         ),
@@ -540,4 +540,12 @@ class Share {
     })();
     return this.#released;
   }
+}
+
+/** Lent for calls of 0 bytes (an empty message): lives as long as the module. */
+const NOTHING = new Uint8Array(new ArrayBuffer(1));
+
+/** A buffer's address; an empty one has none in either runtime (Bun throws), so NOTHING's. */
+function addressOf(nat: Native, view: Uint8Array): bigint {
+  return nat.addressOf(view.byteLength > 0 ? view : NOTHING);
 }

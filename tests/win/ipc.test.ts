@@ -177,6 +177,30 @@ test("message mode end to end: one write is one message, reads yield whole messa
   await close();
 });
 
+test("message mode: empty messages (delimiters, keep-alives) arrive both ways as empty chunks", async () => {
+  const { client, conn, close } = await pair("msg0", {
+    server: { messageMode: true },
+    client: { messageMode: true, readSize: 1000 },
+  });
+  const messages = ["", "a", "", "", "bcd", ""];
+  // Server to client, then client to server: a WriteFile of 0 bytes, a read of 0 bytes.
+  for (const m of messages) conn.writer!.write(m);
+  for (const m of messages) client.writer!.write(m);
+  const both = [client.readable.getReader(), conn.readable.getReader()];
+  for (const [side, r] of both.entries()) {
+    for (const [i, m] of messages.entries()) {
+      const { value, done } = await within(5_000, r.read());
+      assert.equal(done, false, `side ${side}, message ${i}`);
+      assert.equal(new TextDecoder().decode(value), m, `side ${side}, message ${i}`);
+    }
+    r.releaseLock();
+  }
+  await within(5_000, conn.writer!.flush());
+  await within(5_000, client.writer!.flush());
+  assert.equal(conn.writer!.bytesToWrite, 0);
+  await close();
+});
+
 test("BYOB readers work", async () => {
   const { server, client, conn, close } = await pair("byob");
   conn.writer!.write(pattern.at(0, 10_000));
