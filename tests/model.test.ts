@@ -478,24 +478,41 @@ const readerAction: fc.Arbitrary<ReaderAction> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("tick") }) },
 ) as fc.Arbitrary<ReaderAction>;
 
-/** A run: a default or a BYOB consumer (whose views are read into directly), and the steps. */
+/**
+ * A run: a default or a BYOB consumer (whose views are read into directly), its readable taken at
+ * once or late (at the first read, perhaps after cancel(), or only at the end), and the steps.
+ */
 const readerRun = fc.record({
   byob: fc.boolean(),
   viewSize: fc.integer({ min: 1, max: 40 }),
+  late: fc.boolean(),
   actions: fc.array(readerAction, { maxLength: 60 }),
 });
 
 async function runReader(
-  { byob, viewSize, actions }: { byob: boolean; viewSize: number; actions: ReaderAction[] },
+  { byob, viewSize, late, actions }: {
+    byob: boolean;
+    viewSize: number;
+    late: boolean;
+    actions: ReaderAction[];
+  },
 ): Promise<void> {
   const { channel, reader } = fakeReader({ readSize: 16 });
-  const byobReader = byob ? reader.readable.getReader({ mode: "byob" }) : undefined;
-  const stream = byobReader ?? reader.readable.getReader();
+  let byobReader: ReadableStreamBYOBReader | undefined;
+  let stream: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader | undefined;
+  const take = () => {
+    if (stream) return;
+    byobReader = byob ? reader.readable.getReader({ mode: "byob" }) : undefined;
+    stream = byobReader ?? reader.readable.getReader();
+  };
+  if (!late) take();
   type Result = { done: boolean; value?: Uint8Array };
-  const readOnce = (): Promise<Result> =>
-    byobReader
+  const readOnce = (): Promise<Result> => {
+    take();
+    return byobReader
       ? byobReader.read(new Uint8Array(viewSize)) as Promise<Result>
       : (stream as ReadableStreamDefaultReader<Uint8Array>).read() as Promise<Result>;
+  };
   const delivered: number[] = [];
   let next = 0;
   let pendingReads = 0;
@@ -584,6 +601,11 @@ async function runReader(
   }
   await settles(Promise.all([...promises, cancelling]), 3_000, "a promise of the reader's");
   check("at the end");
+  if (!stream) {
+    // A readable asked for only after cancel(): an ended stream, not a read that waits for ever.
+    const r = await settles(readOnce(), 3_000, "a read of a readable taken after cancel()");
+    assert.equal(r.done, true, "a readable taken after cancel() has ended");
+  }
   if (failedStartsBeforeCancel > 0) {
     // The first failed start ended the stream: cleanly for a peer that has gone, else in error.
     const peerGone = [109, 232, 233].includes(channel.startFailureCodes[0]);
