@@ -73,7 +73,7 @@ export class PipeReader {
   readonly #readSize: number;
   readonly #adaptive: boolean;
   /** Settles when the read in flight has completed; null when none is. */
-  #inFlight: Promise<void> | null = null;
+  #inFlight: Promise<unknown> | null = null;
   #bytesRead = 0;
   #released: Promise<void> | undefined;
   #cancelled: Promise<Uint8Array> | undefined;
@@ -273,32 +273,25 @@ export class PipeReader {
     return this.#released;
   }
 
-  #pull(c: ReadableByteStreamController): Promise<void> {
-    if (this.#ended) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      // Keep reading until something was delivered (a message may take several reads, and a
-      // zero-byte read delivers nothing): a byte stream does not pull again by itself. Reads
-      // that complete at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) are handled in this loop.
-      const later = (result: IoResult) => {
-        if (this.#completed(c, result) || this.#ended) resolve();
-        else step();
-      };
-      const step = () => {
-        for (;;) {
-          const result = this.#read(c, later);
-          if (!result) return; // pending, or a failure to start reported on a later turn
-          if (this.#completed(c, result) || this.#ended) return resolve();
-        }
-      };
-      step();
-    });
+  /**
+   * Reads until something was delivered or the stream ended: a message may take several reads,
+   * a zero-byte read delivers nothing, and a byte stream does not pull again by itself.
+   */
+  async #pull(c: ReadableByteStreamController): Promise<void> {
+    while (!this.#ended) {
+      const started = this.#read(c);
+      // A read that completed at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) is taken here.
+      const result = started instanceof Promise ? await started : started;
+      if (this.#completed(c, result)) return;
+    }
   }
 
   /**
    * Starts one read: into the consumer's BYOB view itself when there is one (byte mode), else
-   * into the reader's buffer. Returns the result when it completed at once.
+   * into the reader's buffer. Returns the result when it completed at once, else its completion
+   * (a failure to start is reported like one, on a later turn).
    */
-  #read(c: ReadableByteStreamController, later: (result: IoResult) => void): IoResult | undefined {
+  #read(c: ReadableByteStreamController): IoResult | Promise<IoResult> {
     const byob = c.byobRequest?.view;
     // The view's buffer was transferred to the stream: the consumer cannot touch it until we
     // respond, and it is referenced from the operation until the completion.
@@ -309,31 +302,28 @@ export class PipeReader {
         0,
         byob ? Math.min(byob.byteLength, this.#buffer.byteLength) : this.#buffer.byteLength,
       );
-    // What cancel() waits for; made only for a read that pends (the callback never comes
-    // before startRead has returned).
-    let finish: (() => void) | undefined;
-    let failure: IoResult | undefined;
+    // The callback never comes before startRead has returned.
+    let complete!: (result: IoResult) => void;
+    const completion = new Promise<IoResult>((r) => (complete = r));
     try {
       const started = this.#channel.startRead(this.#target, (result) => {
         this.#inFlight = null;
-        finish?.();
-        later(result);
+        complete(result);
       });
       if (started === undefined) {
-        this.#inFlight = new Promise<void>((r) => (finish = r));
-        return undefined;
+        this.#inFlight = completion; // what cancel() waits for
+        return completion;
       }
-      if (!startFailed(started)) return started; // completed at once
-      failure = { error: failureCode(started.error), bytes: 0, syscall: started.syscall };
+      if (!startFailed(started)) return started;
+      return Promise.resolve({
+        error: failureCode(started.error),
+        bytes: 0,
+        syscall: started.syscall,
+      });
     } catch (e) {
-      // Also from inside a completion callback (the next read starts there): never thrown on.
       this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
-      failure = { error: this.#internalError.errno, bytes: 0 };
+      return Promise.resolve({ error: this.#internalError.errno, bytes: 0 });
     }
-    // Reported like a completion, on a later turn.
-    const result = failure;
-    queueMicrotask(() => later(result));
-    return undefined;
   }
 
   #completed(c: ReadableByteStreamController, result: IoResult): boolean {
