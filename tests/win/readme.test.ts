@@ -72,6 +72,22 @@ test("Usage: a file as a stream (Deno.open in Deno, Bun.file in Bun)", () =>
     assert.deepEqual(await sentToMyApp(file, dir, { cwd: dir }), data);
   }));
 
+test("Usage: pipeTo with a signal and addAbortSignal gives up on a peer that never reads", () =>
+  withDir("readme", async (dir) => {
+    const server = listen(MY_APP);
+    try {
+      const accepted = server.accept(); // and never read
+      const t0 = performance.now();
+      const e = await snippet("stream_abort.ts", dir);
+      assert.equal(e.stdout.trim(), "TimeoutError");
+      // The 1 s signal, a runtime's start under Wine, and stop()'s bound (2 s) at most.
+      assert.ok(performance.now() - t0 < 30_000);
+      await (await accepted)?.close({ timeout: 1_000 });
+    } finally {
+      await server.close();
+    }
+  }));
+
 test("Usage: errors carry code (the name), errno (the number) and syscall", () =>
   withDir("readme", async (dir) => {
     const e = await snippet("errors.ts", dir);
