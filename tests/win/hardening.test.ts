@@ -346,6 +346,37 @@ test("a write after the handle was closed early names the operation, not WriteFi
   await server.close();
 });
 
+test("flushSync after the reader closed the shared handle (a failed CancelIoEx) fails at once, not as a timeout", async () => {
+  const { client: conn, conn: peer, server } = await pair("early-sync", {
+    server: { inBufferSize: 4096 },
+  });
+  conn.writer!.write(pattern.at(0, 256 * 1024)); // the server never reads: stays in flight
+  const pending = conn.readable.getReader().read();
+  await sleep(50); // a ReadFile is in flight too
+  const restore = inject("CancelIoEx", () => failingWith(6));
+  let cancelling;
+  try {
+    cancelling = conn.reader!.cancel(); // closes the owned handle to end the read
+  } finally {
+    restore();
+  }
+  // The write's completion comes through the pool, later; flushSync runs before it can.
+  const t0 = performance.now();
+  assert.throws(() => conn.writer!.flushSync(3_000), (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.equal(e.syscall, "GetOverlappedResultEx");
+    assert.equal(e.code, "ERROR_INVALID_HANDLE");
+    assert.match(e.message, /closed to end pending I\/O/);
+    return true;
+  });
+  assert.ok(performance.now() - t0 < 1_000, "at once, not at the deadline");
+  await within(5_000, cancelling, "cancel");
+  assert.equal((await within(5_000, pending)).done, true);
+  await conn.close().catch(() => {});
+  await peer.close();
+  await server.close();
+});
+
 // ---- teardown order ----
 
 test("an owned handle is closed before its pool object (CloseThreadpoolIo's order)", async () => {
