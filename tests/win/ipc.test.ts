@@ -4,10 +4,14 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Duplex } from "node:stream";
+import type {
+  ReadableStream as NodeReadable,
+  WritableStream as NodeWritable,
+} from "node:stream/web";
 import { test } from "node:test";
 import { pipeLocalInformation } from "../../core/pipe_info.ts";
-import { takeLocalWideString } from "../../core/security_descriptor.ts";
-import { currentUserSid } from "../../core/security_descriptor.ts";
+import { currentUserSid, takeLocalWideString } from "../../core/security_descriptor.ts";
 import { native } from "../../ffi/runtime.ts";
 import { connect, listen, PipeConnection, PipeError } from "../../mod.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
@@ -199,6 +203,26 @@ test("message mode: empty messages (delimiters, keep-alives) arrive both ways as
   await within(5_000, client.writer!.flush());
   assert.equal(conn.writer!.bytesToWrite, 0);
   await close();
+});
+
+test("a readable asked for after close() has ended: a read, and a Duplex.fromWeb, settle at once", async () => {
+  const { client, conn, close } = await pair("late");
+  await client.close();
+  const r = await within(2_000, client.readable.getReader().read());
+  assert.equal(r.done, true);
+  // The same through node:stream, which libraries wrap a connection in (README "Node streams").
+  const late = await pair("late-duplex");
+  await late.client.close();
+  const duplex = Duplex.fromWeb({
+    readable: late.client.readable as unknown as NodeReadable,
+    writable: late.client.writable as unknown as NodeWritable,
+  });
+  duplex.on("error", () => {}); // its writable half is closed: not what is tested
+  const ended = new Promise<void>((resolve) => duplex.on("end", resolve));
+  duplex.resume();
+  await within(2_000, ended);
+  await Promise.all([conn.close(), late.conn.close()]);
+  await Promise.all([close(), late.close()]);
 });
 
 test("BYOB readers work", async () => {
