@@ -13,6 +13,7 @@ import {
 import { sleep, within } from "../server_end.ts";
 import { ByteStream, encodeHeader, HEADER_SIZE, mix, type Mode, Rng } from "./chaos_protocol.ts";
 import {
+  acceptedOn,
   active,
   CONNECTION_MS,
   describe,
@@ -114,15 +115,7 @@ async function clientSteps(
   who: string,
   now: (what: string) => void,
 ): Promise<void> {
-  const conn = await within(
-    STEP_MS,
-    connect(name, {
-      timeout: STEP_MS,
-      highWaterMark: spec.highWaterMark,
-      readSize: spec.readSize,
-    }),
-    `${who}: connect`,
-  );
+  const conn = await connectFairly(spec, name, who);
   try {
     await drive(spec, who, now, conn);
   } catch (e) {
@@ -132,6 +125,35 @@ async function clientSteps(
     await within(STEP_MS, conn.writer!.stop().then(() => conn.close()), `${who}: abandon`)
       .catch(() => {});
     throw e;
+  }
+}
+
+/**
+ * connect(), waiting out ERROR_PIPE_BUSY for as long as the server keeps accepting others. With
+ * fewer instances than clients, a freed instance goes to whichever client's CreateFileW comes
+ * first, and one client can lose that race for longer than STEP_MS while the server serves the
+ * others (measured: busy for 15 s on the 3-instance server while it accepted a connection every
+ * few hundred ms). What must not happen is a server that stops listening: a whole STEP_MS with
+ * no connection accepted on that pipe fails the client.
+ */
+async function connectFairly(spec: Spec, name: string, who: string): Promise<PipeConnection> {
+  for (;;) {
+    const before = acceptedOn.get(name) ?? 0;
+    try {
+      return await within(
+        STEP_MS,
+        connect(name, {
+          timeout: STEP_MS,
+          highWaterMark: spec.highWaterMark,
+          readSize: spec.readSize,
+        }),
+        `${who}: connect`,
+      );
+    } catch (e) {
+      const served = (acceptedOn.get(name) ?? 0) - before;
+      if (!(e instanceof PipeError && e.code === "ERROR_PIPE_BUSY") || served === 0) throw e;
+      stats.clientSide.busyRetries++;
+    }
   }
 }
 

@@ -41,6 +41,12 @@ export const counters = () => ({
     readerCancelLeftoverBytes: 0,
     /** serverDrop clients whose pending read ended (EOF) when the server went. */
     readsEndedByDrop: 0,
+    /**
+     * Connect attempts that timed out on ERROR_PIPE_BUSY while the server accepted other clients
+     * meanwhile (so it was listening: the client lost the race for each freed instance), and
+     * were made again.
+     */
+    busyRetries: 0,
   },
   children: {
     spawned: 0,
@@ -102,6 +108,9 @@ export function mismatch(who: string, m: Mismatch, what = "byte"): string {
   const hex = (b: number) => b < 0 ? "?" : `0x${b.toString(16).padStart(2, "0")}`;
   return `${who}: ${what} ${m.position} is ${hex(m.got)}, expected ${hex(m.expected)}`;
 }
+
+/** Connections each server (by pipe name) has accepted so far. */
+export const acceptedOn: Map<string, number> = new Map();
 
 /** What is under way now, for the report of a run that does not finish: who → doing what. */
 export const active: Map<string, () => string> = new Map();

@@ -44,6 +44,7 @@ import {
   Rng,
 } from "./chaos_protocol.ts";
 import {
+  acceptedOn,
   active,
   atMost,
   CONNECTION_MS,
@@ -112,6 +113,7 @@ function startServer(options: ListenOptions) {
   const accepting = (async () => {
     try {
       for await (const conn of server) {
+        acceptedOn.set(name, (acceptedOn.get(name) ?? 0) + 1);
         const p = serve(conn).finally(() => serving.delete(p));
         serving.add(p);
       }
