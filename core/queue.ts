@@ -26,7 +26,9 @@ interface Block {
 /** A FIFO of bytes in writer-owned blocks. */
 export class WriteQueue {
   #blocks: Block[] = [];
-  #spare: Uint8Array[] = [];
+  /** Written blocks kept for reuse, by size (each a power of two), within {@link #spareBytes}. */
+  #spare = new Map<number, Uint8Array[]>();
+  #spareBytes = 0;
   #queuedBytes = 0;
   readonly #maxBlock: number;
 
@@ -77,11 +79,20 @@ export class WriteQueue {
     return head.bytes.subarray(0, head.filled);
   }
 
-  /** Gives a taken block back for reuse, once the kernel is done with it. */
+  /**
+   * Gives a taken block back for reuse, once the kernel is done with it. Blocks of every size are
+   * kept, up to two largest blocks' worth in all: a fresh `ArrayBuffer` per write (zeroed, its
+   * pages new to the process) costs more than the write's copy (measured: 64 KiB chunks written
+   * at 141 MB/s with only 1 MiB blocks reused, 252 MB/s with all; bench/RESULTS.md).
+   */
   recycle(bytes: Uint8Array): void {
-    if (bytes.buffer.byteLength === this.#maxBlock && this.#spare.length < 2) {
-      this.#spare.push(new Uint8Array(bytes.buffer));
-    }
+    const size = bytes.buffer.byteLength;
+    if (this.#messages) return; // exact-size blocks: never asked for again
+    if (this.#spareBytes + size > 2 * this.#maxBlock) return;
+    const list = this.#spare.get(size);
+    if (list) list.push(new Uint8Array(bytes.buffer));
+    else this.#spare.set(size, [new Uint8Array(bytes.buffer)]);
+    this.#spareBytes += size;
   }
 
   /** Drops everything queued. */
@@ -91,13 +102,14 @@ export class WriteQueue {
   }
 
   #allocate(want: number): Uint8Array {
-    if (want >= this.#maxBlock) {
-      const spare = this.#spare.pop();
-      if (spare) return spare;
-      return new Uint8Array(new ArrayBuffer(this.#maxBlock));
-    }
     let size = MIN_BLOCK;
-    while (size < want) size *= 2;
-    return new Uint8Array(new ArrayBuffer(Math.min(size, this.#maxBlock)));
+    while (size < want && size < this.#maxBlock) size *= 2;
+    size = Math.min(size, this.#maxBlock);
+    const spare = this.#spare.get(size)?.pop();
+    if (spare) {
+      this.#spareBytes -= size;
+      return spare;
+    }
+    return new Uint8Array(new ArrayBuffer(size));
   }
 }

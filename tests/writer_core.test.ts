@@ -855,3 +855,53 @@ test("flushSync waits for both writes in flight, oldest first", () => {
   assert.equal(channel.received.length, 192);
   assert.deepEqual(channel.received.slice(120, 136), [...block(8, 2), ...block(8, 3)]);
 });
+
+test("written blocks of every size are reused, within two largest blocks' worth, never in flight", async () => {
+  const { WriteQueue } = await import("../core/queue.ts");
+  const q = new WriteQueue(1024 * 1024);
+  const taken = (n: number) => {
+    q.push(new Uint8Array(n).fill(n & 0xff));
+    return q.take()!;
+  };
+  const a = taken(64 * 1024);
+  const b = taken(64 * 1024); // `a` is still the kernel's: a new block
+  assert.notEqual(b.buffer, a.buffer);
+  q.recycle(a);
+  const c = taken(60 * 1024); // same size class (64 KiB): `a`'s memory again
+  assert.equal(c.buffer, a.buffer);
+  assert.equal(c.byteLength, 60 * 1024); // only what this write filled is handed out
+  // The budget: two 1 MiB blocks are kept, a third is dropped.
+  const big = [taken(1 << 20), taken(1 << 20), taken(1 << 20)];
+  for (const x of big) q.recycle(x);
+  const again = [taken(1 << 20), taken(1 << 20), taken(1 << 20)];
+  assert.equal(again.filter((x) => big.some((y) => y.buffer === x.buffer)).length, 2);
+  // Message blocks have exact sizes that are never asked for again: not kept.
+  const m = new WriteQueue(1024 * 1024, true);
+  m.push(new Uint8Array(100));
+  const first = m.take()!;
+  m.recycle(first);
+  m.push(new Uint8Array(100));
+  assert.notEqual(m.take()!.buffer, first.buffer);
+});
+
+test("a reused block is never written into while the kernel still holds it", async () => {
+  // The fake keeps a copy of each write as it started; a block reused too early would change
+  // the memory of a write still in flight, and its view would no longer match that copy.
+  const { channel, writer } = fakeWriter({ writesInFlight: 2 });
+  const rand = prng(7);
+  let expected = 0;
+  for (let round = 0; round < 200; round++) {
+    const n = [100, 20_000, 64 * 1024, 70_000, 300_000][rand.next() % 5];
+    writer.write(new Uint8Array(n).fill(round & 0xff));
+    expected += n;
+    await tick();
+    for (const w of channel.pending) {
+      const at = w.view.findIndex((x, i) => x !== w.bytes[i]); // (a diff of 300 KB is too slow)
+      assert.equal(at, -1, `round ${round}: a write in flight changed at byte ${at}`);
+    }
+    if (rand.next() % 2) channel.completeNow();
+  }
+  await channel.drain();
+  assert.equal(channel.received.length, expected);
+  assert.deepEqual(channel.violations, []);
+});
