@@ -38,7 +38,8 @@ import { pipeWritable } from "./writable.ts";
 export interface PipeWriterOptions {
   /**
    * `write()` returns false, and `writable` applies backpressure, once `bytesToWrite` reaches
-   * this many bytes. Default 1 MiB (chosen by measurement; see README "Design").
+   * this many bytes; `drain` follows when it has fallen to half. Default 1 MiB (chosen by
+   * measurement; see README "Design").
    */
   highWaterMark?: number;
   /**
@@ -322,7 +323,8 @@ export class PipeWriter extends EventTarget {
   /**
    * Queues a copy of `chunk` (a `Uint8Array`, another `ArrayBufferView`, an `ArrayBuffer`, or a
    * string as UTF-8) and starts writing if nothing is in flight. Returns false once
-   * `bytesToWrite >= highWaterMark`: wait for `drain` before writing more.
+   * `bytesToWrite >= highWaterMark`: wait for `drain` (when it has fallen to half the mark)
+   * before writing more.
    *
    * @throws {TypeError} for anything that is not bytes, or a detached buffer.
    * @throws {PipeError} after `close()`, `stop()`, or a failure (then the failure itself).
@@ -795,7 +797,10 @@ export class PipeWriter extends EventTarget {
   /** `byteswritten`, `drain` when due, and flush waiters, after `bytes` were written. */
   #progressed(bytes: number): void {
     if (bytes > 0) this.#emit(new CustomEvent("byteswritten", { detail: bytes }));
-    if (this.#needDrain && this.#bytesToWrite < this.#highWaterMark && !this.#error) {
+    // Not as soon as it is below: a caller woken one chunk under the mark writes one chunk,
+    // and each WriteFile then carries one chunk. Half the mark lets what is written next
+    // coalesce (measured, 4 KiB chunks under Wine: 152 MB/s woken below the mark, 263 at half).
+    if (this.#needDrain && this.#bytesToWrite <= this.#highWaterMark / 2 && !this.#error) {
       this.#needDrain = false;
       this.#settle(this.#drainWaiters);
       this.#emit(new Event("drain"));

@@ -82,16 +82,24 @@ test("bytesToWrite counts queued plus in-flight bytes", async () => {
   assert.equal(writer.bytesToWrite, 0);
 });
 
-test("write returns false at the high-water mark, and drain fires once below it", async () => {
+test("write returns false at the high-water mark, and drain fires once it has fallen to half", async () => {
   const { channel, writer } = fakeWriter({ highWaterMark: 100 });
   const events = recordEvents(writer);
-  assert.equal(writer.write(new Uint8Array(60)), true);
+  assert.equal(writer.write(new Uint8Array(40)), true);
   await channel.settle();
-  assert.equal(writer.write(new Uint8Array(60)), false);
-  await channel.complete(); // 60 written, 60 left: below 100
-  assert.deepEqual(events, ["byteswritten", "drain"]);
-  await channel.complete();
-  assert.deepEqual(events, ["byteswritten", "drain", "byteswritten"]);
+  assert.equal(writer.write(new Uint8Array(70)), false); // 110 to write
+  await channel.complete(); // 40 written, 70 left: below 100, but not yet half
+  assert.deepEqual(events, ["byteswritten"]);
+  assert.equal(writer.write(new Uint8Array(0)), true); // (an empty write changes nothing)
+  await channel.complete(); // 70 written, 0 left
+  assert.deepEqual(events, ["byteswritten", "byteswritten", "drain"]);
+  // Exactly half is enough.
+  assert.equal(writer.write(new Uint8Array(50)), true);
+  await channel.settle();
+  assert.equal(writer.write(new Uint8Array(50)), false);
+  await channel.complete(); // 50 left: half
+  assert.deepEqual(events.slice(3), ["byteswritten", "drain"]);
+  await channel.drain();
 });
 
 test("byteswritten carries the byte count of each completion", async () => {
