@@ -5,7 +5,13 @@
 //   the C writer (bench/peers/writer.c, two overlapped writes in flight) when bench/compare.mjs
 //   could compile it, so that the readers are what is measured, else Node's net.
 // With the C peers built, "C" (bench/peers/rt_server.c, rt_client.c, reader.c) is a reference
-// column in both. Results go to .tmp/bench/ipc.json.
+// column in both. "hop alone (Deno)" and "hop alone (Bun)" (bench/peers/hop.ts at both ends) take
+// part in the round trips only: the same ping-pong through the FFI callback path and nothing else,
+// the ceiling each runtime sets on winpipe's round trips. Results go to .tmp/bench/ipc.json.
+//
+//   ipc_windows.ts [all|rt|reads]    runs both parts (the default), or the round trips or the
+//                                    read throughput only (an argument rather than an environment
+//                                    variable: scripts/wine.sh passes only the variables it names)
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -18,10 +24,16 @@ const roundTrips = 2000;
 // Absolute: Bun under Wine mis-resolves relative paths ("directory mismatch", measured).
 const dir = resolve(".tmp", "bench");
 mkdirSync(dir, { recursive: true });
+const parts = process.argv[2] ?? "all";
+if (!["all", "rt", "reads"].includes(parts)) {
+  console.error(`usage: ipc_windows.ts [all|rt|reads], not ${parts}`);
+  process.exit(2);
+}
 
 type Cmd = [string, string[]];
 const c = cPeers();
-const impls: { name: string; server: Cmd; client: Cmd; reader: Cmd }[] = [
+/** The implementations: `reader` is what the read-throughput part runs; without it, rt only. */
+const impls: { name: string; server: Cmd; client: Cmd; reader?: Cmd }[] = [
   {
     name: "winpipe (Deno)",
     server: [deno, ["run", "-A", "bench/peers/rt_server.ts"]],
@@ -60,7 +72,20 @@ const impls: { name: string; server: Cmd; client: Cmd; reader: Cmd }[] = [
       reader: [c.exe("reader"), []] as Cmd,
     }]
     : []),
+  {
+    name: "hop alone (Deno)",
+    server: [deno, ["run", "-A", "bench/peers/hop.ts", "server"]],
+    client: [deno, ["run", "-A", "bench/peers/hop.ts", "client"]],
+  },
+  {
+    name: "hop alone (Bun)",
+    server: [bun, ["bench/peers/hop.ts", "server"]],
+    client: [bun, ["bench/peers/hop.ts", "client"]],
+  },
 ];
+/** The read-throughput part's implementations. */
+const readers = impls.flatMap(({ name, reader }) => (reader ? [{ name, reader }] : []));
+const rtImpls = parts === "reads" ? [] : impls;
 const source = c.built
   ? { name: "C, 2 writes in flight", cmd: [c.exe("writer"), []] as Cmd }
   : { name: "node net", cmd: [node, ["bench/peers/net_writer.cjs"]] as Cmd };
@@ -87,11 +112,12 @@ const chunkSizes = process.env.WINPIPE_BENCH_CHUNKS
   : [256, 4096, 65536, MiB];
 /** Bytes per read run: WINPIPE_BENCH_MIB at 256 B and 4 KiB, ×2 at 64 KiB, ×4 at 1 MiB. */
 const totalFor = (chunk: number) => totalMiB * MiB * (chunk >= MiB ? 4 : chunk >= 65536 ? 2 : 1);
+const readChunks = parts === "rt" ? [] : chunkSizes;
 let n = 0;
 
 for (let round = 0; round < rounds; round++) {
-  for (let k = 0; k < impls.length; k++) {
-    const impl = impls[(k + round) % impls.length];
+  for (let k = 0; k < rtImpls.length; k++) {
+    const impl = rtImpls[(k + round) % rtImpls.length];
     const pipe = String.raw`\\.\pipe\winpipe-rt-${process.pid}-${++n}`;
     const ready = join(dir, "rt-ready");
     const result = join(dir, "rt-result.jsonl");
@@ -112,10 +138,10 @@ for (let round = 0; round < rounds; round++) {
       await server.exited;
     }
   }
-  for (const chunk of chunkSizes) {
+  for (const chunk of readChunks) {
     const total = totalFor(chunk);
-    for (let k = 0; k < impls.length; k++) {
-      const impl = impls[(k + round) % impls.length];
+    for (let k = 0; k < readers.length; k++) {
+      const impl = readers[(k + round) % readers.length];
       const pipe = String.raw`\\.\pipe\winpipe-read-${process.pid}-${++n}`;
       const result = join(dir, "read-result.jsonl");
       rmSync(result, { force: true });
@@ -158,9 +184,11 @@ writeFileSync(
       rounds,
       roundTrips,
       totalMiB,
-      totalMiBByChunk: Object.fromEntries(chunkSizes.map((c) => [c, totalFor(c) / MiB])),
-      chunkSizes,
-      impls: impls.map((i) => i.name),
+      totalMiBByChunk: Object.fromEntries(readChunks.map((c) => [c, totalFor(c) / MiB])),
+      chunkSizes: readChunks,
+      parts,
+      impls: rtImpls.map((i) => i.name),
+      readers: readChunks.length ? readers.map((i) => i.name) : [],
       source: source.name,
       rt,
       reads,
