@@ -39,7 +39,13 @@ self.onmessage = ({ data: port }) => {
 
 async function workerPort(): Promise<number> {
   const { kernel32, addressOf } = native();
-  const { dlopen } = (import.meta as unknown as { require(id: string): any }).require("bun:ffi");
+  /** The part of `bun:ffi` used here (its types are Bun's, not visible to this checker). */
+  type Dlopen = (
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ) => { symbols: Record<string, (...args: unknown[]) => number | bigint> };
+  const { dlopen } = (import.meta as unknown as { require(id: "bun:ffi"): { dlopen: Dlopen } })
+    .require("bun:ffi");
   const lib = dlopen("kernel32.dll", {
     CreateIoCompletionPort: { args: ["u64", "u64", "u64", "u32"], returns: "u64" },
     PostQueuedCompletionStatus: { args: ["u64", "u32", "u64", "u64"], returns: "i32" },
