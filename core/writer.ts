@@ -39,7 +39,7 @@ export interface PipeWriterOptions {
   /**
    * `write()` returns false, and `writable` applies backpressure, once `bytesToWrite` reaches
    * this many bytes; `drain` follows when it has fallen to half. Default 1 MiB (chosen by
-   * measurement; see README "Design").
+   * measurement; see docs/design.md).
    */
   highWaterMark?: number;
   /**

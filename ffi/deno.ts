@@ -95,7 +95,7 @@ export function loadDeno(): Native {
     },
     threadSafeIoCallback(onCompletion: IoCompletion): NativeCallback {
       // A foreign-thread call blocks that pool thread until JS has run the callback, so the JS
-      // thread never waits synchronously for pool callbacks (see README "Design").
+      // thread never waits synchronously for pool callbacks (see docs/design.md).
       const cb = D.UnsafeCallback.threadSafe(
         ioCompletionCallback,
         (_instance, context, overlapped, ioResult, bytes) =>

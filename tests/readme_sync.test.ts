@@ -1,4 +1,4 @@
-// Every TypeScript example in README.md is run by a test: each block appears, line for line, in
+// Every TypeScript example in README.md and docs/*.md is run by a test: each block appears, line for line, in
 // a file that a Windows suite runs (examples/, tests/win/readme/, tests/win/peers/inherited.ts).
 // Only the import specifier may differ ("@winpipe/winpipe" or "winpipe" there, a relative path to
 // mod.ts here), and indentation. The server part of the echo pair is also, but for the pipe's name,
@@ -50,12 +50,20 @@ export function readmeBlocks(readme: string): string[] {
   return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
 }
 
-test("every ts block in README.md is in a file that a test runs", () => {
+/** The front page and the long material in docs/. */
+const DOCS = [
+  "README.md",
+  ...readdirSync("docs").filter((f) => f.endsWith(".md")).map((f) => join("docs", f)),
+];
+
+test("every ts block in README.md and docs/*.md is in a file that a test runs", () => {
   const files = RUN_BY_TESTS.map((f) => ({ f, lines: normalize(readFileSync(f, "utf8")) }));
-  const blocks = readmeBlocks(readFileSync("README.md", "utf8"));
+  const blocks = DOCS.flatMap((d) => readmeBlocks(readFileSync(d, "utf8")).map((b) => ({ d, b })));
   assert.ok(blocks.length >= 10, `only ${blocks.length} blocks found`);
-  const missing = blocks.filter((b) => !files.some(({ lines }) => contains(lines, normalize(b))));
-  assert.deepEqual(missing, [], "README blocks that no test runs");
+  const missing = blocks.filter(({ b }) =>
+    !files.some(({ lines }) => contains(lines, normalize(b)))
+  );
+  assert.deepEqual(missing, [], "blocks that no test runs");
 });
 
 test("the check catches a README block that no test runs", () => {

@@ -1,7 +1,7 @@
 // The completion path against real kernel32: what completes at once is handled inline and queues
 // no completion (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), what pends still arrives through the pool,
 // and a caller's handle keeps its mode. Windows and Wine (10) behave alike here; the research
-// behind each case is in core/completion/mod.ts and README "Design".
+// behind each case is in core/completion/mod.ts and docs/design.md.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type IoResult, OverlappedPipe, strayCompletions } from "../../core/completion/mod.ts";

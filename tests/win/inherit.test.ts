@@ -1,4 +1,4 @@
-// A pipe handle passed to a child process by inheritance, as README ("Where a handle comes
+// A pipe handle passed to a child process by inheritance, as docs/api.md ("Where a handle comes
 // from") shows: the parent opens the client end inheritable and overlapped, starts the child with
 // the handle's value in PIPE_HANDLE, and closes its own copy; the child wraps it with
 // PipeWriter.fromHandle or PipeReader.fromHandle (tests/win/peers/inherited.ts).
