@@ -83,7 +83,7 @@ export class WriteQueue {
    * Gives a taken block back for reuse, once the kernel is done with it. Blocks of every size are
    * kept, up to two largest blocks' worth in all: a fresh `ArrayBuffer` per write (zeroed, its
    * pages new to the process) costs more than the write's copy (measured: 64 KiB chunks written
-   * at 141 MB/s with only 1 MiB blocks reused, 252 MB/s with all; bench/RESULTS.md).
+   * at 141 MB/s with only 1 MiB blocks reused, 252 MB/s with all; docs/design.md).
    */
   recycle(bytes: Uint8Array): void {
     const size = bytes.buffer.byteLength;

@@ -51,6 +51,9 @@ function ipc(rt: Record<string, number>) {
     reads: [],
   };
 }
+/** The rendering of one chunk size's writes and one round-trip table, with no `deno bench` text. */
+const rendered = (writes: Record<string, number>, rt: Record<string, number>) =>
+  render(results(writes), ipc(rt), "", "");
 const ahead = {
   "winpipe (Deno)": 1000,
   "winpipe (Bun)": 1000,
@@ -60,16 +63,14 @@ const ahead = {
 };
 
 test("a winpipe cell below the best peer is named, with its ratio; the C reference is apart", () => {
-  const r = render(
-    results({
+  const r = rendered(
+    {
       "winpipe (Deno)": 100,
       "winpipe (Bun)": 300,
       "node net": 200,
       "C, 2 writes in flight": 400,
-    }),
-    ipc(ahead),
-    "",
-    "",
+    },
+    ahead,
   );
   assert.deepEqual(r.behind, [
     "64 KiB write, winpipe (Deno): 100.0 MB/s, 0.50× best peer node net (200.0)",
@@ -81,16 +82,14 @@ test("a winpipe cell below the best peer is named, with its ratio; the C referen
 });
 
 test("round trips below the best peer, or below 0.9x the runtime's hop alone, are named", () => {
-  const r = render(
-    results({
+  const r = rendered(
+    {
       "winpipe (Deno)": 300,
       "winpipe (Bun)": 300,
       "node net": 200,
       "C, 2 writes in flight": 200,
-    }),
-    ipc({ ...ahead, "winpipe (Deno)": 850, "hop alone (Deno)": 1000 }),
-    "",
-    "",
+    },
+    { ...ahead, "winpipe (Deno)": 850, "hop alone (Deno)": 1000 },
   );
   assert.equal(r.behind.length, 2);
   assert.match(r.behind[0], /^round trips, winpipe \(Deno\): 850\/s, 0\.94× best peer node net/);
@@ -98,16 +97,14 @@ test("round trips below the best peer, or below 0.9x the runtime's hop alone, ar
 });
 
 test("with winpipe at or above every peer, the guard says so", () => {
-  const r = render(
-    results({
+  const r = rendered(
+    {
       "winpipe (Deno)": 300,
       "winpipe (Bun)": 300,
       "node net": 200,
       "C, 2 writes in flight": 250,
-    }),
-    ipc(ahead),
-    "",
-    "",
+    },
+    ahead,
   );
   assert.deepEqual(r.behind, []);
   assert.deepEqual(r.reference, []);

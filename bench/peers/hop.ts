@@ -135,6 +135,14 @@ if (role === "server") {
   );
   if (handle === INVALID_HANDLE_VALUE) fail("CreateNamedPipeW");
   const io = bind(handle);
+  /** Starts the next read: its byte count if it completed at once, else -1. */
+  const read = () =>
+    overlapped(
+      io,
+      readOv,
+      () => k.ReadFile(handle, bufferAt, buffer.byteLength, null, readOvAt),
+      "ReadFile",
+    );
   // Echo: each read's bytes are written back, then the next read starts.
   const echo = (n: number) => {
     for (;;) {
@@ -149,33 +157,16 @@ if (role === "server") {
       ) {
         return; // the read starts again when the write's callback comes
       }
-      n = overlapped(
-        io,
-        readOv,
-        () => k.ReadFile(handle, bufferAt, buffer.byteLength, null, readOvAt),
-        "ReadFile",
-      );
+      n = read();
       if (n < 0) return;
     }
   };
   onCompletion = (ov, error, bytes) => {
     if (error !== 0) process.exit(0); // the client left (ERROR_BROKEN_PIPE)
-    if (ov === writeOvAt) {
-      const n = overlapped(
-        io,
-        readOv,
-        () => k.ReadFile(handle, bufferAt, buffer.byteLength, null, readOvAt),
-        "ReadFile",
-      );
-      if (n >= 0) echo(n);
-    } else if (connecting) {
+    if (ov === writeOvAt || connecting) {
+      // A write done, or the client connected: the next read.
       connecting = false;
-      const n = overlapped(
-        io,
-        readOv,
-        () => k.ReadFile(handle, bufferAt, buffer.byteLength, null, readOvAt),
-        "ReadFile",
-      );
+      const n = read();
       if (n >= 0) echo(n);
     } else {
       echo(bytes);
