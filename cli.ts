@@ -30,7 +30,8 @@ import { realpathSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { isLocalPipeName, validatePipeName } from "./core/names.ts";
+import { isLocalPipeName, resolveEndpoint, validatePipeName } from "./core/names.ts";
+import { isWindows } from "./ffi/runtime.ts";
 import {
   connect,
   listen,
@@ -62,7 +63,8 @@ const USAGE = `usage: winpipe send  [options] <pipe> [file]   FILE (or stdin) in
        winpipe recv  [options] <pipe> [file]   listen; one client's bytes to FILE (or stdout)
        winpipe relay [options] <pipe>          stdin to the pipe, the pipe to stdout
 
-PIPE is a name like \\\\.\\pipe\\my-app.
+PIPE is a bare name like my-app (\\\\.\\pipe\\my-app on Windows, a socket in a private
+directory on Linux and macOS), or a full name: \\\\.\\pipe\\NAME, or a socket path.
 
 options:
   --wait            send/relay: wait for the pipe to be created (up to --timeout)
@@ -157,12 +159,23 @@ function milliseconds(option: string, value: string | undefined): number {
  */
 function checkPipeName(command: string, args: CliArgs): void {
   const allowRemote = command === "recv" || args.allowRemote;
+  if (!isWindows()) {
+    if (args.allowRemote) throw new UsageError("--allow-remote is for Windows pipes only");
+    if (args.message) throw new UsageError("--message is for Windows pipes only");
+    try {
+      resolveEndpoint(args.pipe, {}, command);
+    } catch (e) {
+      throw e instanceof TypeError ? new UsageError(e.message) : e;
+    }
+    return;
+  }
   try {
-    validatePipeName(args.pipe, { allowRemote }, "--allow-remote is given");
+    if (!args.pipe.startsWith("\\\\")) resolveEndpoint(args.pipe, {}, command);
+    else validatePipeName(args.pipe, { allowRemote }, "--allow-remote is given");
   } catch (e) {
     throw e instanceof TypeError ? new UsageError(e.message) : e;
   }
-  if (command === "recv" && !isLocalPipeName(args.pipe)) {
+  if (command === "recv" && args.pipe.startsWith("\\\\") && !isLocalPipeName(args.pipe)) {
     throw new UsageError(
       `recv creates the pipe, so its name must be local (\\\\.\\pipe\\NAME), not ${
         JSON.stringify(args.pipe)
@@ -387,7 +400,7 @@ async function recv(args: CliArgs, io: CliIo): Promise<number> {
   let conn: PipeConnection | null = null;
   let progress: Progress | undefined;
   try {
-    server = listen(args.pipe, { messageMode: args.message, maxInstances: 1 });
+    server = listen(args.pipe, { ...(args.message ? { messageMode: true } : {}), maxInstances: 1 });
     conn = await server.accept();
     if (!conn) return 1;
     await server.close(); // one client: stop listening

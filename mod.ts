@@ -22,7 +22,7 @@
 export type { Chunk } from "./core/chunk.ts";
 export { connect, type ConnectOptions, PipeConnection, type PipeSide } from "./core/connection.ts";
 export { errnoName, isPeerGone, PipeError, type PipeErrorInit, Win32 } from "./core/errors.ts";
-export type { PipeNameOptions } from "./core/names.ts";
+export { type EndpointOptions, type PipeNameOptions, pipePath } from "./core/names.ts";
 export type { OpenAccess } from "./core/open.ts";
 export type { OpenOptions } from "./core/open.ts";
 export {

@@ -5,12 +5,17 @@
  * @module
  */
 import { PIPE_READMODE_MESSAGE } from "../ffi/kernel32.ts";
+import { isWindows } from "../ffi/runtime.ts";
+import { connectSocket } from "../posix/endpoint.ts";
+import { type ReadChannel, type WriteChannel } from "./completion/channel.ts";
 import { OverlappedPipe } from "./completion/mod.ts";
 import { isPeerGone, lastError, PipeError, Win32 } from "./errors.ts";
-import { describe } from "./names.ts";
+import { describe, type EndpointOptions, resolveEndpoint } from "./names.ts";
 import { requireNative } from "./native.ts";
 import { type OpenAccess, type OpenOptions, openPipeHandle } from "./open.ts";
 import {
+  booleanOption,
+  integerOption,
   openSettings,
   optionsObject,
   type ReaderSettings,
@@ -28,12 +33,35 @@ import {
 } from "./writer.ts";
 
 /** Options for {@link connect}. */
-export interface ConnectOptions extends OpenOptions, PipeWriterOptions, PipeReaderOptions {
+export interface ConnectOptions
+  extends OpenOptions, PipeWriterOptions, PipeReaderOptions, Pick<EndpointOptions, "abstract">
+{
   /**
    * Which ends to open. Default "duplex". Against a one-way server end, "duplex" falls back to
    * the one way the server allows, as libuv does.
    */
   access?: OpenAccess;
+  /**
+   * Linux and macOS: the uid that must own the socket file, checked before connecting (as
+   * wireguard's `ExpectedOwner`), so that a socket another user put there is refused. A bare
+   * name's private directory already gives this. On Windows it throws `ERROR_NOT_SUPPORTED`
+   * for now.
+   */
+  expectedOwner?: number;
+}
+
+/**
+ * What a connection is made over: a Windows pipe ({@link OverlappedPipe}) or a Unix socket.
+ * @internal
+ */
+export interface Transport {
+  readonly path: string | undefined;
+  readonly handle: bigint | null;
+  readChannel(): ReadChannel;
+  writeChannel(): WriteChannel;
+  retain(): void;
+  ref?(): void;
+  unref?(): void;
 }
 
 /** Which side of the pipe a connection is. */
@@ -73,27 +101,26 @@ export class PipeConnection {
   readonly reader: PipeReader | null;
   /** The writer, when the handle may be written. */
   readonly writer: PipeWriter | null;
-  /** The other end's process id (GetNamedPipeServerProcessId / GetNamedPipeClientProcessId). */
-  readonly peerProcessId: number;
+  /**
+   * The other end's process id: `GetNamedPipeServerProcessId` / `GetNamedPipeClientProcessId`
+   * on Windows. `undefined` on Linux and macOS: Deno and Bun give no access to the socket's
+   * descriptor, which `SO_PEERCRED` / `LOCAL_PEERPID` need, and winpipe never guesses.
+   */
+  readonly peerProcessId: number | undefined;
   #closed: Promise<void> | undefined;
-  readonly #pipe: OverlappedPipe;
+  readonly #pipe: Transport;
+  #byob: ReadableStreamBYOBReader | undefined;
 
   /**
    * Not public: use {@link connect} or a server's connections.
    * @ignore
    */
-  constructor(token: unknown, pipe: OverlappedPipe, init: ConnectionInit) {
+  constructor(token: unknown, pipe: Transport, init: ConnectionInit) {
     if (token !== CONSTRUCT) throw new TypeError("use connect() or listen() for a PipeConnection");
     this.path = pipe.path;
     this.side = init.side;
     this.#pipe = pipe;
-    const { kernel32 } = requireNative();
-    const pid = new Uint32Array(1);
-    const handle = pipe.handle!;
-    const ok = init.side === "client"
-      ? kernel32.GetNamedPipeServerProcessId(handle, pid)
-      : kernel32.GetNamedPipeClientProcessId(handle, pid);
-    this.peerProcessId = ok ? pid[0] : 0;
+    this.peerProcessId = pipe instanceof OverlappedPipe ? windowsPeer(pipe, init.side) : undefined;
     // Everything that can fail comes before retain(): nothing is half-made.
     this.reader = init.read ? PipeReader.overChannel(pipe.readChannel(), init.reader) : null;
     this.writer = init.write ? writerOverChannel(pipe.writeChannel(), init.writer) : null;
@@ -164,7 +191,7 @@ export class PipeConnection {
       try {
         await flushed;
       } catch (e) {
-        if (!(e instanceof PipeError && isPeerGone(e.errno))) error = e;
+        if (!(e instanceof PipeError && e.peerGone)) error = e;
       }
       try {
         await this.reader?.cancel();
@@ -181,8 +208,95 @@ export class PipeConnection {
     return this.close();
   }
 
+  /**
+   * Reads into `p`, as `Deno.Conn.read` does: the count read, or `null` at the end. Takes the
+   * `readable`'s lock for good on first use; mix it with `readable` readers at your peril.
+   *
+   * @example
+   * ```ts
+   * const buf = new Uint8Array(1024);
+   * const n = await conn.read(buf); // null once the peer has closed
+   * ```
+   */
+  async read(p: Uint8Array): Promise<number | null> {
+    if (!(p instanceof Uint8Array)) {
+      throw new TypeError(`read(): p must be a Uint8Array, got ${describe(p)}`);
+    }
+    if (p.byteLength === 0) return 0;
+    this.#byob ??= this.readable.getReader({ mode: "byob" });
+    const { value, done } = await this.#byob.read(new Uint8Array(p.byteLength));
+    if (done || !value) return null;
+    p.set(value);
+    return value.byteLength;
+  }
+
+  /**
+   * Writes `p`, as `Deno.Conn.write` does, and resolves with its length once the writer has
+   * taken it below its high-water mark (all of `p` is always written, in order).
+   *
+   * @example
+   * ```ts
+   * await conn.write(new TextEncoder().encode("ping\n"));
+   * ```
+   */
+  async write(p: Uint8Array): Promise<number> {
+    if (!(p instanceof Uint8Array)) {
+      throw new TypeError(`write(): p must be a Uint8Array, got ${describe(p)}`);
+    }
+    const writer = this.writer;
+    if (!writer) {
+      throw new PipeError({
+        errno: Win32.ERROR_ACCESS_DENIED,
+        syscall: "write",
+        path: this.path,
+        detail: "this connection was opened without write access",
+      });
+    }
+    if (writer.error) throw writer.error;
+    if (!writer.write(p)) {
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          writer.removeEventListener("drain", done);
+          writer.removeEventListener("error", done);
+          writer.error ? reject(writer.error) : resolve();
+        };
+        writer.addEventListener("drain", done);
+        writer.addEventListener("error", done);
+      });
+    }
+    return p.byteLength;
+  }
+
+  /**
+   * Lets the process exit while this connection is open (as `Deno.Conn.unref()` and Node's
+   * `socket.unref()`). Linux and macOS; on Windows it throws `ERROR_NOT_SUPPORTED` for now.
+   *
+   * @example
+   * ```ts
+   * conn.unref(); // a background connection that must not hold the process
+   * ```
+   */
+  unref(): void {
+    this.#refable("unref").unref!();
+  }
+
+  /** Undoes {@link PipeConnection.unref}. */
+  ref(): void {
+    this.#refable("ref").ref!();
+  }
+
+  #refable(what: string): Transport {
+    if (this.#pipe.unref) return this.#pipe;
+    throw new PipeError({
+      errno: Win32.ERROR_NOT_SUPPORTED,
+      syscall: what,
+      path: this.path,
+      detail: `${what}() is not available for Windows pipe connections yet`,
+    });
+  }
+
   /** @internal */
-  static wrap(pipe: OverlappedPipe, init: ConnectionInit): PipeConnection {
+  static wrap(pipe: Transport, init: ConnectionInit): PipeConnection {
     return new PipeConnection(CONSTRUCT, pipe, init);
   }
 }
@@ -218,6 +332,18 @@ export async function connect(name: string, options: ConnectOptions = {}): Promi
   const open = openSettings(o, where);
   const reader = readerSettings(o, where);
   const writer = writerSettings(o, where);
+  if (!isWindows()) {
+    return connectUnix(name, o, where, access, { open, reader, writer });
+  }
+  if (o.expectedOwner !== undefined) {
+    throw new PipeError({
+      errno: Win32.ERROR_NOT_SUPPORTED,
+      syscall: "connect",
+      path: typeof name === "string" ? name : undefined,
+      detail: `${where}: expectedOwner is not available for Windows pipes yet`,
+    });
+  }
+  name = resolveEndpoint(name, open, where).path;
   let handle: bigint | undefined;
   let opened: OpenAccess = access;
   for (const attempt of access === "duplex" ? ["duplex", "read", "write"] as const : [access]) {
@@ -245,6 +371,51 @@ export async function connect(name: string, options: ConnectOptions = {}): Promi
     await pipe.release();
     throw e;
   }
+}
+
+/** The peer's process id on Windows; 0 when the call fails. */
+function windowsPeer(pipe: OverlappedPipe, side: PipeSide): number {
+  const { kernel32 } = requireNative();
+  const pid = new Uint32Array(1);
+  const handle = pipe.handle!;
+  const ok = side === "client"
+    ? kernel32.GetNamedPipeServerProcessId(handle, pid)
+    : kernel32.GetNamedPipeClientProcessId(handle, pid);
+  return ok ? pid[0] : 0;
+}
+
+/** Options that only Windows pipes have, refused on Linux and macOS with their name. */
+const WINDOWS_ONLY = ["allowRemote", "messageMode"] as const;
+
+/** connect() on Linux and macOS: a Unix socket, through the runtime's own client. */
+export async function connectUnix(
+  name: string,
+  o: Record<string, unknown>,
+  where: string,
+  access: OpenAccess,
+  s: { open: ReturnType<typeof openSettings>; reader: ReaderSettings; writer: WriterSettings },
+): Promise<PipeConnection> {
+  for (const key of WINDOWS_ONLY) {
+    if (o[key] !== undefined && o[key] !== false) {
+      throw new TypeError(`${where}: the option ${key} is for Windows named pipes only`);
+    }
+  }
+  const endpoint = resolveEndpoint(
+    name,
+    { abstract: booleanOption(o, "abstract", where, false) },
+    where,
+  );
+  const expectedOwner = o.expectedOwner === undefined
+    ? undefined
+    : integerOption(o, "expectedOwner", where, { min: 0, max: 0xffff_ffff, fallback: 0 });
+  const socket = await connectSocket(endpoint, { ...s.open, expectedOwner }, where);
+  return PipeConnection.wrap(socket, {
+    side: "client",
+    read: access !== "write",
+    write: access !== "read",
+    reader: s.reader,
+    writer: s.writer,
+  });
 }
 
 function isAccess(v: unknown): v is OpenAccess {

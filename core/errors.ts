@@ -1,9 +1,12 @@
 /**
- * `PipeError`: a Win32 failure with its `ERROR_*` name (`code`), its number (`errno`), the call that failed, the pipe
- * it concerns and the system's own text (`FormatMessageW`).
+ * `PipeError`: a failure with its name (`code`: Win32's `ERROR_*` on Windows, the errno name such
+ * as `ECONNREFUSED` on Linux and macOS), its number (`errno`), the call that failed, the pipe or
+ * socket it concerns and the system's own text.
  *
  * @module
  */
+import { isWindows } from "../ffi/runtime.ts";
+import { posixErrno, posixMessage } from "./posix_errors.ts";
 import { systemMessage } from "./system_message.ts";
 
 /**
@@ -70,7 +73,10 @@ export function errnoName(code: number): string {
 }
 
 /**
- * 109, 232, 233: the other end has gone. Expected on a pipe, and never warned about.
+ * True when an error number means the other end has gone: expected on a pipe or socket, and
+ * never warned about. On Windows 109, 232 and 233 (`ERROR_BROKEN_PIPE`, `ERROR_NO_DATA`,
+ * `ERROR_PIPE_NOT_CONNECTED`); on Linux and macOS `EPIPE`, `ECONNRESET` and `ENOTCONN`. A
+ * {@link PipeError}'s `peerGone` says the same on every OS.
  *
  * @example
  * ```ts
@@ -81,14 +87,41 @@ export function errnoName(code: number): string {
  * ```
  */
 export function isPeerGone(code: number): boolean {
+  if (!isWindows()) return PEER_GONE.has(posixName(code) ?? "");
+  return isPeerGoneWin32(code);
+}
+
+/** The Win32 test, which the shared cores use on every OS (their channels speak Win32 codes). */
+export function isPeerGoneWin32(code: number): boolean {
   return code === Win32.ERROR_BROKEN_PIPE || code === Win32.ERROR_NO_DATA
     || code === Win32.ERROR_PIPE_NOT_CONNECTED;
 }
 
+const PEER_GONE = new Set([
+  "ERROR_BROKEN_PIPE",
+  "ERROR_NO_DATA",
+  "ERROR_PIPE_NOT_CONNECTED",
+  "EPIPE",
+  "ECONNRESET",
+  "ENOTCONN",
+]);
+
+function posixName(errno: number): string | undefined {
+  for (const name of ["EPIPE", "ECONNRESET", "ENOTCONN"]) {
+    if (posixErrno(name) === errno) return name;
+  }
+  return undefined;
+}
+
 /** What a {@link PipeError} is built from. */
 export interface PipeErrorInit {
-  /** The Win32 error number (`GetLastError`, or an I/O completion's status). */
+  /** The error number: Win32's (`GetLastError`, a completion's status), or errno with `code`. */
   errno: number;
+  /**
+   * On Linux and macOS, the errno name (`ECONNREFUSED`); `errno` is then that OS's number for it.
+   * Left out, `errno` is a Win32 code and `code` its `ERROR_*` name.
+   */
+  code?: string;
   /** The call that failed, e.g. "WriteFile". */
   syscall: string;
   /** The pipe's name, when there is one. */
@@ -100,11 +133,12 @@ export interface PipeErrorInit {
 }
 
 /**
- * A Win32 failure on a pipe.
+ * A failure on a pipe or a socket, with the same shape on every OS.
  *
- * `code` is the `ERROR_*` name and `errno` the Win32 number (Node's and Deno's convention: a
- * name in `code`, a number in `errno`), `syscall` the call that failed, `path` the pipe, and
- * `message` says all of that plus the system's text from `FormatMessageW`.
+ * `code` is the name and `errno` the number (Node's and Deno's convention): on Windows the
+ * `ERROR_*` name and the Win32 number, on Linux and macOS the errno name (`ENOENT`,
+ * `ECONNREFUSED`, `EADDRINUSE`) and that OS's number. `syscall` is the call that failed, `path`
+ * the pipe or socket, and `message` says all of that plus the system's text.
  *
  * @example
  * ```ts
@@ -120,23 +154,26 @@ export interface PipeErrorInit {
  * ```
  */
 export class PipeError extends Error {
-  /** The `ERROR_*` name, e.g. "ERROR_NO_DATA" (`WIN32_ERROR_<n>` for a number winpipe does not name). */
+  /**
+   * The name: `ERROR_*` on Windows, e.g. "ERROR_NO_DATA" (`WIN32_ERROR_<n>` for a number winpipe
+   * does not name); the errno name on Linux and macOS, e.g. "ECONNREFUSED".
+   */
   readonly code: string;
-  /** The Win32 error number, e.g. 232. */
+  /** The number, e.g. 232 (Win32) or 111 (`ECONNREFUSED` on Linux). */
   readonly errno: number;
   /** The call that failed, e.g. "WriteFile". */
   readonly syscall: string;
   /** The pipe's name, when known. */
   readonly path: string | undefined;
-  /** The system's text for `errno` (`FormatMessageW`), without a trailing newline. */
+  /** The system's text for `errno` (`FormatMessageW`, or `strerror`'s), without a trailing newline. */
   readonly systemMessage: string;
   /** winpipe's words on what happened, when there are any (e.g. "the writer was stopped"). */
   readonly detail: string | undefined;
 
   /** Makes the error; the message is built from `init` and the system's text. */
   constructor(init: PipeErrorInit) {
-    const code = errnoName(init.errno);
-    const text = systemMessage(init.errno);
+    const code = init.code ?? errnoName(init.errno);
+    const text = init.code ? posixMessage(init.code) : systemMessage(init.errno);
     const where = init.path === undefined ? "" : ` on ${init.path}`;
     const detail = init.detail ? `${init.detail}: ` : "";
     super(`${detail}${init.syscall} failed${where}: ${code} (${init.errno}): ${text}`, {
@@ -151,9 +188,9 @@ export class PipeError extends Error {
     this.detail = init.detail || undefined;
   }
 
-  /** True for 109, 232 and 233: the other end closed the pipe. */
+  /** True when the other end has gone: 109, 232 and 233 on Windows; `EPIPE`, `ECONNRESET`, `ENOTCONN` elsewhere. */
   get peerGone(): boolean {
-    return isPeerGone(this.errno);
+    return PEER_GONE.has(this.code);
   }
 }
 

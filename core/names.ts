@@ -8,8 +8,12 @@
  * Names are therefore refused if any segment after `pipe\` is empty, is `.` or `..`, or ends in
  * a dot or a space, or if they contain a `/` (which Win32 reads as `\`).
  *
+ * Names that mean the same endpoint on every OS ({@link pipePath}) are resolved here too.
+ *
  * @module
  */
+import { isWindows } from "../ffi/runtime.ts";
+import { env, lstat, platform, tmpdir, uid } from "../posix/system.ts";
 
 /** Options that bear on which names are accepted. */
 export interface PipeNameOptions {
@@ -100,4 +104,165 @@ export function describe(v: unknown): string {
   if (typeof v === "object") return (v as object).constructor?.name ?? "object";
   if (typeof v === "string") return `string ${JSON.stringify(v.slice(0, 40))}`;
   return `${typeof v} ${String(v)}`;
+}
+
+/** Options that bear on how a name is resolved to an address. */
+export interface EndpointOptions extends PipeNameOptions {
+  /**
+   * Linux only: accept `@name`, a socket in the abstract namespace. No file permission protects
+   * such a socket: any process in the same network namespace can connect to it, or take the
+   * name first. Default false.
+   */
+  abstract?: boolean;
+}
+
+/** Where a name leads on this OS. */
+export interface Endpoint {
+  /** The address: `\\.\pipe\NAME`, a socket path, or `@name` for an abstract socket. */
+  path: string;
+  /** For a bare name on Linux and macOS: the private directory the socket lives in. */
+  privateDir?: string;
+  /** What to hand the runtime: the path, or `\0name` for an abstract socket. */
+  address: string;
+}
+
+// sun_path is 108 bytes on Linux and 104 on macOS, the terminating NUL included.
+const SUN_PATH: Record<string, number> = { linux: 108, darwin: 104 };
+const BARE = /^[^\\/]+$/;
+
+/**
+ * Resolves a name to its address on this OS, so that a peer that is not winpipe (Node, Python,
+ * Go, `socat`) can be pointed at the same place; `connect`, `listen` and `PipeWriter.open` take
+ * the same names. Every check runs before any system call.
+ *
+ * - A bare name (`"my-app"`) means the same endpoint on every OS: `\\.\pipe\my-app` on Windows;
+ *   on Linux and macOS the socket `my-app` in a directory only this user can enter,
+ *   `$XDG_RUNTIME_DIR/winpipe` when `XDG_RUNTIME_DIR` is set and private, else
+ *   `$TMPDIR/winpipe-UID` (`/tmp/winpipe-UID`). See docs/design.md, "Names".
+ * - A full name passes through: `\\.\pipe\…` on Windows; an absolute, `./` or `../` path on
+ *   Linux and macOS. The other OS's form is an error.
+ * - `@name` is a Linux abstract socket, accepted only with `{ abstract: true }`.
+ *
+ * @throws {TypeError} naming the rule that the name breaks (the socket path's limit in bytes,
+ * NUL, `.`, `..` or an empty name, the other OS's form).
+ *
+ * @example
+ * ```ts
+ * import { pipePath } from "@winpipe/winpipe";
+ * // \\.\pipe\my-app on Windows; /run/user/1000/winpipe/my-app on Linux, say
+ * console.log(pipePath("my-app"));
+ * ```
+ */
+export function pipePath(name: string, options: EndpointOptions = {}): string {
+  return resolveEndpoint(name, options, "pipePath()").path;
+}
+
+/** {@link pipePath}, with the private directory and the runtime's form of the address. */
+export function resolveEndpoint(name: unknown, options: EndpointOptions, where: string): Endpoint {
+  if (typeof name !== "string") {
+    throw new TypeError(`${where}: the name must be a string, got ${describe(name)}`);
+  }
+  if (name.length === 0) throw new TypeError(`${where}: the name is empty`);
+  if (name.includes("\0")) {
+    throw new TypeError(`${where}: the name must not contain NUL characters`);
+  }
+  const windows = isWindows();
+  if (windows) {
+    if (/^(\/|\.{1,2}\/|@)/.test(name)) {
+      throw new TypeError(
+        `${where}: ${JSON.stringify(name)} is a Unix socket path, and this is Windows; `
+          + `give a bare name ("my-app") to mean the same endpoint on every OS, or \\\\.\\pipe\\NAME`,
+      );
+    }
+    if (name.startsWith("\\\\")) {
+      validatePipeName(name, options);
+      return { path: name, address: name };
+    }
+    bareProblem(name, where);
+    const path = `\\\\.\\pipe\\${name}`;
+    validatePipeName(path, options);
+    return { path, address: path };
+  }
+  const limit = (SUN_PATH[platform()] ?? 104) - 1;
+  const fits = (path: string, what: string) => {
+    const bytes = new TextEncoder().encode(path).byteLength;
+    if (bytes > limit) {
+      throw new TypeError(
+        `${where}: ${what} ${JSON.stringify(path)} is ${bytes} bytes as UTF-8; ${platformLabel()} `
+          + `allows ${limit} (sun_path holds ${limit + 1} with the NUL)`,
+      );
+    }
+  };
+  if (name.startsWith("\\\\")) {
+    throw new TypeError(
+      `${where}: ${JSON.stringify(name)} is a Windows pipe name, and this is ${platformLabel()}; `
+        + `give a bare name ("my-app") to mean the same endpoint on every OS, or a socket path`,
+    );
+  }
+  if (name.startsWith("@")) {
+    if (platform() !== "linux") {
+      throw new TypeError(
+        `${where}: ${JSON.stringify(name)}: abstract sockets exist only on Linux`,
+      );
+    }
+    if (options.abstract !== true) {
+      throw new TypeError(
+        `${where}: ${JSON.stringify(name)} names an abstract socket, which no file permission `
+          + "protects (any process in this network namespace can connect, or take the name); "
+          + "pass { abstract: true } to accept that",
+      );
+    }
+    if (name.length === 1) throw new TypeError(`${where}: the abstract name after "@" is empty`);
+    fits(name, "the abstract name");
+    return { path: name, address: `\0${name.slice(1)}` };
+  }
+  if (/^(\/|\.{1,2}\/)/.test(name)) {
+    fits(name, "the socket path");
+    return { path: name, address: name };
+  }
+  bareProblem(name, where);
+  const privateDir = privateDirectory();
+  const path = `${privateDir}/${name}`;
+  fits(path, `the bare name ${JSON.stringify(name)} resolves to`);
+  return { path, privateDir, address: path };
+}
+
+/** A bare name is one segment: not `.` or `..`, no separators, nothing Windows would rewrite. */
+function bareProblem(name: string, where: string): void {
+  if (name === "." || name === "..") {
+    throw new TypeError(`${where}: a bare name must not be "${name}"`);
+  }
+  if (!BARE.test(name)) {
+    throw new TypeError(
+      `${where}: the bare name ${JSON.stringify(name)} contains "/" or "\\" (empty or nested `
+        + "segments); a bare name is one segment, and a full path is passed through as it is",
+    );
+  }
+  if (/[. ]$/.test(name)) {
+    throw new TypeError(
+      `${where}: the bare name ${JSON.stringify(name)} ends in "." or " ", which Windows drops`,
+    );
+  }
+}
+
+function platformLabel(): string {
+  const p = platform();
+  return p === "darwin" ? "macOS" : p === "linux" ? "Linux" : p;
+}
+
+/**
+ * The private directory for bare names: `$XDG_RUNTIME_DIR/winpipe` when `XDG_RUNTIME_DIR` is an
+ * absolute path to a directory of this user's with no group or other bits (as the XDG Base
+ * Directory spec requires it to be), else `$TMPDIR/winpipe-UID`.
+ */
+function privateDirectory(): string {
+  const me = uid();
+  const xdg = env("XDG_RUNTIME_DIR");
+  if (xdg && xdg.startsWith("/")) {
+    const st = lstat(xdg);
+    if (st?.isDirectory() && st.uid === me && (st.mode & 0o077) === 0) {
+      return `${xdg.replace(/\/+$/, "")}/winpipe`;
+    }
+  }
+  return `${tmpdir().replace(/\/+$/, "")}/winpipe-${me}`;
 }

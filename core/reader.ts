@@ -6,8 +6,15 @@
  *
  * @module
  */
+import { windowsOnly } from "../posix/open.ts";
 import { type IoResult, OverlappedPipe, type ReadChannel, startFailed } from "./completion/mod.ts";
-import { asPipeError, failureCode, isPeerGone, PipeError, Win32 } from "./errors.ts";
+import {
+  asPipeError,
+  failureCode,
+  isPeerGoneWin32 as isPeerGone,
+  PipeError,
+  Win32,
+} from "./errors.ts";
 import {
   checkHandle,
   handleSettings,
@@ -119,6 +126,7 @@ export class PipeReader {
    */
   static fromHandle(handle: bigint, options: PipeReaderFromHandleOptions = {}): PipeReader {
     const where = "PipeReader.fromHandle()";
+    windowsOnly(where);
     checkHandle(handle, where);
     const o = optionsObject(options, where);
     const settings = readerSettings(o, where);
@@ -319,6 +327,7 @@ export class PipeReader {
         error: failureCode(started.error),
         bytes: 0,
         syscall: started.syscall,
+        pipeError: started.pipeError,
       });
     } catch (e) {
       this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
@@ -368,7 +377,7 @@ export class PipeReader {
         c.byobRequest?.respond(0);
       } else {
         c.error(
-          this.#internalError ?? new PipeError({
+          this.#internalError ?? result.pipeError ?? new PipeError({
             errno: failureCode(error),
             syscall: result.syscall ?? "ReadFile",
             path: this.#channel.path,

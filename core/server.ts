@@ -24,10 +24,19 @@ import {
   PIPE_UNLIMITED_INSTANCES,
   PIPE_WAIT,
 } from "../ffi/kernel32.ts";
+import { isWindows } from "../ffi/runtime.ts";
+import { listenSocket, type SocketListener } from "../posix/endpoint.ts";
+import type { UnixSocket } from "../posix/socket.ts";
 import { type IoResult, Operation, OverlappedPipe } from "./completion/mod.ts";
 import { type ConnectOptions, PipeConnection } from "./connection.ts";
 import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
-import { describe, isLocalPipeName, validatePipeName } from "./names.ts";
+import {
+  describe,
+  type Endpoint,
+  isLocalPipeName,
+  resolveEndpoint,
+  validatePipeName,
+} from "./names.ts";
 import { requireNative } from "./native.ts";
 import {
   booleanOption,
@@ -59,6 +68,14 @@ export interface ListenOptions
   outBufferSize?: number;
   /** A message pipe: one write is one message, reads yield whole messages. Default false. */
   messageMode?: boolean;
+  /**
+   * Linux and macOS: the socket file's permission bits. Default `0o600`, this user only. A bare
+   * name's socket lives in a directory only this user can enter whatever its mode; to let others
+   * in, give a full path in a directory they can reach and, say, `0o660`.
+   */
+  mode?: number;
+  /** Linux: accept an abstract name (`@name`), which no file permission protects. Default false. */
+  abstract?: boolean;
   /** `PIPE_REJECT_REMOTE_CLIENTS`. Default true. */
   rejectRemoteClients?: boolean;
   /** "user" (default: this user, SYSTEM, Administrators), "default", or an SDDL string. */
@@ -124,16 +141,37 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   #closing = false;
   #closed: Promise<void> | undefined;
   #listenerGone: (() => void) | undefined;
+  /** The listening Unix socket, on Linux and macOS. */
+  #unix: SocketListener | undefined;
+  #unixOpen = 0;
 
   /**
    * Not public: use {@link listen}.
    * @ignore
    */
-  constructor(token: unknown, name: string, wide: Uint16Array, settings: ServerSettings) {
+  constructor(
+    token: unknown,
+    name: string,
+    wide: Uint16Array,
+    settings: ServerSettings,
+    unix?: { endpoint: Endpoint; mode: number },
+  ) {
     if (token !== CONSTRUCT) throw new TypeError("use listen() to make a PipeServer");
     this.path = name;
     this.#wide = wide;
     this.#settings = settings;
+    if (unix) {
+      this.#sd = { address: 0n, free() {} };
+      this.#unix = listenSocket(
+        unix.endpoint,
+        unix.mode,
+        "listen()",
+        (socket) => this.#unixConnection(socket),
+        (e) => this.#fail(e),
+      );
+      this.#unix.ready.catch((e) => this.#fail(asPipeError(e, "listen", this.path)));
+      return;
+    }
     this.#sd = securityDescriptor(sddlFor(settings.security));
     try {
       this.#listen(settings.firstInstance);
@@ -266,6 +304,55 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
     }
   }
 
+  /** A Unix socket accepted: a connection, or, past `maxInstances`, closed at once. */
+  #unixConnection(socket: UnixSocket): void {
+    if (this.#closing || this.#error || this.#unixOpen >= this.#settings.maxConnections) {
+      void socket.readChannel().release();
+      return;
+    }
+    this.#unixOpen++;
+    socket.onClose = () => this.#unixOpen--;
+    const conn = PipeConnection.wrap(socket, {
+      side: "server",
+      read: true,
+      write: true,
+      reader: this.#settings.reader,
+      writer: this.#settings.writer,
+    });
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.resolve(conn);
+    else this.#ready.push(conn);
+  }
+
+  /**
+   * Lets the process exit while the server waits for connections (as `Deno.Listener.unref()`
+   * and Node's `server.unref()`). Linux and macOS; on Windows it throws `ERROR_NOT_SUPPORTED`.
+   *
+   * @example
+   * ```ts
+   * const server = listen("my-app");
+   * server.unref(); // the process may end although the server is open
+   * ```
+   */
+  unref(): void {
+    this.#refable("unref").unref();
+  }
+
+  /** Undoes {@link PipeServer.unref}: the server keeps the process alive again. */
+  ref(): void {
+    this.#refable("ref").ref();
+  }
+
+  #refable(what: string): SocketListener {
+    if (this.#unix) return this.#unix;
+    throw new PipeError({
+      errno: Win32.ERROR_NOT_SUPPORTED,
+      syscall: what,
+      path: this.path,
+      detail: `${what}() is not available for Windows pipe servers yet`,
+    });
+  }
+
   /** An instance's handle is about to be closed (it is still open). */
   #instanceClosing(pipe: OverlappedPipe): void {
     this.#connected.delete(pipe);
@@ -343,6 +430,11 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
     this.#closed ??= (async () => {
       this.#closing = true;
       for (const w of this.#waiters.splice(0)) w.resolve(null);
+      if (this.#unix) {
+        await this.#unix.close();
+        await Promise.all(this.#ready.splice(0).map((c) => c.close().catch(() => {})));
+        return;
+      }
       let problem: PipeError | undefined;
       const listener = this.#listener;
       if (listener) {
@@ -380,6 +472,14 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   static create(name: string, wide: Uint16Array, settings: ServerSettings): PipeServer {
     return new PipeServer(CONSTRUCT, name, wide, settings);
   }
+
+  /** @internal */
+  static createUnix(endpoint: Endpoint, mode: number, settings: ServerSettings): PipeServer {
+    return new PipeServer(CONSTRUCT, endpoint.path, new Uint16Array(0), settings, {
+      endpoint,
+      mode,
+    });
+  }
 }
 
 /**
@@ -405,11 +505,13 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
 export function listen(name: string, options: ListenOptions = {}): PipeServer {
   const where = "listen()";
   const o = optionsObject(options, where);
+  if (!isWindows()) return listenUnix(name, o, where);
   if (typeof name === "string" && /^\\\\/.test(name) && !isLocalPipeName(name)) {
     throw new TypeError(
       `${where}: a server creates a local pipe, \\\\.\\pipe\\NAME; got ${JSON.stringify(name)}`,
     );
   }
+  name = resolveEndpoint(name, {}, where).path;
   const wide = validatePipeName(name);
   const maxInstances = integerOption(o, "maxInstances", where, { min: 1, max: 255, fallback: 255 });
   const buffer = { min: 0, max: 0xffff_ffff, fallback: 64 * 1024, unit: "bytes" };
@@ -431,4 +533,47 @@ export function listen(name: string, options: ListenOptions = {}): PipeServer {
     writer: writerSettings(o, where),
   };
   return PipeServer.create(name, wide, settings);
+}
+
+/**
+ * Windows-only options, refused on Linux and macOS with a message that names them, except at the
+ * values that mean what a Unix socket does anyway (so portable code may spell out the defaults).
+ */
+const WINDOWS_ONLY: Record<string, unknown> = {
+  security: "user",
+  rejectRemoteClients: true,
+  firstInstance: true,
+  inBufferSize: undefined,
+  outBufferSize: undefined,
+  messageMode: false,
+};
+
+function listenUnix(name: string, o: Record<string, unknown>, where: string): PipeServer {
+  for (const [key, same] of Object.entries(WINDOWS_ONLY)) {
+    if (o[key] !== undefined && o[key] !== same) {
+      throw new TypeError(
+        `${where}: the option ${key} is for Windows named pipes; a Unix socket has no such thing`
+          + (key === "security" ? " (mode sets the socket file's permissions)" : ""),
+      );
+    }
+  }
+  const endpoint = resolveEndpoint(
+    name,
+    { abstract: booleanOption(o, "abstract", where, false) },
+    where,
+  );
+  const mode = integerOption(o, "mode", where, { min: 0, max: 0o777, fallback: 0o600 });
+  const maxInstances = integerOption(o, "maxInstances", where, { min: 1, max: 255, fallback: 255 });
+  const settings: ServerSettings = {
+    maxConnections: maxInstances === PIPE_UNLIMITED_INSTANCES ? Infinity : maxInstances,
+    inBufferSize: 0,
+    outBufferSize: 0,
+    messageMode: false,
+    rejectRemoteClients: true,
+    security: "user",
+    firstInstance: true,
+    reader: readerSettings(o, where),
+    writer: writerSettings(o, where),
+  };
+  return PipeServer.createUnix(endpoint, mode, settings);
 }

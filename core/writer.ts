@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { isWindows } from "../ffi/runtime.ts";
+import { openUnix, windowsOnly } from "../posix/open.ts";
 import { type Chunk, chunkBytes } from "./chunk.ts";
 import {
   type IoFailure,
@@ -19,6 +21,7 @@ import {
   type WriteChannel,
 } from "./completion/mod.ts";
 import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
+import { resolveEndpoint } from "./names.ts";
 import { type OpenOptions, openPipeHandle } from "./open.ts";
 import {
   checkHandle,
@@ -266,6 +269,11 @@ export class PipeWriter extends EventTarget {
     const o = optionsObject(options, where);
     const open = openSettings(o, where);
     const settings = writerSettings(o, where);
+    if (!isWindows()) {
+      const socket = await openUnix(name, o, open, where);
+      return new PipeWriter(CONSTRUCT, socket.writeChannel(), settings);
+    }
+    name = resolveEndpoint(name, open, where).path;
     const handle = await openPipeHandle(name, "write", open);
     const pipe = OverlappedPipe.bind(handle, { owned: true, path: name });
     return new PipeWriter(CONSTRUCT, pipe.writeChannel(), settings);
@@ -288,6 +296,7 @@ export class PipeWriter extends EventTarget {
    */
   static fromHandle(handle: bigint, options: FromHandleOptions = {}): PipeWriter {
     const where = "PipeWriter.fromHandle()";
+    windowsOnly(where);
     checkHandle(handle, where);
     const o = optionsObject(options, where);
     const settings = writerSettings(o, where);
@@ -757,7 +766,7 @@ export class PipeWriter extends EventTarget {
    * Never throws: a failure here becomes the writer's error. After a failure, a write that still
    * succeeded is counted (so `bytesToWrite` stays the count not written) and nothing more starts.
    */
-  #completed(op: InFlight, { error, bytes, syscall, detail }: IoResult): void {
+  #completed(op: InFlight, { error, bytes, syscall, detail, pipeError }: IoResult): void {
     const i = this.#inFlight.indexOf(op);
     // A late completion for a write whose result was already taken (flushSync) is not ours.
     if (i < 0) return;
@@ -765,7 +774,7 @@ export class PipeWriter extends EventTarget {
     if (this.#state === "stopped" || this.#state === "closed") return;
     try {
       if (error !== 0) {
-        this.#fail({ error, syscall: syscall ?? "WriteFile", detail });
+        this.#fail({ error, syscall: syscall ?? "WriteFile", detail, pipeError });
         return;
       }
       const short = this.#account(op, bytes);
@@ -815,7 +824,7 @@ export class PipeWriter extends EventTarget {
    */
   #fail(failure: IoFailure, cause?: unknown): void {
     if (!this.#issuing) return; // failed already, stopped or closed
-    const error = new PipeError({
+    const error = failure.pipeError ?? new PipeError({
       errno: failureCode(failure.error),
       syscall: failure.syscall,
       path: this.path,

@@ -50,7 +50,7 @@ test("usage errors exit 2 and say what is wrong", async () => {
 });
 
 test("--timeout takes digits: an empty, blank or non-numeric value is a usage error", async () => {
-  const pipe = String.raw`\\.\pipe\x`;
+  const pipe = isWindows() ? String.raw`\\.\pipe\x` : "/nonexistent-winpipe/x";
   for (
     const value of ["", " ", "\t", "  \n", "soon", "5s", "-1", " 5000", "0x10", "1e3", "Infinity"]
   ) {
@@ -80,14 +80,25 @@ test("--timeout takes digits: an empty, blank or non-numeric value is a usage er
 test("the pipe name is checked up front, for every command, in the CLI's words", async () => {
   const remote = String.raw`\\host\pipe\x`;
   const cases: [string[], RegExp][] = [
-    [["send", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
-    [["recv", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
-    [["relay", "not-a-pipe"], /^winpipe: not a pipe name: "not-a-pipe"/],
-    [["recv", String.raw`\\.\pipe\..\COM1`, "out.bin"], /^winpipe: .*a "\.\." segment/],
-    [["send", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
-    [["relay", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
-    [["recv", remote], /^winpipe: recv creates the pipe, so its name must be local/],
+    [["send", "a/b"], /^winpipe: send: the bare name "a\/b" contains/],
+    [["recv", ".."], /^winpipe: recv: a bare name must not be "\.\."/],
+    [["relay", ""], /^winpipe: relay: the name is empty/],
   ];
+  if (isWindows()) {
+    cases.push(
+      [["recv", String.raw`\\.\pipe\..\COM1`, "out.bin"], /^winpipe: .*a "\.\." segment/],
+      [["send", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
+      [["relay", remote], /^winpipe: .*remote pipes are refused unless --allow-remote is given\n/],
+      [["recv", remote], /^winpipe: recv creates the pipe, so its name must be local/],
+      [["send", "/tmp/x"], /^winpipe: send: "\/tmp\/x" is a Unix socket path, and this is Windows/],
+    );
+  } else {
+    cases.push(
+      [["send", remote], /^winpipe: send: .* is a Windows pipe name, and this is (Linux|macOS)/],
+      [["send", "--allow-remote", "x"], /^winpipe: --allow-remote is for Windows pipes only/],
+      [["recv", "--message", "x"], /^winpipe: --message is for Windows pipes only/],
+    );
+  }
   for (const [args, message] of cases) {
     const c = io();
     assert.equal(await main(args, c.io), 2, args.join(" "));
@@ -136,10 +147,17 @@ test("each command refuses the options it does not take, as USAGE says", async (
     for (const command of all) {
       const c = io();
       // A bad name: an option that is taken gets past the options to the name, and nothing runs.
-      const args = [command, ...option, "not-a-pipe"];
+      const args = [command, ...option, "a/b"];
       assert.equal(await main(args, c.io), 2, args.join(" "));
       if (commands.includes(command)) {
-        assert.match(c.out.stderr, /^winpipe: not a pipe name: "not-a-pipe"/, args.join(" "));
+        const windowsOnly = !isWindows() && ["--allow-remote", "--message"].includes(option[0]);
+        assert.match(
+          c.out.stderr,
+          windowsOnly
+            ? new RegExp(`^winpipe: ${option[0]} is for Windows pipes only`)
+            : /^winpipe: .*the bare name "a\/b" contains "\/"/,
+          args.join(" "),
+        );
       } else {
         const only = `only ${commands.join(" and ")} ${commands.length === 1 ? "does" : "do"}`;
         assert.equal(
@@ -157,16 +175,13 @@ test("each command refuses the options it does not take, as USAGE says", async (
   assert.match(c.out.stderr, /^winpipe: recv does not take --allow-remote \(only send and relay/);
 });
 
-test("a failure exits 1 with the Win32 error name", {
+test("a failure exits 1 with the error's name", {
   skip: isWindows() ? "tests/win/cli.test.ts covers failures on Windows" : false,
 }, async () => {
   const c = io();
-  assert.equal(await main(["send", String.raw`\\.\pipe\x`, "README.md"], c.io), 1);
-  // The message names ERROR_NOT_SUPPORTED itself: no second "ERROR_NOT_SUPPORTED: " in front.
-  assert.match(
-    c.out.stderr,
-    /^winpipe: winpipe needs Windows named pipes, .*ERROR_NOT_SUPPORTED \(50\)/,
-  );
+  assert.equal(await main(["send", "/nonexistent-winpipe/x", "README.md"], c.io), 1);
+  // The message names ENOENT once: no second "ENOENT: " in front.
+  assert.match(c.out.stderr, /^winpipe: connect failed on \/nonexistent-winpipe\/x: ENOENT \(2\)/);
 });
 
 test("names of Object.prototype's members are unknown commands", async () => {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { PipeError } from "../errors.ts";
 
 /** How one operation ended. */
 export interface IoResult {
@@ -25,6 +26,11 @@ export interface IoResult {
    * caller may (and should) still cancel it.
    */
   pending?: boolean;
+  /**
+   * The error users see, when the channel made it itself: a socket's carries its errno name
+   * (`EPIPE`), while `error` holds the Win32 code with the same meaning for the state machines.
+   */
+  pipeError?: PipeError;
 }
 
 /** An operation that could not be started: its completion will never come. */
@@ -35,6 +41,8 @@ export interface IoFailure {
   syscall: string;
   /** Words for the message, e.g. "the pipe handle was already released". */
   detail?: string;
+  /** As {@link IoResult.pipeError}. */
+  pipeError?: PipeError;
 }
 
 /**

@@ -11,7 +11,13 @@ import {
   type Native,
   type NativeCallback,
 } from "../../ffi/kernel32.ts";
-import { failureCode, isPeerGone, lastError, PipeError, Win32 } from "../errors.ts";
+import {
+  failureCode,
+  isPeerGoneWin32 as isPeerGone,
+  lastError,
+  PipeError,
+  Win32,
+} from "../errors.ts";
 import { requireNative } from "../native.ts";
 import { checkHandle } from "../options.ts";
 import { securityAttributes } from "../security.ts";

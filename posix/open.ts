@@ -1,0 +1,43 @@
+/**
+ * The small pieces that `PipeWriter.open` and the `fromHandle` constructors need on Linux and
+ * macOS, kept here so that the core's files do not import one another in a circle.
+ *
+ * @module
+ */
+import { PipeError } from "../core/errors.ts";
+import { resolveEndpoint } from "../core/names.ts";
+import type { OpenSettings } from "../core/options.ts";
+import { integerOption } from "../core/options.ts";
+import { posixErrno } from "../core/posix_errors.ts";
+import { isWindows, platformName } from "../ffi/runtime.ts";
+import { connectSocket } from "./endpoint.ts";
+import type { UnixSocket } from "./socket.ts";
+
+/** Throws `ENOTSUP`, naming the call, off Windows: a HANDLE means nothing there. */
+export function windowsOnly(where: string): void {
+  if (isWindows()) return;
+  throw new PipeError({
+    errno: posixErrno("ENOTSUP"),
+    code: "ENOTSUP",
+    syscall: where,
+    detail: `${where} wraps a Windows pipe HANDLE, and this is ${platformName()}; `
+      + "use connect(), listen() or PipeWriter.open() with a name",
+  });
+}
+
+/** Connects a socket for `PipeWriter.open` (the options were checked by the caller). */
+export function openUnix(
+  name: string,
+  o: Record<string, unknown>,
+  open: OpenSettings,
+  where: string,
+): Promise<UnixSocket> {
+  if (o.allowRemote === true) {
+    throw new TypeError(`${where}: the option allowRemote is for Windows named pipes only`);
+  }
+  const endpoint = resolveEndpoint(name, { abstract: o.abstract === true }, where);
+  const expectedOwner = o.expectedOwner === undefined
+    ? undefined
+    : integerOption(o, "expectedOwner", where, { min: 0, max: 0xffff_ffff, fallback: 0 });
+  return connectSocket(endpoint, { ...open, expectedOwner }, where);
+}

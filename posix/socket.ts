@@ -1,0 +1,341 @@
+/**
+ * A connected Unix socket, made of the runtime's own (`Deno.connect`/`Deno.listen` with
+ * `transport: "unix"`, `Bun.connect`/`Bun.listen` with `unix`), offered to the shared writer and
+ * reader cores as the same {@link WriteChannel} and {@link ReadChannel} a Windows pipe offers.
+ *
+ * Reads: the runtime's bytes are queued here (up to {@link READ_AHEAD}, then the socket is paused)
+ * and copied into the reader's buffer, so a cancelled read loses nothing: what arrives later
+ * waits for the next read. Writes: Bun writes synchronously as far as the socket takes, and the
+ * rest goes on `drain`; Deno's `conn.write` resolves with what one write took, and the writer
+ * core sends a short write's rest next.
+ *
+ * Errors keep the errno name the runtime gives (`EPIPE`, `ECONNRESET`); the cores see the Win32
+ * code with the same meaning (peer gone, cancelled), which is what their state machines test.
+ *
+ * @module
+ */
+import type {
+  IoFailure,
+  IoResult,
+  ReadChannel,
+  Started,
+  WriteChannel,
+} from "../core/completion/channel.ts";
+import { PipeError, Win32 } from "../core/errors.ts";
+import { posixErrno } from "../core/posix_errors.ts";
+import { errorCode } from "./system.ts";
+
+/** Bytes queued from the socket before it is paused until the reader catches up. */
+const READ_AHEAD = 1024 * 1024;
+/** One `conn.read` in Deno's pump. */
+const PUMP_READ = 64 * 1024;
+
+/** What the cores see for an errno name: the Win32 code with the same meaning. */
+function win32For(code: string): number {
+  switch (code) {
+    case "EPIPE":
+    case "ENOTCONN":
+      return Win32.ERROR_NO_DATA;
+    case "ECONNRESET":
+    case "ECONNABORTED":
+      return Win32.ERROR_BROKEN_PIPE;
+    case "EINTR":
+    case "ECANCELED":
+      return Win32.ERROR_OPERATION_ABORTED;
+    default:
+      return Win32.ERROR_GEN_FAILURE;
+  }
+}
+
+/** A failure for the cores, carrying the errno-named {@link PipeError} users see. */
+export function socketFailure(
+  e: unknown,
+  syscall: string,
+  path: string,
+  detail?: string,
+): IoFailure & IoResult {
+  const code = errorCode(e) ?? "EIO";
+  const error = new PipeError({
+    errno: posixErrno(code),
+    code,
+    syscall,
+    path,
+    detail: detail ?? (e instanceof Error && !/os error|Failed to/.test(e.message)
+      ? e.message
+      : undefined),
+    cause: e,
+  });
+  return { error: win32For(code), bytes: 0, syscall, pipeError: error };
+}
+
+interface PendingRead {
+  buffer: Uint8Array;
+  onComplete(result: IoResult): void;
+}
+
+/** The runtime's socket, seen through what {@link UnixSocket} needs of it. */
+export interface Wire {
+  /** Starts or resumes delivering data to `push` (and the end to `end`). */
+  resume(): void;
+  /** Stops delivering data until `resume()`. */
+  pause(): void;
+  /**
+   * Writes `bytes`: the count taken at once (all of it, or less with `onDone` called later for
+   * the whole), or `undefined` when the write is pending (then `onDone` gives the count taken).
+   */
+  write(bytes: Uint8Array, onDone: (error: unknown, bytes: number) => void): number | undefined;
+  /** Ends a pending write, if the runtime can (Bun: drops the rest; Deno: cannot). */
+  cancelWrite(): boolean;
+  /** Closes the socket; idempotent. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** The callbacks a {@link Wire} delivers to. */
+export interface WireSink {
+  push(data: Uint8Array): void;
+  end(error?: unknown): void;
+  drain?(): void;
+}
+
+/**
+ * One connected socket: a read channel and a write channel over it, closed when both have been
+ * released (or when `abortHandle` ends it early).
+ */
+export class UnixSocket implements WireSink {
+  readonly path: string;
+  #wire!: Wire;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #paused = false;
+  #pending: PendingRead | null = null;
+  /** Set when the socket's read side has ended: undefined while open, null for a clean end. */
+  #ended: unknown = undefined;
+  #endedAt = false;
+  #users = 1;
+  #closed = false;
+  #released: Promise<void> | undefined;
+  #writeDone: ((error: unknown, bytes: number) => void) | null = null;
+  /** Called once, when the socket is closed. */
+  onClose: (() => void) | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Binds the runtime's socket; called once, before any channel is used. */
+  attach(wire: Wire): this {
+    this.#wire = wire;
+    return this;
+  }
+
+  /** Another user of the socket (the reader and the writer of one connection). */
+  retain(): void {
+    this.#users++;
+  }
+
+  /** Always null: there is no handle to give out; the runtime owns the descriptor. */
+  get handle(): null {
+    return null;
+  }
+
+  ref(): void {
+    this.#wire.ref();
+  }
+
+  unref(): void {
+    this.#wire.unref();
+  }
+
+  // --- WireSink -------------------------------------------------------------------------------
+
+  push(data: Uint8Array): void {
+    if (data.byteLength === 0) return;
+    this.#queue.push(data);
+    this.#queued += data.byteLength;
+    this.#serve();
+    if (this.#queued >= READ_AHEAD && !this.#paused) {
+      this.#paused = true;
+      this.#wire.pause();
+    }
+  }
+
+  end(error?: unknown): void {
+    if (this.#endedAt) return;
+    this.#endedAt = true;
+    this.#ended = error ?? null;
+    this.#serve();
+    // A write waiting for room will never get it.
+    const done = this.#writeDone;
+    this.#writeDone = null;
+    done?.(error ?? errorWith("EPIPE"), 0);
+  }
+
+  drain(): void {
+    // Bun's drain: the wire sends the rest of a short write itself and calls onDone.
+  }
+
+  // --- reads ----------------------------------------------------------------------------------
+
+  /** Fills the pending read from the queue, or ends it; resumes the socket when there is room. */
+  #serve(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    const result = this.#take(pending.buffer);
+    if (!result) return;
+    this.#pending = null;
+    pending.onComplete(result);
+  }
+
+  /** What a read into `buffer` gets now, or undefined when it must wait. */
+  #take(buffer: Uint8Array): IoResult | undefined {
+    if (this.#queued > 0) {
+      let n = 0;
+      while (n < buffer.byteLength && this.#queue.length > 0) {
+        const head = this.#queue[0];
+        const k = Math.min(head.byteLength, buffer.byteLength - n);
+        buffer.set(k === head.byteLength ? head : head.subarray(0, k), n);
+        n += k;
+        if (k === head.byteLength) this.#queue.shift();
+        else this.#queue[0] = head.subarray(k);
+      }
+      this.#queued -= n;
+      if (this.#paused && this.#queued < READ_AHEAD / 2 && !this.#closed) {
+        this.#paused = false;
+        this.#wire.resume();
+      }
+      return { error: 0, bytes: n };
+    }
+    if (!this.#endedAt) return undefined;
+    if (this.#ended === null) return { error: Win32.ERROR_BROKEN_PIPE, bytes: 0 };
+    const failure = socketFailure(this.#ended, "read", this.path);
+    return failure;
+  }
+
+  readChannel(): ReadChannel {
+    return {
+      path: this.path,
+      startRead: (buffer, onComplete): Started => {
+        if (this.#pending) {
+          return {
+            error: Win32.ERROR_INVALID_PARAMETER,
+            syscall: "read",
+            detail: "a read is already pending",
+          };
+        }
+        const now = this.#take(buffer);
+        if (now) return now;
+        if (this.#closed) {
+          return socketFailure(errorWith("EBADF"), "read", this.path, "the socket was closed");
+        }
+        this.#pending = { buffer, onComplete };
+        return undefined;
+      },
+      cancelRead: () => {
+        const pending = this.#pending;
+        if (!pending) return Win32.ERROR_NOT_FOUND;
+        this.#pending = null;
+        // Never synchronously: the cores expect the completion after the cancel returns.
+        queueMicrotask(() =>
+          pending.onComplete({ error: Win32.ERROR_OPERATION_ABORTED, bytes: 0 })
+        );
+        return 0;
+      },
+      available: () => this.#queued,
+      abortHandle: () => {
+        this.#close();
+        return true;
+      },
+      release: () => this.#release(),
+    };
+  }
+
+  // --- writes ---------------------------------------------------------------------------------
+
+  writeChannel(): WriteChannel {
+    return {
+      path: this.path,
+      writesInFlight: 1,
+      startWrite: (bytes, onComplete): Started => {
+        if (this.#closed) {
+          return socketFailure(errorWith("EBADF"), "write", this.path, "the socket was closed");
+        }
+        if (this.#endedAt && this.#ended !== null) {
+          return socketFailure(this.#ended, "write", this.path);
+        }
+        let sync = true;
+        let early: IoResult | undefined;
+        const done = (error: unknown, n: number) => {
+          this.#writeDone = null;
+          const result = error
+            ? { ...socketFailure(error, "write", this.path), bytes: n }
+            : { error: 0, bytes: n };
+          if (sync) early = result;
+          else onComplete(result);
+        };
+        this.#writeDone = done;
+        let taken: number | undefined;
+        try {
+          taken = this.#wire.write(bytes, done);
+        } catch (e) {
+          this.#writeDone = null;
+          return socketFailure(e, "write", this.path);
+        }
+        sync = false;
+        if (early) return early;
+        if (taken === undefined) return undefined;
+        this.#writeDone = null;
+        return { error: 0, bytes: taken };
+      },
+      cancelWrite: () => {
+        const done = this.#writeDone;
+        if (!done) return Win32.ERROR_NOT_FOUND;
+        // Bun drops the rest of the write; Deno cannot end a pending conn.write except by
+        // closing the socket, which then rejects it (EINTR, reported as cancelled).
+        if (this.#wire.cancelWrite()) {
+          this.#writeDone = null;
+          queueMicrotask(() => done(errorWith("ECANCELED"), 0));
+        } else {
+          this.#close();
+        }
+        return 0;
+      },
+      waitWrite: () => undefined, // no blocking wait here: flushSync() reports false
+      abortHandle: () => {
+        this.#close();
+        return true;
+      },
+      release: () => this.#release(),
+    };
+  }
+
+  // --- lifetime -------------------------------------------------------------------------------
+
+  #release(): Promise<void> {
+    if (--this.#users > 0) return Promise.resolve();
+    this.#released ??= Promise.resolve().then(() => this.#close());
+    return this.#released;
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onClose?.();
+    try {
+      this.#wire.close();
+    } catch {
+      // already closed by the runtime
+    }
+    const pending = this.#pending;
+    this.#pending = null;
+    if (pending) {
+      queueMicrotask(() => pending.onComplete({ error: Win32.ERROR_OPERATION_ABORTED, bytes: 0 }));
+    }
+  }
+}
+
+/** An Error with an errno name, for failures winpipe reports itself. */
+export function errorWith(code: string): Error & { code: string } {
+  return Object.assign(new Error(code), { code });
+}
