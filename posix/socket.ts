@@ -88,6 +88,8 @@ export interface Wire {
   cancelWrite(): boolean;
   /** Closes the socket; idempotent. */
   close(): void;
+  /** `shutdown(SHUT_WR)`: the peer reads to its end while this side still reads. */
+  closeWrite(): void;
   ref(): void;
   unref(): void;
 }
@@ -306,7 +308,18 @@ export class UnixSocket implements WireSink {
         this.#close();
         return true;
       },
-      release: () => this.#release(),
+      // The writer is done: the peer sees the end of the stream (a half-close, as Node's
+      // socket.end()) while the reader, if any, goes on.
+      release: () => {
+        if (this.#users > 1 && !this.#closed) {
+          try {
+            this.#wire.closeWrite();
+          } catch {
+            // the peer has gone already
+          }
+        }
+        return this.#release();
+      },
     };
   }
 

@@ -9,6 +9,7 @@ import { runtimeName } from "../ffi/runtime.ts";
 import { errorWith, UnixSocket, type Wire, type WireSink } from "./socket.ts";
 
 interface DenoConn {
+  closeWrite(): Promise<void>;
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   close(): void;
@@ -30,6 +31,7 @@ interface BunSocket {
   data: { sink: WireSink; wire: BunWire } | undefined;
   write(data: Uint8Array): number;
   end(): void;
+  shutdown(halfClose?: boolean): void;
   pause(): void;
   resume(): void;
   ref(): void;
@@ -118,6 +120,10 @@ class DenoWire implements Wire {
     this.#conn.close();
   }
 
+  closeWrite(): void {
+    this.#conn.closeWrite().catch(() => {});
+  }
+
   ref(): void {
     this.#conn.ref();
   }
@@ -177,6 +183,10 @@ class BunWire implements Wire {
     if (this.#closed) return;
     this.#closed = true;
     this.#socket.end();
+  }
+
+  closeWrite(): void {
+    this.#socket.shutdown();
   }
 
   ref(): void {

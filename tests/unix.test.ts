@@ -1,0 +1,621 @@
+// Unix sockets, natively on Linux, in Deno and in Bun: names, the secure defaults, peers that are
+// not winpipe (Node's net, Python's socket, socat), and leaks. The squatting case runs a child as
+// another user with setpriv, which needs root (CI runs as root; elsewhere it says so and skips).
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { after, test } from "node:test";
+import { isWindows, runtimeName } from "../ffi/runtime.ts";
+import { connect, listen, PipeConnection, PipeError, pipePath, PipeWriter } from "../mod.ts";
+
+const skip = isWindows() ? "this is Windows: tests/win covers named pipes" : false;
+const root = isWindows() ? "" : fs.mkdtempSync(join(tmpdir(), "winpipe-unix-"));
+if (!isWindows()) fs.chmodSync(root, 0o1777); // a shared temp dir, as /tmp is
+// Bare names resolve under $TMPDIR/winpipe-UID here, in a directory of this suite's own.
+const savedTmp = process.env.TMPDIR;
+const savedXdg = process.env.XDG_RUNTIME_DIR;
+if (!isWindows()) {
+  process.env.TMPDIR = root;
+  delete process.env.XDG_RUNTIME_DIR;
+}
+after(() => {
+  if (isWindows()) return;
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
+  if (savedXdg !== undefined) process.env.XDG_RUNTIME_DIR = savedXdg;
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+let counter = 0;
+const unique = (what: string) => `${what}-${process.pid}-${++counter}`;
+const uid = () => process.getuid!();
+
+/** Deterministic bytes: the same seed gives the same stream on both ends. */
+function bytes(seed: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 255;
+  }
+  return out;
+}
+
+/** Random chunk sizes (1 B to 256 KiB) over `data`. */
+function* chunks(data: Uint8Array, seed: number): Generator<Uint8Array> {
+  let x = seed;
+  for (let i = 0; i < data.byteLength;) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const n = 1 + (x % (256 * 1024));
+    yield data.subarray(i, i + n);
+    i += n;
+  }
+}
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+async function hashStream(readable: ReadableStream<Uint8Array>): Promise<[string, number]> {
+  const h = createHash("sha256");
+  let n = 0;
+  for await (const c of readable) {
+    h.update(c);
+    n += c.byteLength;
+  }
+  return [h.digest("hex"), n];
+}
+
+/** Runs a child to completion; resolves with its stdout, rejects with its stderr. */
+function run(cmd: string, args: string[], input?: Uint8Array): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", reject);
+    child.on(
+      "close",
+      (code) => code === 0 ? resolve(out) : reject(new Error(`${cmd}: ${code}: ${err}`)),
+    );
+    if (input) child.stdin.end(input);
+    else child.stdin.end();
+  });
+}
+
+const MiB = 1024 * 1024;
+const BIG = 64 * MiB;
+
+test(
+  "a bare name resolves to a private directory; full paths pass; the other OS's form and bad names are refused",
+  { skip },
+  () => {
+    const p = pipePath("my-app");
+    assert.equal(p, `${root}/winpipe-${uid()}/my-app`);
+    assert.equal(pipePath("/run/x.sock"), "/run/x.sock");
+    assert.equal(pipePath("./x.sock"), "./x.sock");
+    assert.throws(
+      () => pipePath(String.raw`\\.\pipe\x`),
+      /is a Windows pipe name, and this is Linux/,
+    );
+    assert.throws(() => pipePath("/" + "x".repeat(107)), /is 108 bytes as UTF-8; Linux allows 107/);
+    assert.equal(pipePath("/" + "x".repeat(106)).length, 107);
+    // The limit is in bytes: 36 three-byte characters are 108 bytes.
+    assert.throws(() => pipePath("/" + "€".repeat(36)), /is 109 bytes as UTF-8/);
+    assert.throws(() => pipePath("@abstract"), /pass \{ abstract: true \}/);
+    assert.equal(pipePath("@abstract", { abstract: true }), "@abstract");
+    // XDG_RUNTIME_DIR is used when it is private, and passed over when it is not.
+    const xdg = fs.mkdtempSync(join(root, "xdg-"));
+    try {
+      process.env.XDG_RUNTIME_DIR = xdg;
+      fs.chmodSync(xdg, 0o700);
+      assert.equal(pipePath("my-app"), `${xdg}/winpipe/my-app`);
+      fs.chmodSync(xdg, 0o755);
+      assert.equal(pipePath("my-app"), p);
+    } finally {
+      delete process.env.XDG_RUNTIME_DIR;
+    }
+  },
+);
+
+test("the README's client and server, with a bare name, natively", { skip }, async () => {
+  const name = unique("readme");
+  const server = listen(name);
+  const serving = (async () => {
+    for await (const conn of server) {
+      (async () => {
+        await conn.readable.pipeTo(conn.writable); // echo, then close
+      })().catch(console.error);
+    }
+  })();
+  const conn = await connect(name);
+  const w = conn.writable.getWriter();
+  await w.write(new TextEncoder().encode("ping"));
+  const { value } = await conn.readable.getReader().read();
+  assert.equal(new TextDecoder().decode(value), "ping");
+  assert.equal(conn.path, pipePath(name));
+  assert.equal(server.path, pipePath(name));
+  assert.equal(conn.peerProcessId, undefined); // the runtimes hide the descriptor
+  await w.close();
+  await server.close();
+  await serving;
+});
+
+test("the private directory is made 0700 and the socket 0600; mode widens only the socket", {
+  skip,
+}, async () => {
+  const name = unique("modes");
+  await using server = listen(name);
+  const dir = `${root}/winpipe-${uid()}`;
+  assert.equal(fs.lstatSync(dir).mode & 0o777, 0o700);
+  assert.equal(fs.lstatSync(server.path).mode & 0o777, 0o600);
+  assert.ok(fs.lstatSync(server.path).isSocket());
+  const wide = join(root, unique("wide"));
+  await using open = listen(wide, { mode: 0o660 });
+  assert.equal(fs.lstatSync(wide).mode & 0o777, 0o660);
+  assert.throws(() => listen(join(root, "x"), { mode: 0o1777 }), TypeError);
+  assert.throws(
+    () => listen(join(root, "x"), { security: "D:P(A;;GA;;;WD)" }),
+    /for Windows named pipes/,
+  );
+  assert.throws(() => listen(join(root, "x"), { messageMode: true }), /for Windows named pipes/);
+  await assert.rejects(
+    connect(join(root, "x"), { allowRemote: true }),
+    /for Windows named pipes only/,
+  );
+  void open;
+});
+
+test(
+  "a private directory that is a symlink, open to others, or not a directory is refused, and nothing is created",
+  { skip },
+  async () => {
+    const base = fs.mkdtempSync(join(root, "dirs-"));
+    process.env.TMPDIR = base;
+    const dir = `${base}/winpipe-${uid()}`;
+    try {
+      const target = fs.mkdtempSync(join(root, "target-"));
+      fs.chmodSync(target, 0o700);
+      fs.symlinkSync(target, dir);
+      assert.throws(() => listen("x"), (e: unknown) => {
+        assert.ok(e instanceof PipeError);
+        assert.equal(e.code, "EACCES");
+        assert.match(e.message, /is a symbolic link/);
+        return true;
+      });
+      assert.deepEqual(fs.readdirSync(target), []);
+      await assert.rejects(connect("x"), /is a symbolic link/);
+      fs.unlinkSync(dir);
+      fs.mkdirSync(dir, { mode: 0o755 });
+      fs.chmodSync(dir, 0o755);
+      assert.throws(() => listen("x"), /has mode 0755, open to group or others/);
+      assert.deepEqual(fs.readdirSync(dir), []);
+      fs.rmdirSync(dir);
+      fs.writeFileSync(dir, "");
+      assert.throws(() => listen("x"), /is not a directory/);
+      fs.unlinkSync(dir);
+      if (uid() === 0) {
+        fs.mkdirSync(dir, { mode: 0o700 });
+        fs.chownSync(dir, 65534, 65534);
+        assert.throws(() => listen("x"), /belongs to uid 65534, not to this user/);
+        assert.deepEqual(fs.readdirSync(dir), []);
+      }
+    } finally {
+      process.env.TMPDIR = root;
+    }
+  },
+);
+
+test(
+  "a live server is never displaced; a stale socket is replaced; a path that is not a socket is never deleted",
+  { skip },
+  async () => {
+    const name = unique("owned");
+    const first = listen(name);
+    assert.throws(() => listen(name), (e: unknown) => {
+      assert.ok(e instanceof PipeError);
+      assert.equal(e.code, "EADDRINUSE");
+      assert.equal(e.errno, 98);
+      assert.match(e.message, /a live server is listening there/);
+      return true;
+    });
+    // The first still serves.
+    const accepted = first.accept();
+    const c = await connect(name);
+    await (await accepted)!.close();
+    await c.close();
+    await first.close();
+    assert.equal(fs.existsSync(first.path), false, "the server removes its socket file");
+
+    // Stale: bound by a process that has gone, without removing its file.
+    const stale = join(root, unique("stale"));
+    execFileSync("python3", [
+      "-c",
+      `import socket;s=socket.socket(socket.AF_UNIX);s.bind(${JSON.stringify(stale)});s.listen()`,
+    ]);
+    assert.ok(fs.lstatSync(stale).isSocket());
+    const second = listen(stale);
+    const got = second.accept();
+    // Telling a stale socket from a live one takes a connect: the new server binds a moment later,
+    // and wait: true covers that moment.
+    const c2 = await connect(stale, { wait: true, timeout: 5_000 });
+    assert.ok(await got);
+    await c2.close();
+    await second.close();
+
+    const file = join(root, unique("file"));
+    fs.writeFileSync(file, "keep me");
+    assert.throws(() => listen(file), /is not a socket; winpipe never deletes it/);
+    assert.equal(fs.readFileSync(file, "utf8"), "keep me");
+  },
+);
+
+test("close() removes the server's own socket file, never a successor's", { skip }, async () => {
+  const path = join(root, unique("successor"));
+  const a = listen(path);
+  fs.unlinkSync(path);
+  execFileSync("python3", [
+    "-c",
+    `import socket;s=socket.socket(socket.AF_UNIX);s.bind(${JSON.stringify(path)})`,
+  ]);
+  const successor = fs.lstatSync(path).ino;
+  await a.close();
+  assert.equal(fs.lstatSync(path).ino, successor);
+  fs.unlinkSync(path);
+  // A server restarted on the same name serves again.
+  for (let i = 0; i < 3; i++) {
+    const s = listen(path);
+    const got = s.accept();
+    const c = await connect(path);
+    await (await got)!.close();
+    await c.close();
+    await s.close();
+  }
+});
+
+test(
+  "errors on Linux carry the errno name and number, the call and the path",
+  { skip },
+  async () => {
+    const missing = join(root, "missing");
+    await assert.rejects(connect(missing), (e: unknown) => {
+      assert.ok(e instanceof PipeError);
+      assert.equal(e.code, "ENOENT");
+      assert.equal(e.errno, 2);
+      assert.equal(e.syscall, "connect");
+      assert.equal(e.path, missing);
+      assert.equal(
+        e.message,
+        `connect failed on ${missing}: ENOENT (2): No such file or directory`,
+      );
+      return true;
+    });
+    // wait: true retries until a server comes.
+    const later = join(root, unique("later"));
+    const pending = connect(later, { wait: true, timeout: 5_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    await using s = listen(later);
+    const c = await pending;
+    await c.close();
+    await assert.rejects(
+      connect(join(root, "never"), { wait: true, timeout: 100 }),
+      /gave up after 100 ms/,
+    );
+    void s;
+  },
+);
+
+test("expectedOwner refuses a socket that belongs to someone else", { skip }, async () => {
+  const path = join(root, unique("owner"));
+  await using s = listen(path);
+  const got = s.accept();
+  const ok = await connect(path, { expectedOwner: uid() });
+  await ok.close();
+  await (await got)?.close();
+  await assert.rejects(connect(path, { expectedOwner: uid() + 1 }), (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.equal(e.code, "EACCES");
+    assert.match(e.message, new RegExp(`belongs to uid ${uid()}, not to the expected owner`));
+    return true;
+  });
+});
+
+test(
+  "64 MiB byte-exact from Node's net, in random chunks, into a winpipe server",
+  { skip },
+  async () => {
+    const data = bytes(7, BIG);
+    const path = join(root, unique("node"));
+    await using server = listen(path);
+    const script = `
+    const net = require("net");
+    let x = 7 >>> 0, i = 0, seed = 11;
+    const n = ${BIG}, data = Buffer.alloc(n);
+    for (let k = 0; k < n; k++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; data[k] = x & 255; }
+    const s = net.connect(${JSON.stringify(path)}, () => {
+      const next = () => {
+        while (i < n) {
+          seed = (seed * 1103515245 + 12345) >>> 0;
+          const m = 1 + (seed % (256 * 1024));
+          const ok = s.write(data.subarray(i, i + m)); i += m;
+          if (!ok) return s.once("drain", next);
+        }
+        s.end();
+      };
+      next();
+    });`;
+    const child = run("node", ["-e", script]);
+    const conn = (await server.accept())!;
+    const [hash, n] = await hashStream(conn.readable);
+    await conn.close(); // Node's socket closes once ours has too
+    await child;
+    assert.equal(n, BIG);
+    assert.equal(hash, sha(data));
+  },
+);
+
+test(
+  "64 MiB byte-exact from a winpipe client, in random chunks, into Python's socket",
+  { skip },
+  async () => {
+    const data = bytes(9, BIG);
+    const path = join(root, unique("python"));
+    const script = `
+import socket, hashlib, sys
+s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(path)}); s.listen()
+print("ready", flush=True)
+c, _ = s.accept(); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b: break
+    h.update(b); n += len(b)
+c.sendall(f"{n} {h.hexdigest()}".encode()); c.close()`;
+    const child = spawn("python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise((r) => child.stdout.once("data", r));
+    const conn = await connect(path);
+    const w = conn.writer!;
+    for (const c of chunks(data, 5)) {
+      if (!w.write(c)) await new Promise((r) => w.addEventListener("drain", r, { once: true }));
+    }
+    await w.flush();
+    // No half-close on a pipe: Python reads to the end once the client closes its side.
+    const reply = conn.reader!.readable.getReader();
+    fs.unlinkSync(path);
+    const ended = new Promise((r) => child.on("close", r));
+    (conn as unknown as { writer: PipeWriter }).writer.close();
+    let text = "";
+    for (;;) {
+      const { value, done } = await reply.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    await ended;
+    await conn.close();
+    assert.equal(text, `${BIG} ${sha(data)}`);
+  },
+);
+
+test("64 MiB byte-exact both ways with socat", { skip }, async () => {
+  const data = bytes(13, BIG);
+  const path = join(root, unique("socat"));
+  await using server = listen(path);
+  // winpipe server -> socat -> file
+  const out = join(root, unique("socat-out"));
+  const child = run("socat", ["-u", `UNIX-CONNECT:${path}`, `CREATE:${out}`]);
+  const conn = (await server.accept())!;
+  for (const c of chunks(data, 3)) {
+    if (!conn.writer!.write(c)) {
+      await new Promise((r) => conn.writer!.addEventListener("drain", r, { once: true }));
+    }
+  }
+  await conn.close();
+  await child;
+  assert.equal(sha(fs.readFileSync(out)), sha(data));
+  fs.unlinkSync(out);
+  // socat -> winpipe server
+  const input = join(root, unique("socat-in"));
+  fs.writeFileSync(input, data);
+  const sender = run("socat", ["-u", `FILE:${input}`, `UNIX-CONNECT:${path}`]);
+  const conn2 = (await server.accept())!;
+  const [hash, n] = await hashStream(conn2.readable);
+  await conn2.close();
+  await sender;
+  assert.equal(n, BIG);
+  assert.equal(hash, sha(data));
+  fs.unlinkSync(input);
+});
+
+test("50 concurrent clients, a slow reader, and close() without loss", { skip }, async () => {
+  const path = join(root, unique("many"));
+  const server = listen(path);
+  const serving = (async () => {
+    for await (const conn of server) {
+      conn.readable.pipeTo(conn.writable).catch(() => {});
+    }
+  })();
+  await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+    const conn = await connect(path);
+    const data = bytes(100 + i, 256 * 1024);
+    const echoed = hashStream(conn.readable);
+    conn.writer!.write(data);
+    await conn.writer!.flush();
+    // Read our bytes back, then close: the echo ends when we close.
+    const r = await Promise.race([echoed, new Promise((r) => setTimeout(r, 300))]);
+    void r;
+    await conn.close();
+  }));
+  // A slow reader: 4 MiB, read 64 KiB at a time with pauses; nothing lost, backpressure held.
+  const slow = await connect(path);
+  const data = bytes(42, 4 * MiB);
+  let maxQueued = 0;
+  const writing = (async () => {
+    for (const c of chunks(data, 9)) {
+      if (!slow.writer!.write(c)) {
+        maxQueued = Math.max(maxQueued, slow.writer!.bytesToWrite);
+        await new Promise((r) => slow.writer!.addEventListener("drain", r, { once: true }));
+      }
+    }
+  })();
+  const got = new Uint8Array(data.byteLength);
+  let n = 0;
+  const buf = new Uint8Array(64 * 1024);
+  while (n < got.byteLength) {
+    const k = await slow.read(buf);
+    assert.notEqual(k, null);
+    got.set(buf.subarray(0, k!), n);
+    n += k!;
+    if (n % (1024 * 1024) < 65536) await new Promise((r) => setTimeout(r, 20));
+  }
+  await writing;
+  assert.equal(sha(got), sha(data));
+  assert.ok(maxQueued < 2 * MiB + 256 * 1024, `queued ${maxQueued}`);
+  await slow.close();
+  // close() right after writing delivers everything.
+  const sink = join(root, unique("sink"));
+  const s2 = listen(sink);
+  const c = await connect(sink);
+  const srv = (await s2.accept())!;
+  const payload = bytes(77, 3 * MiB);
+  c.writer!.write(payload);
+  const closing = c.close();
+  const [hash, len] = await hashStream(srv.readable);
+  await closing;
+  assert.equal(len, payload.byteLength);
+  assert.equal(hash, sha(payload));
+  await srv.close();
+  await s2.close();
+  await server.close();
+  await serving;
+});
+
+test("1000 connect/close cycles leave the descriptors at the baseline", { skip }, async () => {
+  const path = join(root, unique("leak"));
+  const server = listen(path);
+  const serving = (async () => {
+    for await (const conn of server) conn.close().catch(() => {});
+  })();
+  const count = () => fs.readdirSync("/proc/self/fd").length;
+  const cycle = async () => {
+    const c = await connect(path);
+    c.writer!.write("x");
+    await c.close();
+  };
+  for (let i = 0; i < 20; i++) await cycle(); // warm up the runtime's own descriptors
+  await new Promise((r) => setTimeout(r, 200));
+  const baseline = count();
+  for (let i = 0; i < 1000; i++) await cycle();
+  let now = count();
+  for (let i = 0; i < 50 && now > baseline; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    now = count();
+  }
+  assert.ok(now <= baseline, `descriptors: ${baseline} before, ${now} after 1000 cycles`);
+  await server.close();
+  await serving;
+});
+
+test("another user can neither connect to the private socket nor take the name (setpriv)", {
+  skip: skip || (uid() !== 0 ? "needs root to run a child as another user" : false),
+}, async () => {
+  const name = unique("squat");
+  await using server = listen(name);
+  const py = (code: string) =>
+    run("setpriv", [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "/usr/bin/python3",
+      "-c",
+      code,
+    ]);
+  // Connecting: the 0700 directory stops it.
+  const tried = await py(`
+import socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(${JSON.stringify(server.path)}); print("connected")
+except OSError as e:
+    print(e.errno)`);
+  assert.equal(tried.trim(), "13"); // EACCES
+  // Taking the name first: the squatter makes the directory for this user's bare names.
+  const base = fs.mkdtempSync(join(root, "squat-"));
+  fs.chmodSync(base, 0o1777);
+  process.env.TMPDIR = base;
+  try {
+    await py(`
+import os, socket
+d = ${JSON.stringify(`${base}/winpipe-0`)}
+os.mkdir(d, 0o700)
+s = socket.socket(socket.AF_UNIX); s.bind(d + "/${name}"); s.listen()`);
+    assert.throws(() => listen(name), /belongs to uid 65534, not to this user/);
+    await assert.rejects(connect(name), /belongs to uid 65534/);
+  } finally {
+    process.env.TMPDIR = root;
+  }
+  void server;
+});
+
+test(
+  "unref() lets the process exit while a server listens; ref() holds it again",
+  { skip },
+  async () => {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const path = join(root, unique("unref"));
+    const code = `import { listen } from ${JSON.stringify(mod)};
+const s = listen(${JSON.stringify(path)});
+s.unref();
+console.log("listening");`;
+    const script = join(root, unique("unref") + ".ts");
+    fs.writeFileSync(script, code);
+    const exe = process.execPath;
+    const args = runtimeName() === "deno" ? ["run", "-A", script] : [script];
+    const started = performance.now();
+    const out = await run(exe, args);
+    assert.equal(out.trim(), "listening");
+    assert.ok(performance.now() - started < 20_000);
+  },
+);
+
+test("Deno needs exactly the flags the README names for a socket path", {
+  skip: skip || (runtimeName() !== "deno" ? "Deno's permissions" : false),
+}, async () => {
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const path = join(root, unique("perm"));
+  const script = join(root, unique("perm") + ".ts");
+  fs.writeFileSync(
+    script,
+    `import { connect, listen } from ${JSON.stringify(mod)};
+const s = listen(${JSON.stringify(path)});
+const got = s.accept();
+const c = await connect(${JSON.stringify(path)});
+await (await got)!.close(); await c.close(); await s.close(); console.log("ok");`,
+  );
+  const flags = [`--allow-read=${root}`, `--allow-write=${root}`, `--allow-net=unix:${path}`];
+  const deno = process.execPath;
+  assert.equal((await run(deno, ["run", "--no-prompt", ...flags, script])).trim(), "ok");
+  await assert.rejects(
+    run(deno, ["run", "--no-prompt", ...flags.slice(0, 2), script]),
+    /Deno needs permissions for Unix sockets: --allow-read=.* --allow-net=unix:/,
+  );
+});
+
+test("read(p) and write(p) work as Deno.Conn's do", { skip }, async () => {
+  const path = join(root, unique("rw"));
+  await using server = listen(path);
+  const got = server.accept();
+  const c = await connect(path);
+  const s = (await got)!;
+  assert.ok(s instanceof PipeConnection);
+  assert.equal(await c.write(new TextEncoder().encode("hello")), 5);
+  const buf = new Uint8Array(16);
+  const n = await s.read(buf);
+  assert.equal(new TextDecoder().decode(buf.subarray(0, n!)), "hello");
+  await c.close();
+  assert.equal(await s.read(buf), null);
+  await s.close();
+});
