@@ -63,9 +63,10 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 async function hashStream(readable: ReadableStream<Uint8Array>): Promise<[string, number]> {
   const h = createHash("sha256");
   let n = 0;
-  for await (const c of readable) {
-    h.update(c);
-    n += c.byteLength;
+  const reader = readable.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    h.update(r.value);
+    n += r.value.byteLength;
   }
   return [h.digest("hex"), n];
 }
