@@ -13,6 +13,7 @@ const RUN_BY_TESTS = [
   ...readdirSync("examples").map((f) => join("examples", f)),
   ...readdirSync(join("tests", "win", "readme")).map((f) => join("tests", "win", "readme", f)),
   join("tests", "win", "peers", "inherited.ts"),
+  ...readdirSync(join("tests", "readme")).map((f) => join("tests", "readme", f)),
 ];
 
 /**
@@ -87,7 +88,7 @@ const withoutPipeName = (line: string) =>
 
 test("the README's echo server is tests/win/peers/echo_server.ts, but for the pipe's name", () => {
   const block = readmeBlocks(readFileSync("README.md", "utf8"))
-    .find((b) => b.includes("conn.readable.pipeTo(conn.writable)"));
+    .find((b) => b.includes("conn.readable.pipeTo(conn.writable)") && b.includes("releaseLock()"));
   assert.ok(block, "the README's echo pair");
   const server = echoServerPart(normalize(block));
   assert.ok(server.length >= 8 && server.at(-1) === "})();", `found: ${server.join("\n")}`);

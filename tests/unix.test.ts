@@ -147,6 +147,12 @@ test("the README's client and server, with a bare name, natively", { skip }, asy
   await serving;
 });
 
+test("the README's portable echo runs unchanged", { skip }, async () => {
+  const script = new URL("./readme/portable_echo.ts", import.meta.url).pathname;
+  const args = runtimeName() === "deno" ? ["run", "-A", script] : [script];
+  assert.equal((await run(process.execPath, args)).trim(), "hello, every OS");
+});
+
 test("the private directory is made 0700 and the socket 0600; mode widens only the socket", {
   skip,
 }, async () => {
