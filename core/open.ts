@@ -20,6 +20,7 @@ import { type PipeNameOptions, validatePipeName } from "./names.ts";
 import { requireNative } from "./native.ts";
 import type { OpenSettings } from "./options.ts";
 import { securityAttributes } from "./security.ts";
+import { sleep } from "./timeouts.ts";
 
 /** Options for opening a pipe by name. */
 export interface OpenOptions extends PipeNameOptions {
@@ -91,18 +92,4 @@ export async function openPipeHandle(
     await sleep(Math.min(delay, left), signal);
     delay = Math.min(delay * 2, 25);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -295,9 +295,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
         reader: this.#settings.reader,
         writer: this.#settings.writer,
       });
-      const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve(conn);
-      else this.#ready.push(conn);
+      this.#handOut(conn);
     } catch (e) {
       this.#fail(asPipeError(e, "ConnectNamedPipe", this.path));
       void pipe.release();
@@ -319,6 +317,11 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
       reader: this.#settings.reader,
       writer: this.#settings.writer,
     });
+    this.#handOut(conn);
+  }
+
+  /** To the oldest accept() waiting, or into the queue for the next one. */
+  #handOut(conn: PipeConnection): void {
     const waiter = this.#waiters.shift();
     if (waiter) waiter.resolve(conn);
     else this.#ready.push(conn);

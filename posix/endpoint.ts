@@ -9,6 +9,7 @@
 import { PipeError } from "../core/errors.ts";
 import type { Endpoint } from "../core/names.ts";
 import { posixErrno } from "../core/posix_errors.ts";
+import { sleep } from "../core/timeouts.ts";
 import { ensurePrivateDir } from "./private_dir.ts";
 import type { UnixSocket } from "./socket.ts";
 import {
@@ -311,18 +312,4 @@ async function closeListener(
       // a third socket took the name meanwhile; the successor's file stays at `aside`
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

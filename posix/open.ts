@@ -7,7 +7,7 @@
 import { PipeError } from "../core/errors.ts";
 import { resolveEndpoint } from "../core/names.ts";
 import type { OpenSettings } from "../core/options.ts";
-import { integerOption } from "../core/options.ts";
+import { booleanOption, integerOption } from "../core/options.ts";
 import { posixErrno } from "../core/posix_errors.ts";
 import { isWindows, platformName } from "../ffi/runtime.ts";
 import { connectSocket } from "./endpoint.ts";
@@ -25,7 +25,7 @@ export function windowsOnly(where: string): void {
   });
 }
 
-/** Connects a socket for `PipeWriter.open` (the options were checked by the caller). */
+/** Connects a socket for `connect()` and `PipeWriter.open` (their own options already checked). */
 export function openUnix(
   name: string,
   o: Record<string, unknown>,
@@ -35,7 +35,11 @@ export function openUnix(
   if (o.allowRemote === true) {
     throw new TypeError(`${where}: the option allowRemote is for Windows named pipes only`);
   }
-  const endpoint = resolveEndpoint(name, { abstract: o.abstract === true }, where);
+  const endpoint = resolveEndpoint(
+    name,
+    { abstract: booleanOption(o, "abstract", where, false) },
+    where,
+  );
   const expectedOwner = o.expectedOwner === undefined
     ? undefined
     : integerOption(o, "expectedOwner", where, { min: 0, max: 0xffff_ffff, fallback: 0 });

@@ -27,8 +27,6 @@ import { errorCode } from "./system.ts";
 
 /** Bytes queued from the socket before it is paused until the reader catches up. */
 const READ_AHEAD = 1024 * 1024;
-/** One `conn.read` in Deno's pump. */
-const PUMP_READ = 64 * 1024;
 
 /** What the cores see for an errno name: the Win32 code with the same meaning. */
 function win32For(code: string): number {
@@ -98,7 +96,6 @@ export interface Wire {
 export interface WireSink {
   push(data: Uint8Array): void;
   end(error?: unknown): void;
-  drain?(): void;
 }
 
 /**
@@ -174,10 +171,6 @@ export class UnixSocket implements WireSink {
     done?.(error ?? errorWith("EPIPE"), 0);
   }
 
-  drain(): void {
-    // Bun's drain: the wire sends the rest of a short write itself and calls onDone.
-  }
-
   // --- reads ----------------------------------------------------------------------------------
 
   /** Fills the pending read from the queue, or ends it; resumes the socket when there is room. */
@@ -211,8 +204,7 @@ export class UnixSocket implements WireSink {
     }
     if (!this.#endedAt) return undefined;
     if (this.#ended === null) return { error: Win32.ERROR_BROKEN_PIPE, bytes: 0 };
-    const failure = socketFailure(this.#ended, "read", this.path);
-    return failure;
+    return socketFailure(this.#ended, "read", this.path);
   }
 
   readChannel(): ReadChannel {
