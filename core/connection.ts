@@ -6,16 +6,14 @@
  */
 import { PIPE_READMODE_MESSAGE } from "../ffi/kernel32.ts";
 import { isWindows } from "../ffi/runtime.ts";
-import { connectSocket } from "../posix/endpoint.ts";
-import { type ReadChannel, type WriteChannel } from "./completion/channel.ts";
+import { openUnix } from "../posix/open.ts";
+import type { ReadChannel, WriteChannel } from "./completion/channel.ts";
 import { OverlappedPipe } from "./completion/mod.ts";
-import { isPeerGone, lastError, PipeError, Win32 } from "./errors.ts";
+import { lastError, PipeError, Win32 } from "./errors.ts";
 import { describe, type EndpointOptions, resolveEndpoint } from "./names.ts";
 import { requireNative } from "./native.ts";
 import { type OpenAccess, type OpenOptions, openPipeHandle } from "./open.ts";
 import {
-  booleanOption,
-  integerOption,
   openSettings,
   optionsObject,
   type ReaderSettings,
@@ -29,6 +27,7 @@ import {
   type CloseOptions,
   type PipeWriter,
   type PipeWriterOptions,
+  writerDrained,
   writerOverChannel,
 } from "./writer.ts";
 
@@ -209,8 +208,9 @@ export class PipeConnection {
   }
 
   /**
-   * Reads into `p`, as `Deno.Conn.read` does: the count read, or `null` at the end. Takes the
-   * `readable`'s lock for good on first use; mix it with `readable` readers at your peril.
+   * Reads into `p`, as `Deno.Conn.read` does: the count read, or `null` at the end. It waits until
+   * bytes arrive, the peer closes, or this connection is closed (then `null`). Takes the
+   * `readable`'s lock for good on first use: do not mix it with readers of `readable`.
    *
    * @example
    * ```ts
@@ -231,8 +231,11 @@ export class PipeConnection {
   }
 
   /**
-   * Writes `p`, as `Deno.Conn.write` does, and resolves with its length once the writer has
-   * taken it below its high-water mark (all of `p` is always written, in order).
+   * Writes `p`, as `Deno.Conn.write` does, and resolves with its length once the writer is below
+   * its high-water mark (all of `p` is queued, and written in order). Against a peer that does
+   * not read it waits as long as the peer does not read, and no longer than the writer lives:
+   * it rejects with the writer's error once the writer fails, is stopped, or `close()` gives up
+   * (its `timeout`).
    *
    * @example
    * ```ts
@@ -253,17 +256,7 @@ export class PipeConnection {
       });
     }
     if (writer.error) throw writer.error;
-    if (!writer.write(p)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          writer.removeEventListener("drain", done);
-          writer.removeEventListener("error", done);
-          writer.error ? reject(writer.error) : resolve();
-        };
-        writer.addEventListener("drain", done);
-        writer.addEventListener("error", done);
-      });
-    }
+    if (!writer.write(p)) await writerDrained(writer);
     return p.byteLength;
   }
 
@@ -400,15 +393,7 @@ export async function connectUnix(
       throw new TypeError(`${where}: the option ${key} is for Windows named pipes only`);
     }
   }
-  const endpoint = resolveEndpoint(
-    name,
-    { abstract: booleanOption(o, "abstract", where, false) },
-    where,
-  );
-  const expectedOwner = o.expectedOwner === undefined
-    ? undefined
-    : integerOption(o, "expectedOwner", where, { min: 0, max: 0xffff_ffff, fallback: 0 });
-  const socket = await connectSocket(endpoint, { ...s.open, expectedOwner }, where);
+  const socket = await openUnix(name, o, s.open, where);
   return PipeConnection.wrap(socket, {
     side: "client",
     read: access !== "write",

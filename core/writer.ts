@@ -107,6 +107,8 @@ export class PipeErrorEvent extends Event {
 }
 
 const CONSTRUCT = Symbol("PipeWriter.construct");
+/** Set by PipeWriter's static block: {@link writerDrained}'s way in. */
+let drainedOf: (w: PipeWriter) => Promise<void>;
 /** The least a second write in flight carries (see #startNext), or one whole block if less. */
 const SECOND_WRITE_MIN = 64 * 1024;
 
@@ -598,6 +600,17 @@ export class PipeWriter extends EventTarget {
     return this.close();
   }
 
+  static {
+    drainedOf = (w) => w.#drained();
+  }
+
+  /** Settles when `bytesToWrite` is at half the mark; rejects once the writer fails, stops or closes. */
+  #drained(): Promise<void> {
+    return this.#issuing
+      ? this.#wait(this.#drainWaiters, undefined, Infinity)
+      : Promise.reject(this.#error ?? this.#notWritable("write"));
+  }
+
   /**
    * A `WritableStream` over this writer. Its `close()` is the writer's `close()`; its `abort()`
    * is `stop()`, at once, even while a write waits for a peer that does not read; it errors when
@@ -619,10 +632,7 @@ export class PipeWriter extends EventTarget {
     this.#writable ??= pipeWritable({
       write: (chunk) => this.write(chunk),
       // (write() may have failed the writer itself, with a start that failed at once.)
-      drained: () =>
-        this.#issuing
-          ? this.#wait(this.#drainWaiters, undefined, Infinity)
-          : Promise.reject(this.#error ?? this.#notWritable("write")),
+      drained: () => this.#drained(),
       close: () => this.close(),
       stop: () => this.stop(),
       get error() {
@@ -945,6 +955,14 @@ export class PipeWriter extends EventTarget {
 }
 
 /** @internal A writer over any channel: a connection's share of its pipe, or a test's fake. */
+/**
+ * Settles when the writer's `drain` would fire; rejects once it fails, is stopped or has closed,
+ * so a caller waiting for room never waits past the writer's end (internal).
+ */
+export function writerDrained(w: PipeWriter): Promise<void> {
+  return drainedOf(w);
+}
+
 export function writerOverChannel(
   channel: WriteChannel,
   settings: WriterSettings,

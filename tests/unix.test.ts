@@ -626,3 +626,50 @@ test("read(p) and write(p) work as Deno.Conn's do", { skip }, async () => {
   assert.equal(await s.read(buf), null);
   await s.close();
 });
+
+test(
+  "write(p) to a peer that stops reading waits, and ends when close() gives up; read(p) ends at close()",
+  { skip },
+  async () => {
+    const path = join(root, unique("stall"));
+    await using server = listen(path);
+    const got = server.accept();
+    const c = await connect(path, { highWaterMark: 64 * 1024 });
+    const s = (await got)!; // never reads
+    const chunk = new Uint8Array(64 * 1024);
+    let written = 0;
+    let stalled: Promise<number> | undefined;
+    for (let i = 0; i < 1000 && !stalled; i++) {
+      const w = c.write(chunk);
+      const settled = await Promise.race([
+        w.then(() => true),
+        new Promise((r) => setTimeout(() => r(false), 100)),
+      ]);
+      if (settled) written += chunk.byteLength;
+      else stalled = w;
+    }
+    assert.ok(stalled, `the kernel took ${written} bytes and never pushed back`);
+    const started = performance.now();
+    const outcome = stalled.then(() => "resolved", (e: unknown) => e);
+    await assert.rejects(
+      c.close({ timeout: 200 }),
+      (e: unknown) => e instanceof PipeError && e.code === "ERROR_TIMEOUT",
+    );
+    // Bounded: a write(p) that outlived the writer would never settle.
+    const e = await Promise.race([
+      outcome,
+      new Promise((r) => setTimeout(() => r("still waiting after 5 s"), 5_000)),
+    ]);
+    assert.ok(e instanceof PipeError, String(e));
+    assert.ok(performance.now() - started < 5_000);
+    await s.close();
+    // A read that waits for bytes ends with null when its connection is closed.
+    const got2 = server.accept();
+    const c2 = await connect(path);
+    const s2 = (await got2)!;
+    const pending = s2.read(new Uint8Array(16));
+    await s2.close();
+    assert.equal(await pending, null);
+    await c2.close();
+  },
+);

@@ -385,7 +385,17 @@ test('the default DACL ("user") allows this user, SYSTEM and Administrators only
 });
 
 test("bad input to connect and listen is a TypeError", async () => {
-  await assert.rejects(connect("nope"), TypeError);
+  for (const bad of ["a/b", "..", "", "/tmp/x.sock", "./x.sock"]) {
+    await assert.rejects(connect(bad), TypeError, bad);
+    assert.throws(() => listen(bad), TypeError, bad);
+  }
+  // A bare name is \\.\pipe\NAME here: nobody serves this one.
+  await assert.rejects(connect("winpipe-nobody-serves-this"), (e: unknown) => {
+    assert.ok(e instanceof PipeError);
+    assert.equal(e.code, "ERROR_FILE_NOT_FOUND");
+    assert.equal(e.path, String.raw`\\.\pipe\winpipe-nobody-serves-this`);
+    return true;
+  });
   await assert.rejects(connect(String.raw`\\.\pipe\x`, { access: "sideways" as never }), TypeError);
   assert.throws(() => listen(String.raw`\\host\pipe\x`), TypeError);
   assert.throws(() => listen(uniqueName("bad"), { maxInstances: 0 }), TypeError);
