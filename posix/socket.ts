@@ -78,8 +78,8 @@ export interface Wire {
   /** Stops delivering data until `resume()`. */
   pause(): void;
   /**
-   * Writes `bytes`: the count taken at once (all of it, or less with `onDone` called later for
-   * the whole), or `undefined` when the write is pending (then `onDone` gives the count taken).
+   * Writes `bytes`: all of them at once (their count is returned), or `undefined` when the write
+   * is pending; then `onDone` comes later, never from inside this call, with the count taken.
    */
   write(bytes: Uint8Array, onDone: (error: unknown, bytes: number) => void): number | undefined;
   /** Ends a pending write, if the runtime can (Bun: drops the rest; Deno: cannot). */
@@ -94,8 +94,12 @@ export interface Wire {
 
 /** The callbacks a {@link Wire} delivers to. */
 export interface WireSink {
+  /** Bytes that arrived. */
   push(data: Uint8Array): void;
+  /** The read side has ended: the peer's end of stream, or a read error. */
   end(error?: unknown): void;
+  /** The socket has closed under us (Bun): a write waiting for room will never get it. */
+  gone(error?: unknown): void;
 }
 
 /**
@@ -111,7 +115,6 @@ export class UnixSocket implements WireSink {
   #pending: PendingRead | null = null;
   /** Set when the socket's read side has ended: undefined while open, null for a clean end. */
   #ended: unknown = undefined;
-  #endedAt = false;
   #users = 1;
   #closed = false;
   #released: Promise<void> | undefined;
@@ -161,11 +164,14 @@ export class UnixSocket implements WireSink {
   }
 
   end(error?: unknown): void {
-    if (this.#endedAt) return;
-    this.#endedAt = true;
+    if (this.#ended !== undefined) return;
     this.#ended = error ?? null;
     this.#serve();
-    // A write waiting for room will never get it.
+  }
+
+  gone(error?: unknown): void {
+    this.end(error);
+    // Not on end(): a peer that has finished writing may still read (a half-close).
     const done = this.#writeDone;
     this.#writeDone = null;
     done?.(error ?? errorWith("EPIPE"), 0);
@@ -202,7 +208,7 @@ export class UnixSocket implements WireSink {
       }
       return { error: 0, bytes: n };
     }
-    if (!this.#endedAt) return undefined;
+    if (this.#ended === undefined) return undefined;
     if (this.#ended === null) return { error: Win32.ERROR_BROKEN_PIPE, bytes: 0 };
     return socketFailure(this.#ended, "read", this.path);
   }
@@ -255,32 +261,27 @@ export class UnixSocket implements WireSink {
         if (this.#closed) {
           return socketFailure(errorWith("EBADF"), "write", this.path, "the socket was closed");
         }
-        if (this.#endedAt && this.#ended !== null) {
+        if (this.#ended !== undefined && this.#ended !== null) {
           return socketFailure(this.#ended, "write", this.path);
         }
-        let sync = true;
-        let early: IoResult | undefined;
         const done = (error: unknown, n: number) => {
+          if (this.#writeDone !== done) return; // ended already (cancelled, or the socket gone)
           this.#writeDone = null;
-          const result = error
-            ? { ...socketFailure(error, "write", this.path), bytes: n }
-            : { error: 0, bytes: n };
-          if (sync) early = result;
-          else onComplete(result);
+          onComplete(
+            error
+              ? { ...socketFailure(error, "write", this.path), bytes: n }
+              : { error: 0, bytes: n },
+          );
         };
-        this.#writeDone = done;
         let taken: number | undefined;
         try {
           taken = this.#wire.write(bytes, done);
         } catch (e) {
-          this.#writeDone = null;
           return socketFailure(e, "write", this.path);
         }
-        sync = false;
-        if (early) return early;
-        if (taken === undefined) return undefined;
-        this.#writeDone = null;
-        return { error: 0, bytes: taken };
+        if (taken !== undefined) return { error: 0, bytes: taken };
+        this.#writeDone = done;
+        return undefined;
       },
       cancelWrite: () => {
         const done = this.#writeDone;
@@ -288,7 +289,6 @@ export class UnixSocket implements WireSink {
         // Bun drops the rest of the write; Deno cannot end a pending conn.write except by
         // closing the socket, which then rejects it (EINTR, reported as cancelled).
         if (this.#wire.cancelWrite()) {
-          this.#writeDone = null;
           queueMicrotask(() => done(errorWith("ECANCELED"), 0));
         } else {
           this.#close();

@@ -203,8 +203,8 @@ const bunHandlers: BunHandlers = {
   data: (s, d) => s.data?.sink.push(d),
   drain: (s) => s.data?.wire.drain(),
   end: (s) => s.data?.sink.end(),
-  close: (s, error) => s.data?.sink.end(error),
-  error: (s, error) => s.data?.sink.end(error),
+  close: (s, error) => s.data?.sink.gone(error),
+  error: (s, error) => s.data?.sink.gone(error),
 };
 
 /** Connects to the socket at `path` with the runtime's own client. */
