@@ -109,6 +109,7 @@ export class PipeConnection {
   #closed: Promise<void> | undefined;
   readonly #pipe: Transport;
   #byob: ReadableStreamBYOBReader | undefined;
+  #scratch: ArrayBuffer | undefined;
 
   /**
    * Not public: use {@link connect} or a server's connections.
@@ -224,7 +225,14 @@ export class PipeConnection {
     }
     if (p.byteLength === 0) return 0;
     this.#byob ??= this.readable.getReader({ mode: "byob" });
-    const { value, done } = await this.#byob.read(new Uint8Array(p.byteLength));
+    // The view is transferred to the stream and comes back as `value`: its buffer serves the
+    // next read too, so a loop of reads allocates nothing.
+    const scratch = this.#scratch && this.#scratch.byteLength >= p.byteLength
+      ? this.#scratch
+      : new ArrayBuffer(p.byteLength);
+    this.#scratch = undefined;
+    const { value, done } = await this.#byob.read(new Uint8Array(scratch, 0, p.byteLength));
+    if (value) this.#scratch = value.buffer as ArrayBuffer;
     if (done || !value) return null;
     p.set(value);
     return value.byteLength;
@@ -295,12 +303,18 @@ export class PipeConnection {
 }
 
 /**
- * Connects to a named pipe server, secured like `PipeWriter.open`: `SECURITY_SQOS_PRESENT |
- * SECURITY_IDENTIFICATION`, local names only unless `allowRemote`, `ERROR_PIPE_BUSY` retried
- * until `timeout` without blocking the JS thread, and an `AbortSignal`.
+ * Connects to a server by name (see {@link pipePath}: a bare name means the same endpoint on
+ * every OS). On Windows a named pipe, secured like `PipeWriter.open`: `SECURITY_SQOS_PRESENT |
+ * SECURITY_IDENTIFICATION`, local names only unless `allowRemote`. On Linux and macOS a Unix
+ * socket, through the runtime's own client; a bare name's private directory is checked first.
+ *
+ * How long it waits: a busy server (`ERROR_PIPE_BUSY`, `EAGAIN`) and, with `wait: true`, a
+ * server not there yet (`ERROR_FILE_NOT_FOUND`, `ENOENT`, `ECONNREFUSED`) are retried until
+ * `timeout` (default 5 s) without blocking the JS thread; `signal` abandons it at once.
  *
  * @throws {TypeError} for a malformed or remote name, or bad options.
- * @throws {PipeError} `ERROR_FILE_NOT_FOUND`, `ERROR_PIPE_BUSY` after the timeout, …
+ * @throws {PipeError} `ERROR_FILE_NOT_FOUND` / `ENOENT`, `ERROR_PIPE_BUSY` after the timeout,
+ * `ECONNREFUSED`, `EACCES` (a private directory that is not private, or `expectedOwner`), …
  *
  * @example Discord RPC, Docker, your own service
  * ```ts

@@ -413,8 +413,10 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   }
 
   /**
-   * Stops accepting: cancels the pending `ConnectNamedPipe`, waits for its completion, then
-   * releases the listening instance and the security descriptor. Connections already handed out
+   * Stops accepting. On Linux and macOS: closes the listening socket, waits until the runtime has
+   * let it go (Deno removes the socket file a tick later), and removes only our own socket file;
+   * it never rejects. On Windows: cancels the pending `ConnectNamedPipe`, waits for its
+   * completion, then releases the listening instance and the security descriptor. Connections already handed out
    * stay open; connections not yet taken are closed. Idempotent.
    *
    * If `CancelIoEx` fails, the listening handle is closed to end the `ConnectNamedPipe`, and
@@ -486,13 +488,23 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
 }
 
 /**
- * Listens on a named pipe. Secure by default: `PIPE_REJECT_REMOTE_CLIENTS`, a DACL for this
- * user, SYSTEM and Administrators only, and `FILE_FLAG_FIRST_PIPE_INSTANCE` so that nobody else
- * already owns the name. Every option is checked before any system call. The server lives until
- * `close()`, or until a `for await` over it is left.
+ * Listens by name (a bare name means the same endpoint on every OS). Every option is checked
+ * before any system call. The server lives until `close()`, or until a `for await` over it is
+ * left. Secure by default:
  *
- * @throws {TypeError} for a bad or remote name or bad options.
- * @throws {PipeError} `ERROR_ACCESS_DENIED` ("already in use") if another server owns the name.
+ * - Windows: a named pipe with `PIPE_REJECT_REMOTE_CLIENTS`, a DACL for this user, SYSTEM and
+ *   Administrators only, and `FILE_FLAG_FIRST_PIPE_INSTANCE` so that nobody else already owns
+ *   the name.
+ * - Linux and macOS: a Unix socket, 0600 (`mode` widens it), a bare name's in a 0700 directory
+ *   checked with `lstat`; a live server is never displaced, a stale socket file is replaced, and
+ *   a path that is not a socket is never deleted. Telling a stale file from a live server can
+ *   take a connect (asynchronous): then the server binds a moment later, and `accept()` rejects
+ *   with `EADDRINUSE` if someone answered. See docs/unix.md.
+ *
+ * @throws {TypeError} for a bad or remote name or bad options (and, on Linux and macOS, an
+ * option only Windows has).
+ * @throws {PipeError} `ERROR_ACCESS_DENIED` ("already in use") on Windows, `EADDRINUSE`
+ * elsewhere, if another server owns the name; `EACCES` for a private directory that is not.
  *
  * @example
  * ```ts
