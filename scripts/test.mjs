@@ -3,6 +3,7 @@
 //
 // Everywhere:  .github/workflows/*.yml checked by action-validator (a schema check)
 // On Linux:    the Wine root          made first (scripts/wine-root.sh; cached once made)
+//              socat                  installed if missing (as root, with apt): tests/unix.test.ts
 //              tests/*.test.ts        with deno and bun (from node_modules)
 //              tests/win/*.test.ts    with deno.exe and bun.exe under Wine (scripts/wine.sh)
 // On Windows:  tests/ (both folders)  with deno.exe and bun.exe (from node_modules), natively
@@ -214,6 +215,33 @@ if (!onWindows && existsSync(npmCli)) {
 
 validateWorkflows();
 
+/**
+ * The Unix-socket suite (tests/unix.test.ts) talks to peers that are not winpipe: python3, socat,
+ * setpriv (a child as another user) and node. On a fresh Debian machine socat may be missing: as
+ * root, with apt, it is installed here (as the Wine root is made), and said so; otherwise the
+ * suite's own failures say which peer is missing.
+ */
+function unixPeers() {
+  const has = (cmd) =>
+    spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+  if (has("socat")) return;
+  if (process.getuid?.() !== 0 || !has("apt-get")) {
+    console.log(
+      "\n=== socat is missing: tests/unix.test.ts will fail its socat case (apt-get install socat)",
+    );
+    return;
+  }
+  console.log("\n=== socat: apt-get install socat (for tests/unix.test.ts)");
+  const install = () =>
+    spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "socat"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    }).status === 0;
+  if (!install()) {
+    spawnSync("apt-get", ["update"], { stdio: ["ignore", "ignore", "inherit"] });
+    install();
+  }
+}
+
 /** A folder's suites as paths from the checkout, "./" first: bun takes them as files, not filters. */
 const suites = (dir) =>
   readdirSync(join(repo, dir))
@@ -251,6 +279,8 @@ if (onWindows) {
         : `scripts/wine-root.sh failed (exit ${setup.status ?? setup.signal})`;
     }
   }
+
+  unixPeers();
 
   // tests/*.test.ts only: tests/win needs kernel32.
   const linuxSuites = suites("tests");

@@ -593,3 +593,33 @@ test("reads follow the consumer: no ReadFile without demand, so the peer's write
   await within(10_000, client.writer!.flush());
   await close();
 });
+
+test("conn.write(p) and conn.read(p) as Deno.Conn's: write(p) to a peer that stops reading ends when close() gives up; read(p) ends with null", async () => {
+  const { server, client, conn, close } = await pair("conn-rw", {
+    client: { highWaterMark: 64 * 1024 },
+  });
+  assert.equal(await client.write(new TextEncoder().encode("hello")), 5);
+  const buf = new Uint8Array(16);
+  const n = await conn.read(buf);
+  assert.equal(new TextDecoder().decode(buf.subarray(0, n!)), "hello");
+  // The server end stops reading: a write(p) is left waiting for room.
+  const chunk = new Uint8Array(64 * 1024);
+  let stalled: Promise<number> | undefined;
+  for (let i = 0; i < 1000 && !stalled; i++) {
+    const w = client.write(chunk);
+    const settled = await Promise.race([w.then(() => true), sleep(200).then(() => false)]);
+    if (!settled) stalled = w;
+  }
+  assert.ok(stalled, "the pipe never pushed back");
+  const outcome = stalled.then(() => "resolved", (e: unknown) => e);
+  await assert.rejects(
+    client.close({ timeout: 200 }),
+    (e: unknown) => e instanceof PipeError && e.code === "ERROR_TIMEOUT",
+  );
+  const e = await within(5_000, outcome, "write(p) after close() gave up");
+  assert.ok(e instanceof PipeError, String(e));
+  // The client has gone: the server end reads what was delivered, then null.
+  while ((await conn.read(new Uint8Array(64 * 1024))) !== null);
+  await close();
+  void server;
+});
