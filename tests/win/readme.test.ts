@@ -1,6 +1,7 @@
 // Every TypeScript example in README.md runs: each is a file in examples/ (examples.test.ts),
 // tests/win/readme/ (this suite, each file run as a program in the runtime under test) or
-// tests/win/peers/inherited.ts (inherit.test.ts), word for word but for the import specifier;
+// tests/win/peers/inherited.ts (inherit.test.ts), or tests/readme/ (here and natively in
+// tests/unix.test.ts), word for word but for the import specifier;
 // tests/readme_sync.test.ts checks that on Linux.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
@@ -101,6 +102,16 @@ test("Clients and servers: the echo server and the client work together", () =>
   withDir("readme", async (dir) => {
     const e = await snippet("echo_pair.ts", dir);
     assert.equal(e.stdout.trim(), "hello");
+  }));
+
+test("One API on every OS: the portable echo (a bare name) runs unchanged, as on Linux", () =>
+  withDir("readme", async (dir) => {
+    // The same file tests/unix.test.ts runs natively on Linux.
+    const [exe, args] = scriptCommand(resolve("tests", "readme", "portable_echo.ts"), ["-A"]);
+    const e = await run(exe, args, dir, LIMIT);
+    assert.equal(e.timedOut, false, `timed out: ${e.stdout}${e.stderr}`);
+    assert.equal(e.code, 0, `exited ${e.code}: ${e.stdout}${e.stderr}`);
+    assert.equal(e.stdout.trim(), "hello, every OS");
   }));
 
 test("Node streams: Duplex.fromWeb into vscode-jsonrpc, against examples/jsonrpc_server.ts", () =>
