@@ -473,7 +473,9 @@ async function relay(args: CliArgs, io: CliIo): Promise<number> {
       if (r.done) break;
       if (!w.write(r.value)) await waitForDrain(w);
     }
-    await w.flush();
+    // close(), not flush(): on a Unix socket it half-closes, so a peer that reads to the end
+    // (an echo, a socat) answers and ends; a Windows pipe has no half-close, and it only flushes.
+    await w.close();
     return "stdin";
   })().catch((e) => {
     if (e instanceof PipeError && e.peerGone) return "pipe" as const;

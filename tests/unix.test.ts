@@ -673,3 +673,33 @@ test(
     await c2.close();
   },
 );
+
+test("the CLI's send, recv and relay work on Linux with the same names", { skip }, async () => {
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  const exe = process.execPath;
+  const cmd = (...a: string[]) => runtimeName() === "deno" ? ["run", "-A", cli, ...a] : [cli, ...a];
+  const name = unique("cli");
+  const data = bytes(21, 5 * MiB);
+  const input = join(root, unique("cli-in"));
+  const output = join(root, unique("cli-out"));
+  fs.writeFileSync(input, data);
+  // recv listens on the bare name; send waits for it to appear.
+  const receiving = run(exe, cmd("recv", "--quiet", name, output));
+  await run(exe, cmd("send", "--quiet", "--wait", "--timeout", "10000", name, input));
+  await receiving;
+  assert.equal(sha(fs.readFileSync(output)), sha(data));
+  // relay: stdin to the socket, the socket to stdout, against a winpipe echo server.
+  const path = join(root, unique("relay"));
+  const server = listen(path);
+  const serving = (async () => {
+    for await (const conn of server) conn.readable.pipeTo(conn.writable).catch(() => {});
+  })();
+  // At stdin's end the relay half-closes; the echo ends, and so does the relay.
+  const echoed = await Promise.race([
+    run(exe, cmd("relay", "--quiet", path), new TextEncoder().encode("over the relay\n")),
+    new Promise((r) => setTimeout(() => r("relay still running after 20 s"), 20_000).unref?.()),
+  ]);
+  assert.equal(echoed, "over the relay\n");
+  await server.close();
+  await serving;
+});
