@@ -595,7 +595,7 @@ test("reads follow the consumer: no ReadFile without demand, so the peer's write
 });
 
 test("conn.write(p) and conn.read(p) as Deno.Conn's: write(p) to a peer that stops reading ends when close() gives up; read(p) ends with null", async () => {
-  const { server, client, conn, close } = await pair("conn-rw", {
+  const { server, client, conn } = await pair("conn-rw", {
     client: { highWaterMark: 64 * 1024 },
   });
   assert.equal(await client.write(new TextEncoder().encode("hello")), 5);
@@ -620,6 +620,6 @@ test("conn.write(p) and conn.read(p) as Deno.Conn's: write(p) to a peer that sto
   assert.ok(e instanceof PipeError, String(e));
   // The client has gone: the server end reads what was delivered, then null.
   while ((await conn.read(new Uint8Array(64 * 1024))) !== null);
-  await close();
-  void server;
+  await conn.close();
+  await server.close(); // the client's close() rejected above, as it should
 });
