@@ -391,9 +391,6 @@ function windowsPeer(pipe: OverlappedPipe, side: PipeSide): number {
   return ok ? pid[0] : 0;
 }
 
-/** Options that only Windows pipes have, refused on Linux and macOS with their name. */
-const WINDOWS_ONLY = ["allowRemote", "messageMode"] as const;
-
 /** connect() on Linux and macOS: a Unix socket, through the runtime's own client. */
 export async function connectUnix(
   name: string,
@@ -402,11 +399,6 @@ export async function connectUnix(
   access: OpenAccess,
   s: { open: ReturnType<typeof openSettings>; reader: ReaderSettings; writer: WriterSettings },
 ): Promise<PipeConnection> {
-  for (const key of WINDOWS_ONLY) {
-    if (o[key] !== undefined && o[key] !== false) {
-      throw new TypeError(`${where}: the option ${key} is for Windows named pipes only`);
-    }
-  }
   const socket = await openUnix(name, o, s.open, where);
   return PipeConnection.wrap(socket, {
     side: "client",

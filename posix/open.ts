@@ -25,6 +25,9 @@ export function windowsOnly(where: string): void {
   });
 }
 
+/** Options that only Windows pipes have, refused here with their name (false is no request). */
+const WINDOWS_ONLY = ["allowRemote", "messageMode"] as const;
+
 /** Connects a socket for `connect()` and `PipeWriter.open` (their own options already checked). */
 export function openUnix(
   name: string,
@@ -32,8 +35,10 @@ export function openUnix(
   open: OpenSettings,
   where: string,
 ): Promise<UnixSocket> {
-  if (o.allowRemote === true) {
-    throw new TypeError(`${where}: the option allowRemote is for Windows named pipes only`);
+  for (const key of WINDOWS_ONLY) {
+    if (o[key] !== undefined && o[key] !== false) {
+      throw new TypeError(`${where}: the option ${key} is for Windows named pipes only`);
+    }
   }
   const endpoint = resolveEndpoint(
     name,

@@ -175,6 +175,10 @@ test("the private directory is made 0700 and the socket 0600; mode widens only t
     connect(join(root, "x"), { allowRemote: true }),
     /for Windows named pipes only/,
   );
+  await assert.rejects(
+    PipeWriter.open(join(root, "x"), { messageMode: true }),
+    /messageMode is for Windows named pipes only/,
+  );
   void open;
 });
 
