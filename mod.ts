@@ -23,14 +23,11 @@ export type { Chunk } from "./core/chunk.ts";
 export { connect, type ConnectOptions, PipeConnection, type PipeSide } from "./core/connection.ts";
 export { errnoName, isPeerGone, PipeError, type PipeErrorInit, Win32 } from "./core/errors.ts";
 export { type EndpointOptions, type PipeNameOptions, pipePath } from "./core/names.ts";
-export type { OpenAccess } from "./core/open.ts";
-export type { OpenOptions } from "./core/open.ts";
 export {
   PipeReader,
   type PipeReaderFromHandleOptions,
   type PipeReaderOptions,
 } from "./core/reader.ts";
-export type { PipeSecurity } from "./core/security_descriptor.ts";
 export { listen, type ListenOptions, PipeServer } from "./core/server.ts";
 export {
   type CloseOptions,
@@ -41,3 +38,6 @@ export {
   type PipeWriterOpenOptions,
   type PipeWriterOptions,
 } from "./core/writer.ts";
+export type { OpenAccess } from "./windows/open.ts";
+export type { OpenOptions } from "./windows/open.ts";
+export type { PipeSecurity } from "./windows/security_descriptor.ts";

@@ -3,10 +3,10 @@
  * bench/completion_path_bun.ts for Bun) share: a connected pipe whose server drains it, and
  * winpipe's path timed over a run of awaited writes.
  */
-import { OverlappedPipe } from "../core/completion/mod.ts";
-import { openPipeHandle } from "../core/open.ts";
 import { openSettings } from "../core/options.ts";
 import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";
+import { OverlappedPipe } from "../windows/completion/mod.ts";
+import { openPipeHandle } from "../windows/open.ts";
 
 /** 1000 sequential 4 KiB writes, each awaited before the next. */
 export const WRITES = 1000;

@@ -19,9 +19,9 @@
  *
  * This file talks to Deno's FFI directly for the designs winpipe does not ship.
  */
-import { securityAttributes } from "../core/security.ts";
 import { INVALID_HANDLE_VALUE } from "../ffi/kernel32.ts";
 import { isWindows, native } from "../ffi/runtime.ts";
+import { securityAttributes } from "../windows/security.ts";
 import { connected, overlappedPipe, SIZE, WRITES } from "./completion_common.ts";
 
 const INFINITE = 0xffff_ffff;

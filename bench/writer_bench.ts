@@ -10,14 +10,14 @@
  *   either is measured against its neighbours; the chosen one is the baseline, named "(chosen)"
  *   (bench/render.mjs reads it from there and says when a neighbour is more than 10% faster).
  */
-import type { WriteChannel } from "../core/completion/mod.ts";
-import { OverlappedPipe } from "../core/completion/mod.ts";
-import { openPipeHandle } from "../core/open.ts";
 import { openSettings, writerSettings } from "../core/options.ts";
 import { MAX_BLOCK } from "../core/queue.ts";
 import { writerOverChannel } from "../core/writer.ts";
 import { isWindows } from "../ffi/runtime.ts";
 import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";
+import type { WriteChannel } from "../windows/completion/mod.ts";
+import { OverlappedPipe } from "../windows/completion/mod.ts";
+import { openPipeHandle } from "../windows/open.ts";
 
 const MiB = 1024 * 1024;
 const onWindows = isWindows();

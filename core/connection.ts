@@ -7,12 +7,12 @@
 import { PIPE_READMODE_MESSAGE } from "../ffi/kernel32.ts";
 import { isWindows } from "../ffi/runtime.ts";
 import { openUnix } from "../posix/open.ts";
-import type { ReadChannel, WriteChannel } from "./completion/channel.ts";
-import { OverlappedPipe } from "./completion/mod.ts";
+import { OverlappedPipe } from "../windows/completion/mod.ts";
+import { requireNative } from "../windows/native.ts";
+import { type OpenAccess, type OpenOptions, openPipeHandle } from "../windows/open.ts";
+import type { ReadChannel, WriteChannel } from "./channel.ts";
 import { lastError, PipeError, Win32 } from "./errors.ts";
 import { describe, type EndpointOptions, resolveEndpoint } from "./names.ts";
-import { requireNative } from "./native.ts";
-import { type OpenAccess, type OpenOptions, openPipeHandle } from "./open.ts";
 import {
   openSettings,
   optionsObject,

@@ -7,7 +7,12 @@
  * @module
  */
 import { windowsOnly } from "../posix/open.ts";
-import { type IoResult, OverlappedPipe, type ReadChannel, startFailed } from "./completion/mod.ts";
+import {
+  type IoResult,
+  OverlappedPipe,
+  type ReadChannel,
+  startFailed,
+} from "../windows/completion/mod.ts";
 import {
   asPipeError,
   failureCode,

@@ -27,7 +27,11 @@ import {
 import { isWindows } from "../ffi/runtime.ts";
 import { listenSocket, type SocketListener } from "../posix/endpoint.ts";
 import type { UnixSocket } from "../posix/socket.ts";
-import { type IoResult, Operation, OverlappedPipe } from "./completion/mod.ts";
+import { type IoResult, Operation, OverlappedPipe } from "../windows/completion/mod.ts";
+import { requireNative } from "../windows/native.ts";
+import { pipeLocalInformation } from "../windows/pipe_info.ts";
+import { securityAttributes } from "../windows/security.ts";
+import { type PipeSecurity, sddlFor, securityDescriptor } from "../windows/security_descriptor.ts";
 import { type ConnectOptions, PipeConnection } from "./connection.ts";
 import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
 import {
@@ -37,7 +41,6 @@ import {
   resolveEndpoint,
   validatePipeName,
 } from "./names.ts";
-import { requireNative } from "./native.ts";
 import {
   booleanOption,
   integerOption,
@@ -47,9 +50,6 @@ import {
   type WriterSettings,
   writerSettings,
 } from "./options.ts";
-import { pipeLocalInformation } from "./pipe_info.ts";
-import { securityAttributes } from "./security.ts";
-import { type PipeSecurity, sddlFor, securityDescriptor } from "./security_descriptor.ts";
 import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
 
 /** Options for {@link listen}. */

@@ -11,7 +11,6 @@
  */
 import { isWindows } from "../ffi/runtime.ts";
 import { openUnix, windowsOnly } from "../posix/open.ts";
-import { type Chunk, chunkBytes } from "./chunk.ts";
 import {
   type IoFailure,
   type IoResult,
@@ -19,10 +18,11 @@ import {
   type Started,
   startFailed,
   type WriteChannel,
-} from "./completion/mod.ts";
+} from "../windows/completion/mod.ts";
+import { type OpenOptions, openPipeHandle } from "../windows/open.ts";
+import { type Chunk, chunkBytes } from "./chunk.ts";
 import { asPipeError, failureCode, PipeError, Win32 } from "./errors.ts";
 import { resolveEndpoint } from "./names.ts";
-import { type OpenOptions, openPipeHandle } from "./open.ts";
 import {
   checkHandle,
   handleSettings,

@@ -1,14 +1,14 @@
 // The completion path against real kernel32: what completes at once is handled inline and queues
 // no completion (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), what pends still arrives through the pool,
 // and a caller's handle keeps its mode. Windows and Wine (10) behave alike here; the research
-// behind each case is in core/completion/mod.ts and docs/design.md.
+// behind each case is in windows/completion/mod.ts and docs/design.md.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type IoResult, OverlappedPipe, strayCompletions } from "../../core/completion/mod.ts";
-import { openPipeHandle } from "../../core/open.ts";
 import { openSettings } from "../../core/options.ts";
 import { native } from "../../ffi/runtime.ts";
 import { connect, listen, PipeReader, PipeWriter } from "../../mod.ts";
+import { type IoResult, OverlappedPipe, strayCompletions } from "../../windows/completion/mod.ts";
+import { openPipeHandle } from "../../windows/open.ts";
 import { Pattern, ServerEnd, sleep, uniqueName, within } from "./server_end.ts";
 
 const KiB = 1024;

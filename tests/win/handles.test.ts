@@ -2,8 +2,8 @@
 // one handle is opened or closed, and a leak is reported by type.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { securityAttributes } from "../../core/security.ts";
 import { native } from "../../ffi/runtime.ts";
+import { securityAttributes } from "../../windows/security.ts";
 import {
   assertHandlesBack,
   getProcessHandleCount,

@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { toWide } from "../../core/names.ts";
-import { openPipeHandle } from "../../core/open.ts";
 import { openSettings } from "../../core/options.ts";
 import { native } from "../../ffi/runtime.ts";
 import {
@@ -19,6 +18,7 @@ import {
   PipeReader,
   PipeWriter,
 } from "../../mod.ts";
+import { openPipeHandle } from "../../windows/open.ts";
 import { countCalls, failingWith, inject } from "./faults.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { pair, Pattern, ServerEnd, sleep, uniqueName, within } from "./server_end.ts";

@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
-import { requireNative } from "../../core/native.ts";
 import {
   FILE_FLAG_OVERLAPPED,
   GENERIC_READ,
@@ -16,6 +15,7 @@ import {
   OPEN_EXISTING,
 } from "../../ffi/kernel32.ts";
 import { listen } from "../../mod.ts";
+import { requireNative } from "../../windows/native.ts";
 import { scriptCommand, start } from "./child.ts";
 import { uniqueName, within } from "./server_end.ts";
 

@@ -10,10 +10,10 @@ import type {
   WritableStream as NodeWritable,
 } from "node:stream/web";
 import { test } from "node:test";
-import { pipeLocalInformation } from "../../core/pipe_info.ts";
-import { currentUserSid, takeLocalWideString } from "../../core/security_descriptor.ts";
 import { native } from "../../ffi/runtime.ts";
 import { connect, listen, PipeConnection, PipeError } from "../../mod.ts";
+import { pipeLocalInformation } from "../../windows/pipe_info.ts";
+import { currentUserSid, takeLocalWideString } from "../../windows/security_descriptor.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { pair, Pattern, sleep, uniqueName, within } from "./server_end.ts";
 

@@ -2,11 +2,8 @@
  * A real server end for the Windows suites, made through the same FFI and completion path as
  * the writer: CreateNamedPipeW (overlapped), ConnectNamedPipe and ReadFile on the thread pool.
  */
-import { type IoResult, startFailed } from "../../core/completion/mod.ts";
-import { Operation, OverlappedPipe } from "../../core/completion/mod.ts";
 import { PipeError, Win32 } from "../../core/errors.ts";
 import { toWide } from "../../core/names.ts";
-import { securityAttributes } from "../../core/security.ts";
 import {
   FILE_FLAG_OVERLAPPED,
   PIPE_ACCESS_INBOUND,
@@ -15,6 +12,9 @@ import {
 } from "../../ffi/kernel32.ts";
 import { native } from "../../ffi/runtime.ts";
 import { connect, listen } from "../../mod.ts";
+import { type IoResult, startFailed } from "../../windows/completion/mod.ts";
+import { Operation, OverlappedPipe } from "../../windows/completion/mod.ts";
+import { securityAttributes } from "../../windows/security.ts";
 
 let counter = 0;
 /** A pipe name unique to this process and call. */

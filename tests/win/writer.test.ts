@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { securityAttributes } from "../../core/security.ts";
 import { native } from "../../ffi/runtime.ts";
 import { PipeError, type PipeErrorEvent, PipeWriter } from "../../mod.ts";
+import { securityAttributes } from "../../windows/security.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { Pattern, ServerEnd, sleep, uniqueName, within } from "./server_end.ts";
 
@@ -246,7 +246,7 @@ test("a failed construction releases everything it made, including an owned hand
 
 test("handles opened by name are not inheritable (explicit SECURITY_ATTRIBUTES)", async () => {
   const k = native().kernel32;
-  const { openPipeHandle } = await import("../../core/open.ts");
+  const { openPipeHandle } = await import("../../windows/open.ts");
   const { openSettings } = await import("../../core/options.ts");
   const name = uniqueName("inherit");
   const server = ServerEnd.create(name);
@@ -262,7 +262,7 @@ test("handles opened by name are not inheritable (explicit SECURITY_ATTRIBUTES)"
 
 test("fromHandle with owned: false leaves the handle open; owned: true closes it", async () => {
   const k = native().kernel32;
-  const { openPipeHandle } = await import("../../core/open.ts");
+  const { openPipeHandle } = await import("../../windows/open.ts");
   const { openSettings } = await import("../../core/options.ts");
   const connectTo = async (tag: string) => {
     const name = uniqueName(tag);
@@ -293,7 +293,7 @@ test("fromHandle with owned: false leaves the handle open; owned: true closes it
 
 test("a handle can be bound to the thread pool once: a second fromHandle says so", async () => {
   const { name, server, writer } = await pair("twice");
-  const { openPipeHandle } = await import("../../core/open.ts");
+  const { openPipeHandle } = await import("../../windows/open.ts");
   const { openSettings } = await import("../../core/options.ts");
   await writer.close();
   await server.close();

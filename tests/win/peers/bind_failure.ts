@@ -8,9 +8,7 @@
  *   {"thrown":"injected: no callback","closes":1,"connect":"ERROR_FILE_NOT_FOUND"}
  */
 import process from "node:process";
-import { OverlappedPipe } from "../../../core/completion/mod.ts";
 import { toWide } from "../../../core/names.ts";
-import { securityAttributes } from "../../../core/security.ts";
 import {
   FILE_FLAG_OVERLAPPED,
   INVALID_HANDLE_VALUE,
@@ -20,6 +18,8 @@ import {
 } from "../../../ffi/kernel32.ts";
 import { native } from "../../../ffi/runtime.ts";
 import { connect, PipeError } from "../../../mod.ts";
+import { OverlappedPipe } from "../../../windows/completion/mod.ts";
+import { securityAttributes } from "../../../windows/security.ts";
 import { inject } from "../faults.ts";
 
 const name = process.argv[2];

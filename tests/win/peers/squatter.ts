@@ -11,8 +11,8 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { toWide } from "../../../core/names.ts";
-import { pipeLocalInformation } from "../../../core/pipe_info.ts";
 import { native } from "../../../ffi/runtime.ts";
+import { pipeLocalInformation } from "../../../windows/pipe_info.ts";
 
 const [mode, name, dir, seconds] = process.argv.slice(2);
 const { kernel32 } = native();

@@ -41,7 +41,7 @@ export {
   type Started,
   startFailed,
   type WriteChannel,
-} from "./channel.ts";
+} from "../../core/channel.ts";
 export { strayCompletions } from "./dispatch.ts";
 export { Operation } from "./operation.ts";
 export { type BindOptions, OverlappedPipe } from "./overlapped_pipe.ts";

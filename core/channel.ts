@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { PipeError } from "../errors.ts";
+import type { PipeError } from "./errors.ts";
 
 /** How one operation ended. */
 export interface IoResult {
@@ -69,7 +69,7 @@ export interface WriteChannel {
   /**
    * How many writes may be in flight at once (default 1). More than one only where the kernel
    * keeps them in order and completes each in full: a pipe in PIPE_WAIT mode, written from one
-   * thread (see core/completion/mod.ts).
+   * thread (see windows/completion/mod.ts).
    */
   readonly writesInFlight?: number;
   /**

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { PipeError } from "./errors.ts";
-import { toWide } from "./names.ts";
+import { PipeError } from "../core/errors.ts";
+import { toWide } from "../core/names.ts";
 import { requireNative } from "./native.ts";
 
 /** What `listen({ security })` takes. */

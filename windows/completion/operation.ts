@@ -3,13 +3,13 @@
  *
  * @module
  */
+import type { IoResult } from "../../core/channel.ts";
 import {
   type Native,
   OVERLAPPED_HEVENT,
   OVERLAPPED_INTERNAL_HIGH,
   OVERLAPPED_SIZE,
 } from "../../ffi/kernel32.ts";
-import type { IoResult } from "./channel.ts";
 
 /** OVERLAPPED.Internal holds STATUS_PENDING while the I/O is in flight. */
 const STATUS_PENDING = 0x103n;

@@ -4,6 +4,21 @@
  *
  * @module
  */
+import type {
+  IoFailure,
+  IoResult,
+  ReadChannel,
+  Started,
+  WriteChannel,
+} from "../../core/channel.ts";
+import {
+  failureCode,
+  isPeerGoneWin32 as isPeerGone,
+  lastError,
+  PipeError,
+  Win32,
+} from "../../core/errors.ts";
+import { checkHandle } from "../../core/options.ts";
 import {
   FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
   FILE_SKIP_SET_EVENT_ON_HANDLE,
@@ -11,17 +26,8 @@ import {
   type Native,
   type NativeCallback,
 } from "../../ffi/kernel32.ts";
-import {
-  failureCode,
-  isPeerGoneWin32 as isPeerGone,
-  lastError,
-  PipeError,
-  Win32,
-} from "../errors.ts";
 import { requireNative } from "../native.ts";
-import { checkHandle } from "../options.ts";
 import { securityAttributes } from "../security.ts";
-import type { IoFailure, IoResult, ReadChannel, Started, WriteChannel } from "./channel.ts";
 import { acquireCallback, releaseCallback, reportLater, route, unroute } from "./dispatch.ts";
 import { Operation } from "./operation.ts";
 

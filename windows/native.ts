@@ -4,9 +4,9 @@
  *
  * @module
  */
+import { PipeError, Win32 } from "../core/errors.ts";
 import type { Native } from "../ffi/kernel32.ts";
 import { native } from "../ffi/runtime.ts";
-import { PipeError, Win32 } from "./errors.ts";
 
 /** The loaded FFI, or a PipeError(ERROR_NOT_SUPPORTED) that names the platform. */
 export function requireNative(): Native {

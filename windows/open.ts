@@ -4,6 +4,10 @@
  *
  * @module
  */
+import { failureCode, PipeError, Win32 } from "../core/errors.ts";
+import { type PipeNameOptions, validatePipeName } from "../core/names.ts";
+import type { OpenSettings } from "../core/options.ts";
+import { sleep } from "../core/timeouts.ts";
 import {
   FILE_FLAG_OVERLAPPED,
   FILE_READ_ATTRIBUTES,
@@ -15,12 +19,8 @@ import {
   SECURITY_IDENTIFICATION,
   SECURITY_SQOS_PRESENT,
 } from "../ffi/kernel32.ts";
-import { failureCode, PipeError, Win32 } from "./errors.ts";
-import { type PipeNameOptions, validatePipeName } from "./names.ts";
 import { requireNative } from "./native.ts";
-import type { OpenSettings } from "./options.ts";
 import { securityAttributes } from "./security.ts";
-import { sleep } from "./timeouts.ts";
 
 /** Options for opening a pipe by name. */
 export interface OpenOptions extends PipeNameOptions {
