@@ -14,13 +14,7 @@
  *
  * @module
  */
-import type {
-  IoFailure,
-  IoResult,
-  ReadChannel,
-  Started,
-  WriteChannel,
-} from "../core/completion/channel.ts";
+import type { IoFailure, IoResult, ReadChannel, Started, WriteChannel } from "../core/channel.ts";
 import { PipeError, Win32 } from "../core/errors.ts";
 import { posixErrno } from "../core/posix_errors.ts";
 import { errorCode } from "./system.ts";
