@@ -10,6 +10,7 @@ import { openUnix } from "../posix/open.ts";
 import { OverlappedPipe } from "../windows/completion/mod.ts";
 import { requireNative } from "../windows/native.ts";
 import { type OpenAccess, type OpenOptions, openPipeHandle } from "../windows/open.ts";
+import { processUserSid } from "../windows/owner.ts";
 import type { ReadChannel, WriteChannel } from "./channel.ts";
 import { lastError, PipeError, Win32 } from "./errors.ts";
 import { describe, type EndpointOptions, resolveEndpoint } from "./names.ts";
@@ -40,13 +41,6 @@ export interface ConnectOptions
    * the one way the server allows, as libuv does.
    */
   access?: OpenAccess;
-  /**
-   * Linux and macOS: the uid that must own the socket file, checked before connecting (as
-   * wireguard's `ExpectedOwner`), so that a socket another user put there is refused. A bare
-   * name's private directory already gives this. On Windows it throws `ERROR_NOT_SUPPORTED`
-   * for now.
-   */
-  expectedOwner?: number;
 }
 
 /**
@@ -59,8 +53,8 @@ export interface Transport {
   readChannel(): ReadChannel;
   writeChannel(): WriteChannel;
   retain(): void;
-  ref?(): void;
-  unref?(): void;
+  ref(): void;
+  unref(): void;
 }
 
 /** Which side of the pipe a connection is. */
@@ -107,6 +101,8 @@ export class PipeConnection {
    */
   readonly peerProcessId: number | undefined;
   #closed: Promise<void> | undefined;
+  #peerUser: { sid: string | undefined } | undefined;
+  readonly #connectedAt = Date.now();
   readonly #pipe: Transport;
   #byob: ReadableStreamBYOBReader | undefined;
   #scratch: ArrayBuffer | undefined;
@@ -125,6 +121,36 @@ export class PipeConnection {
     this.reader = init.read ? PipeReader.overChannel(pipe.readChannel(), init.reader) : null;
     this.writer = init.write ? writerOverChannel(pipe.writeChannel(), init.writer) : null;
     if (this.reader && this.writer) pipe.retain(); // two users of one handle
+  }
+
+  /**
+   * The other end's user, so that a server can authorize by user: on Windows its SID
+   * (`"S-1-5-21-…"`), read from the peer process's token on first use, and `undefined` when
+   * that process is gone or runs as a user whose token this one may not query (an elevated or
+   * system process, for a normal user). `undefined` on Linux and macOS, for the reason
+   * `peerProcessId` gives; there, a bare name's private directory already admits only your user.
+   *
+   * @example Log who connects
+   * ```ts
+   * import { listen } from "@winpipe/winpipe";
+   *
+   * await using server = listen("my-service");
+   * for await (const conn of server) {
+   *   console.log(`process ${conn.peerProcessId} runs as ${conn.peerUser ?? "(unknown)"}`);
+   *   await conn.close();
+   * }
+   * ```
+   */
+  get peerUser(): string | undefined {
+    if (this.#peerUser === undefined) {
+      const pid = this.peerProcessId;
+      this.#peerUser = {
+        sid: pid !== undefined && this.#pipe instanceof OverlappedPipe
+          ? processUserSid(pid, this.#connectedAt)
+          : undefined,
+      };
+    }
+    return this.#peerUser.sid;
   }
 
   /**
@@ -270,7 +296,9 @@ export class PipeConnection {
 
   /**
    * Lets the process exit while this connection is open (as `Deno.Conn.unref()` and Node's
-   * `socket.unref()`). Linux and macOS; on Windows it throws `ERROR_NOT_SUPPORTED` for now.
+   * `socket.unref()`): its pending reads and writes no longer keep it alive. On Windows the
+   * pipe's share of the process-wide completion callback is let go; on Linux and macOS the
+   * runtime's socket is unref'ed.
    *
    * @example
    * ```ts
@@ -278,22 +306,12 @@ export class PipeConnection {
    * ```
    */
   unref(): void {
-    this.#refable("unref").unref!();
+    this.#pipe.unref();
   }
 
   /** Undoes {@link PipeConnection.unref}. */
   ref(): void {
-    this.#refable("ref").ref!();
-  }
-
-  #refable(what: string): Transport {
-    if (this.#pipe.unref) return this.#pipe;
-    throw new PipeError({
-      errno: Win32.ERROR_NOT_SUPPORTED,
-      syscall: what,
-      path: this.path,
-      detail: `${what}() is not available for Windows pipe connections yet`,
-    });
+    this.#pipe.ref();
   }
 
   /** @internal */
@@ -341,14 +359,6 @@ export async function connect(name: string, options: ConnectOptions = {}): Promi
   const writer = writerSettings(o, where);
   if (!isWindows()) {
     return connectUnix(name, o, where, access, { open, reader, writer });
-  }
-  if (o.expectedOwner !== undefined) {
-    throw new PipeError({
-      errno: Win32.ERROR_NOT_SUPPORTED,
-      syscall: "connect",
-      path: typeof name === "string" ? name : undefined,
-      detail: `${where}: expectedOwner is not available for Windows pipes yet`,
-    });
   }
   name = resolveEndpoint(name, open, where).path;
   let handle: bigint | undefined;

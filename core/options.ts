@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isWindows } from "../ffi/runtime.ts";
 import { describe } from "./names.ts";
 
 /** The Win32 DWORD range. */
@@ -154,11 +155,13 @@ export interface OpenSettings {
   readonly wait: boolean;
   readonly signal: AbortSignal | undefined;
   readonly allowRemote: boolean;
+  /** "self", a uid (Linux, macOS) or a SID string (Windows); undefined: not checked. */
+  readonly expectedOwner: number | string | undefined;
 }
 
 const DEFAULT_OPEN_TIMEOUT = 5_000;
 
-/** `timeout`, `wait`, `signal` and `allowRemote`. */
+/** `timeout`, `wait`, `signal`, `allowRemote` and `expectedOwner`. */
 export function openSettings(o: Record<string, unknown>, where: string): OpenSettings {
   return {
     timeout: o.timeout === undefined
@@ -167,7 +170,27 @@ export function openSettings(o: Record<string, unknown>, where: string): OpenSet
     wait: booleanOption(o, "wait", where, false),
     signal: signalOption(o, where),
     allowRemote: booleanOption(o, "allowRemote", where, false),
+    expectedOwner: ownerOption(o.expectedOwner, where),
   };
+}
+
+const SID = /^S-1-\d+(-\d+)+$/i;
+
+/** `expectedOwner`: "self" on every OS, a uid on Linux and macOS, a SID string on Windows. */
+function ownerOption(v: unknown, where: string): number | string | undefined {
+  if (v === undefined || v === "self") return v;
+  if (isWindows()) {
+    if (typeof v === "string" && SID.test(v)) return v;
+    throw new TypeError(
+      `${where}: expectedOwner on Windows must be "self" or a SID string ("S-1-5-…"), `
+        + `got ${describe(v)}`,
+    );
+  }
+  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && v <= 0xffff_ffff) return v;
+  throw new TypeError(
+    `${where}: expectedOwner on Linux and macOS must be "self" or a uid (a whole number from 0 `
+      + `to 4294967295), got ${describe(v)}`,
+  );
 }
 
 /** `owned` and `path`, for the `fromHandle` constructors. */

@@ -143,6 +143,8 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   #listenerGone: (() => void) | undefined;
   /** The listening Unix socket, on Linux and macOS. */
   #unix: SocketListener | undefined;
+  /** False after unref(): the instance waiting for a client does not hold the process. */
+  #held = true;
   #unixOpen = 0;
 
   /**
@@ -229,6 +231,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
   #listen(first: boolean): void {
     const { kernel32 } = requireNative();
     const pipe = OverlappedPipe.bind(this.#createInstance(first), { owned: true, path: this.path });
+    if (!this.#held) pipe.unref();
     const listener: Listener = { pipe, op: null };
     let r;
     try {
@@ -287,6 +290,7 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
         return;
       }
       this.#connected.add(pipe);
+      pipe.ref(); // a connection holds the process, whatever its server does
       this.#listenIfRoom(); // before handing this one out: an instance listens while there is room
       const conn = PipeConnection.wrap(pipe, {
         side: "server",
@@ -329,7 +333,9 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
 
   /**
    * Lets the process exit while the server waits for connections (as `Deno.Listener.unref()`
-   * and Node's `server.unref()`). Linux and macOS; on Windows it throws `ERROR_NOT_SUPPORTED`.
+   * and Node's `server.unref()`). The connections it hands out are ref'ed, as Node's are; unref
+   * them one by one. On Windows the waiting instance's share of the completion callback is let
+   * go; on Linux and macOS the runtime's listener is unref'ed.
    *
    * @example
    * ```ts
@@ -338,22 +344,16 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
    * ```
    */
   unref(): void {
-    this.#refable("unref").unref();
+    this.#held = false;
+    if (this.#unix) this.#unix.unref();
+    else this.#listener?.pipe.unref();
   }
 
   /** Undoes {@link PipeServer.unref}: the server keeps the process alive again. */
   ref(): void {
-    this.#refable("ref").ref();
-  }
-
-  #refable(what: string): SocketListener {
-    if (this.#unix) return this.#unix;
-    throw new PipeError({
-      errno: Win32.ERROR_NOT_SUPPORTED,
-      syscall: what,
-      path: this.path,
-      detail: `${what}() is not available for Windows pipe servers yet`,
-    });
+    this.#held = true;
+    if (this.#unix) this.#unix.ref();
+    else this.#listener?.pipe.ref();
   }
 
   /** An instance's handle is about to be closed (it is still open). */

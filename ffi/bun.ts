@@ -113,6 +113,8 @@ export function loadBun(): Native {
           clearInterval(keepAlive);
           cb.close();
         },
+        unref: () => keepAlive.unref(),
+        ref: () => keepAlive.ref(),
       };
     },
   };

@@ -40,6 +40,8 @@ interface DenoFfi {
       fn: (...args: unknown[]) => void,
     ): { pointer: PointerObject; ref(): number; unref(): number; close(): void };
   };
+  unrefTimer(id: number): void;
+  refTimer(id: number): void;
 }
 
 /** How often the event loop is woken while a completion is owed (see threadSafeIoCallback). */
@@ -112,11 +114,13 @@ export function loadDeno(): Native {
       // waits for an unrelated wake-up (~30 s under `deno test`, one stall in a few thousand).
       let owed = 0;
       let lastCompletion = 0;
-      let watchdog: ReturnType<typeof setTimeout> | undefined;
+      let watchdog: number | undefined;
+      let kept = true; // unref() makes both the callback and the watchdog let the process end
       const tick = () => {
         // Busy: wake often. Idle for a while (a read waiting for a peer): back off.
         const idle = performance.now() - lastCompletion > WATCHDOG_IDLE_AFTER_MS;
-        watchdog = setTimeout(tick, idle ? WATCHDOG_IDLE_MS : WATCHDOG_MS);
+        watchdog = setTimeout(tick, idle ? WATCHDOG_IDLE_MS : WATCHDOG_MS) as unknown as number;
+        if (!kept) D.unrefTimer(watchdog);
       };
       return {
         address: BigInt(D.UnsafePointer.value(cb.pointer)),
@@ -131,6 +135,16 @@ export function loadDeno(): Native {
           if (--owed === 0) clearTimeout(watchdog);
         },
         close: () => cb.close(),
+        unref() {
+          kept = false;
+          cb.unref();
+          if (watchdog !== undefined) D.unrefTimer(watchdog);
+        },
+        ref() {
+          kept = true;
+          cb.ref();
+          if (watchdog !== undefined) D.refTimer(watchdog);
+        },
       };
     },
   };

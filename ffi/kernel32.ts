@@ -114,6 +114,14 @@ export const kernel32Symbols = {
   LocalFree: { parameters: ["usize"], result: "usize" },
   // HANDLE GetCurrentProcess(void)
   GetCurrentProcess: { parameters: [], result: "usize" },
+  // HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)
+  OpenProcess: { parameters: ["u32", "i32", "u32"], result: "usize" },
+  // BOOL GetProcessTimes(HANDLE hProcess, LPFILETIME lpCreationTime, LPFILETIME lpExitTime,
+  //   LPFILETIME lpKernelTime, LPFILETIME lpUserTime)
+  GetProcessTimes: {
+    parameters: ["usize", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
   // HANDLE GetCurrentThread(void)
   GetCurrentThread: { parameters: [], result: "usize" },
   // DWORD GetCurrentProcessId(void)
@@ -241,6 +249,10 @@ export interface NativeCallback {
   paid(): void;
   /** Frees the callback. Only once no pool object can call it any more. */
   close(): void;
+  /** Lets the process end while the callback lives (it is ref'ed when made). */
+  unref(): void;
+  /** Undoes unref(): the callback keeps the process alive again. */
+  ref(): void;
 }
 
 /** Everything winpipe needs from a runtime's FFI. */

@@ -7,11 +7,12 @@
 import { PipeError } from "../core/errors.ts";
 import { resolveEndpoint } from "../core/names.ts";
 import type { OpenSettings } from "../core/options.ts";
-import { booleanOption, integerOption } from "../core/options.ts";
+import { booleanOption } from "../core/options.ts";
 import { posixErrno } from "../core/posix_errors.ts";
 import { isWindows, platformName } from "../ffi/runtime.ts";
 import { connectSocket } from "./endpoint.ts";
 import type { UnixSocket } from "./socket.ts";
+import { uid } from "./system.ts";
 
 /** Throws `ENOTSUP`, naming the call, off Windows: a HANDLE means nothing there. */
 export function windowsOnly(where: string): void {
@@ -45,8 +46,8 @@ export function openUnix(
     { abstract: booleanOption(o, "abstract", where, false) },
     where,
   );
-  const expectedOwner = o.expectedOwner === undefined
-    ? undefined
-    : integerOption(o, "expectedOwner", where, { min: 0, max: 0xffff_ffff, fallback: 0 });
+  const expectedOwner = open.expectedOwner === "self" ? uid() : open.expectedOwner as
+    | number
+    | undefined;
   return connectSocket(endpoint, { ...open, expectedOwner }, where);
 }

@@ -20,6 +20,7 @@ import {
   SECURITY_SQOS_PRESENT,
 } from "../ffi/kernel32.ts";
 import { requireNative } from "./native.ts";
+import { checkPipeOwner } from "./owner.ts";
 import { securityAttributes } from "./security.ts";
 
 /** Options for opening a pipe by name. */
@@ -34,6 +35,24 @@ export interface OpenOptions extends PipeNameOptions {
   wait?: boolean;
   /** Abandons the attempt; the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Who must own the server's end, checked before a byte is exchanged (as wireguard's
+   * `namedpipe` `ExpectedOwner`), so that a pipe or socket another user put there is refused:
+   * `"self"` (this process's user) on every OS; on Windows a SID string (`"S-1-5-18"`), compared
+   * with the pipe's owner (note that an elevated administrator's objects are owned by
+   * Administrators, `S-1-5-32-544`); on Linux and macOS a uid, compared with the socket file's
+   * owner. A mismatch fails with `ERROR_ACCESS_DENIED` / `EACCES`, naming both. A bare name's
+   * private directory already gives this on Linux and macOS.
+   *
+   * @example Refuse a squatter
+   * ```ts
+   * import { connect } from "@winpipe/winpipe";
+   *
+   * const conn = await connect("my-service", { expectedOwner: "self" });
+   * await conn.close();
+   * ```
+   */
+  expectedOwner?: "self" | string | number;
 }
 
 /** Which way the client end is opened. */
@@ -75,7 +94,16 @@ export async function openPipeHandle(
       FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
       0n,
     );
-    if (handle !== INVALID_HANDLE_VALUE) return handle;
+    if (handle !== INVALID_HANDLE_VALUE) {
+      if (settings.expectedOwner === undefined) return handle;
+      try {
+        checkPipeOwner(handle, String(settings.expectedOwner), name);
+        return handle;
+      } catch (e) {
+        kernel32.CloseHandle(handle);
+        throw e;
+      }
+    }
     const code = failureCode(kernel32.GetLastError());
     const retry = code === Win32.ERROR_PIPE_BUSY
       || (code === Win32.ERROR_FILE_NOT_FOUND && settings.wait);

@@ -31,28 +31,34 @@ export function takeLocalWideString(address: bigint): string {
 /** The current process user's SID, as a string ("S-1-5-21-…"). */
 export function currentUserSid(): string {
   const { kernel32, advapi32 } = requireNative();
-  const a = advapi32();
   const token = new BigUint64Array(1);
-  if (!a.OpenProcessToken(kernel32.GetCurrentProcess(), TOKEN_QUERY, token)) {
+  if (!advapi32().OpenProcessToken(kernel32.GetCurrentProcess(), TOKEN_QUERY, token)) {
     throw new PipeError({ errno: kernel32.GetLastError(), syscall: "OpenProcessToken" });
   }
   try {
-    // TOKEN_USER { SID_AND_ATTRIBUTES User { PSID Sid; DWORD Attributes } } + the SID itself,
-    // in memory that does not move between the two calls.
-    const info = new Uint8Array(new ArrayBuffer(512));
-    const length = new Uint32Array(1);
-    if (!a.GetTokenInformation(token[0], TOKEN_USER, info, info.byteLength, length)) {
-      throw new PipeError({ errno: kernel32.GetLastError(), syscall: "GetTokenInformation" });
-    }
-    const sid = new DataView(info.buffer).getBigUint64(0, true);
-    const out = new BigUint64Array(1);
-    if (!a.ConvertSidToStringSidW(sid, out)) {
-      throw new PipeError({ errno: kernel32.GetLastError(), syscall: "ConvertSidToStringSidW" });
-    }
-    return takeLocalWideString(out[0]);
+    return tokenUserSid(token[0]);
   } finally {
     kernel32.CloseHandle(token[0]);
   }
+}
+
+/** The user SID of an access token opened with TOKEN_QUERY, as a string. */
+export function tokenUserSid(token: bigint): string {
+  const { kernel32, advapi32 } = requireNative();
+  const a = advapi32();
+  // TOKEN_USER { SID_AND_ATTRIBUTES User { PSID Sid; DWORD Attributes } } + the SID itself,
+  // in memory that does not move between the two calls.
+  const info = new Uint8Array(new ArrayBuffer(512));
+  const length = new Uint32Array(1);
+  if (!a.GetTokenInformation(token, TOKEN_USER, info, info.byteLength, length)) {
+    throw new PipeError({ errno: kernel32.GetLastError(), syscall: "GetTokenInformation" });
+  }
+  const sid = new DataView(info.buffer).getBigUint64(0, true);
+  const out = new BigUint64Array(1);
+  if (!a.ConvertSidToStringSidW(sid, out)) {
+    throw new PipeError({ errno: kernel32.GetLastError(), syscall: "ConvertSidToStringSidW" });
+  }
+  return takeLocalWideString(out[0]);
 }
 
 /** The SDDL for a `security` option, or null for Windows' default. */

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { test } from "node:test";
 import { connect, listen, PipeError } from "../../mod.ts";
+import { checkRefs } from "../peers/refs_check.ts";
 import { run, scriptCommand, withDir } from "./child.ts";
 import { inject } from "./faults.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
@@ -100,3 +101,6 @@ test("OverlappedPipe.bind closes an owned handle, once, when making the completi
       connect: "ERROR_FILE_NOT_FOUND",
     });
   }));
+
+test("unref() lets the process end with ConnectNamedPipe or a read pending; without it, or after ref(), it is held", () =>
+  withDir("refs", (dir) => checkRefs(() => uniqueName("refs"), dir)));

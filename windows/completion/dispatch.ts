@@ -20,6 +20,8 @@ export interface CompletionTarget {
  */
 let callback: NativeCallback | undefined;
 let users = 0;
+/** Users that keep the process alive (not unref'ed): the callback is ref'ed while there are any. */
+let held = 0;
 const targets = new Map<bigint, CompletionTarget>();
 let nextContext = 1n;
 let strays = 0;
@@ -31,6 +33,7 @@ export function strayCompletions(): number {
 
 /** The callback, for one more pipe, and that pipe's context value. */
 export function acquireCallback(nat: Native): { callback: NativeCallback; context: bigint } {
+  const fresh = callback === undefined;
   callback ??= nat.threadSafeIoCallback((context, overlapped, ioResult, bytes) => {
     // Nothing may be thrown out of a native callback (Deno: "Illegal unhandled exception in
     // nonblocking callback"). Owners turn their own failures into errors; this is the backstop.
@@ -43,7 +46,21 @@ export function acquireCallback(nat: Native): { callback: NativeCallback; contex
     }
   });
   users++;
+  if (fresh) held = 1; // made ref'ed
+  else hold(1);
   return { callback, context: nextContext++ };
+}
+
+/**
+ * One user more (1) or fewer (-1) that keeps the process alive. A new callback is ref'ed; it is
+ * unref'ed while no user holds it, so that `unref()`ed servers and connections let the process end.
+ */
+export function hold(delta: 1 | -1): void {
+  const before = held;
+  held += delta;
+  if (!callback) return;
+  if (before === 0 && held > 0) callback.ref();
+  else if (before > 0 && held === 0) callback.unref();
 }
 
 /** Routes completions for `context` to `target` (after the pipe is bound). */
@@ -56,9 +73,11 @@ export function unroute(context: bigint): void {
   targets.delete(context);
 }
 
-/** One pipe is done with the callback; the last one closes it. */
-export function releaseCallback(): void {
-  if (--users === 0 && callback) {
+/** One pipe is done with the callback (`holding`: it was not unref'ed); the last one closes it. */
+export function releaseCallback(holding: boolean): void {
+  if (--users === 0) held = 0;
+  else if (holding) hold(-1);
+  if (users === 0 && callback) {
     callback.close();
     callback = undefined;
   }

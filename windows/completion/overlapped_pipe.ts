@@ -28,7 +28,7 @@ import {
 } from "../../ffi/kernel32.ts";
 import { requireNative } from "../native.ts";
 import { securityAttributes } from "../security.ts";
-import { acquireCallback, releaseCallback, reportLater, route, unroute } from "./dispatch.ts";
+import { acquireCallback, hold, releaseCallback, reportLater, route, unroute } from "./dispatch.ts";
 import { Operation } from "./operation.ts";
 
 const FILE_TYPE_UNKNOWN = 0;
@@ -87,6 +87,8 @@ export class OverlappedPipe {
   #tornDown = false;
   /** Users sharing the handle (a connection's reader and writer); the last release frees it. */
   #users = 1;
+  /** Whether this pipe keeps the process alive (see unref()). */
+  #held = true;
 
   private constructor(nat: Native, handle: bigint, options: BindOptions) {
     this.#nat = nat;
@@ -347,6 +349,23 @@ export class OverlappedPipe {
     return true;
   }
 
+  /**
+   * Lets the process end while this pipe waits (its pending I/O and the shared callback no
+   * longer hold it), as a socket's unref() does. Idempotent; ref() undoes it.
+   */
+  unref(): void {
+    if (!this.#held || this.#tornDown) return;
+    this.#held = false;
+    hold(-1);
+  }
+
+  /** Undoes unref(). */
+  ref(): void {
+    if (this.#held || this.#tornDown) return;
+    this.#held = true;
+    hold(1);
+  }
+
   /** One more user of the handle: each user calls release() once. */
   retain(): this {
     if (this.#releasing) throw new Error("OverlappedPipe.retain() after release");
@@ -398,7 +417,7 @@ export class OverlappedPipe {
     }
     for (const e of this.#events.splice(0)) k.CloseHandle(e);
     this.#free = [];
-    releaseCallback();
+    releaseCallback(this.#held);
   }
 
   #closeHandle(): void {
@@ -497,6 +516,8 @@ class Share {
         detail: "this end was already released",
       };
     }
+    // Assigned once, after start() returns; the completion reads it later, so it cannot be const.
+    // deno-lint-ignore prefer-const
     let op: Operation | undefined;
     const r = this.pipe.start(syscall, call, data, (result) => {
       this.#forget(op!);

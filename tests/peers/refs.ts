@@ -1,0 +1,20 @@
+// A child for the ref()/unref() tests, on every OS: it listens on NAME or connects to it, leaves
+// an accept or a read pending, applies the calls its mode names, and prints "ready". Whether the
+// process then ends by itself is what the test watches.
+import process from "node:process";
+import { connect, listen } from "../../mod.ts";
+
+const [mode, name] = process.argv.slice(2);
+if (mode.startsWith("server")) {
+  const server = listen(name);
+  void server.accept().catch(() => {});
+  if (mode === "server-unref" || mode === "server-unref-ref") server.unref();
+  if (mode === "server-unref-ref") server.ref();
+} else {
+  const conn = await connect(name);
+  // A read that stays pending: the peer never writes.
+  void conn.read(new Uint8Array(16)).catch(() => {});
+  if (mode === "conn-unref" || mode === "conn-unref-ref") conn.unref();
+  if (mode === "conn-unref-ref") conn.ref();
+}
+console.log("ready");
