@@ -1,21 +1,38 @@
 #!/usr/bin/env node
-// `npm run bench`: compiles the C peers (bench/peers/*.c: the sink, the reference writer, the
-// reference round-trip pair), then runs the side-by-side comparison (bench/compare_windows.ts), the
-// IPC comparison (bench/ipc_windows.ts) and the deno bench files, on Windows natively or on Linux
-// under Wine, then bench/RESULTS.md is written from their output (bench/render.mjs), ending with
-// the guard: where winpipe is behind the best peer, and the chosen constants against their
-// neighbours, also printed. Never edit RESULTS.md by hand.
+// `npm run bench`, in two parts, each a section of bench/RESULTS.md with its own date:
 //
-// Environment: WINPIPE_BENCH_MIB (default 32) and WINPIPE_BENCH_ROUNDS (default 5).
+// - windows: compiles the Windows C peers (bench/peers/*.c: the sink, the reference writer, the
+//   reference round-trip pair), then runs the side-by-side comparison (bench/compare_windows.ts),
+//   the IPC comparison (bench/ipc_windows.ts) and the deno bench files, on Windows natively or on
+//   Linux under Wine;
+// - unix (Linux and macOS): the Unix-socket comparison natively (bench/compare_unix.mjs, with
+//   node_modules/.bin/deno and bun, and the C peers it compiles with the system's compiler).
+//
+// Then bench/RESULTS.md is written from their output (bench/render.mjs), the part that did not
+// run kept as it was, and the guard is printed: where winpipe is behind (the best peer on
+// Windows, the goals on Unix sockets), and the chosen constants against their neighbours. Never
+// edit RESULTS.md by hand.
+//
+// Environment: WINPIPE_BENCH_PART (windows, unix, or both: the default on Linux; Windows runs the
+// windows part, macOS the unix part), WINPIPE_BENCH_MIB (default 32) and WINPIPE_BENCH_ROUNDS
+// (default 5).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+// deno lint sees "sloppy" here (the module has a .d.mts beside it); Node resolves it as written.
+// deno-lint-ignore no-sloppy-imports
 import { findRuntimes, suiteEnv } from "../scripts/windows_paths.mjs";
-import { render } from "./render.mjs";
+import { assemble, render, renderUnix } from "./render.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const onWindows = process.platform === "win32";
+const part = process.env.WINPIPE_BENCH_PART
+  || (onWindows ? "windows" : process.platform === "darwin" ? "unix" : "both");
+if (!["windows", "unix", "both"].includes(part)) {
+  throw new Error(`WINPIPE_BENCH_PART is windows, unix or both, not ${part}`);
+}
+if (onWindows && part !== "windows") throw new Error("the unix part runs on Linux and macOS");
 // On Windows: deno.exe and bun.exe from node_modules, started without a shell (node_modules/.bin
 // has only .cmd shims), and WINPIPE_NODE/DENO/BUN for the benches' child processes
 // (bench/windows_process.ts), as scripts/wine.sh sets them under Wine.
@@ -96,39 +113,63 @@ function buildCPeers() {
   return { built: true, compiler };
 }
 
-console.log("=== C peers (bench/peers/*.c)");
-const cBuild = buildCPeers();
-writeFileSync(join(repo, ".tmp", "bench", "c-peers.json"), JSON.stringify(cBuild));
-if (cBuild.built) {
-  console.log(`built with ${cBuild.compiler}`);
-} else {
-  const bar = "!".repeat(100);
-  console.error(
-    `${bar}\n!!! THE C REFERENCE ROWS ARE MISSING: ${cBuild.reason}.\n!!! The sink and the`
-      + ` read bench's source fall back to Node's net, which limits what is measured.\n${bar}`,
+/** The Windows part: its section of RESULTS.md and its guard. */
+function windowsPart() {
+  console.log("=== C peers (bench/peers/*.c)");
+  const cBuild = buildCPeers();
+  writeFileSync(join(repo, ".tmp", "bench", "c-peers.json"), JSON.stringify(cBuild));
+  if (cBuild.built) {
+    console.log(`built with ${cBuild.compiler}`);
+  } else {
+    const bar = "!".repeat(100);
+    console.error(
+      `${bar}\n!!! THE C REFERENCE ROWS ARE MISSING: ${cBuild.reason}.\n!!! The sink and the`
+        + ` read bench's source fall back to Node's net, which limits what is measured.\n${bar}`,
+    );
+  }
+
+  console.log("=== side-by-side comparison (bench/compare_windows.ts)");
+  deno(["run", "-A", "bench/compare_windows.ts"], false);
+  console.log("=== IPC: round trips and read throughput (bench/ipc_windows.ts)");
+  deno(["run", "-A", "bench/ipc_windows.ts"], false);
+  console.log("=== deno bench -A bench/writer_bench.ts bench/completion_path_bench.ts");
+  const denoBench = deno(
+    ["bench", "-A", "bench/writer_bench.ts", "bench/completion_path_bench.ts"],
+    true,
   );
+  process.stdout.write(denoBench);
+  console.log("=== bun bench/completion_path_bun.ts");
+  const bunBench = run("bun", ["bench/completion_path_bun.ts"], true);
+  process.stdout.write(bunBench);
+
+  // Saved, so that `node bench/render.mjs` can render RESULTS.md again from this run's output.
+  const dir = join(repo, ".tmp", "bench");
+  writeFileSync(join(dir, "deno-bench.txt"), denoBench);
+  writeFileSync(join(dir, "bun-bench.txt"), bunBench);
+  const json = (name) => JSON.parse(readFileSync(join(dir, name), "utf8"));
+  return render(json("results.json"), json("ipc.json"), denoBench, bunBench);
 }
 
-console.log("=== side-by-side comparison (bench/compare_windows.ts)");
-deno(["run", "-A", "bench/compare_windows.ts"], false);
-console.log("=== IPC: round trips and read throughput (bench/ipc_windows.ts)");
-deno(["run", "-A", "bench/ipc_windows.ts"], false);
-console.log("=== deno bench -A bench/writer_bench.ts bench/completion_path_bench.ts");
-const denoBench = deno(
-  ["bench", "-A", "bench/writer_bench.ts", "bench/completion_path_bench.ts"],
-  true,
-);
-process.stdout.write(denoBench);
-console.log("=== bun bench/completion_path_bun.ts");
-const bunBench = run("bun", ["bench/completion_path_bun.ts"], true);
-process.stdout.write(bunBench);
+/** The Unix part: bench/compare_unix.mjs natively, then its section of RESULTS.md and guard. */
+function unixPart() {
+  console.log("=== Unix sockets, natively (bench/compare_unix.mjs)");
+  const r = spawnSync(process.execPath, [join(repo, "bench", "compare_unix.mjs")], {
+    cwd: repo,
+    stdio: "inherit",
+  });
+  if (r.status !== 0) {
+    throw new Error(`bench/compare_unix.mjs failed (${r.error?.message ?? `exit ${r.status}`})`);
+  }
+  const unix = JSON.parse(readFileSync(join(repo, ".tmp", "bench", "unix.json"), "utf8"));
+  return renderUnix(unix);
+}
 
-// Saved, so that `node bench/render.mjs` can render RESULTS.md again from this run's output.
-const dir = join(repo, ".tmp", "bench");
-writeFileSync(join(dir, "deno-bench.txt"), denoBench);
-writeFileSync(join(dir, "bun-bench.txt"), bunBench);
-const json = (name) => JSON.parse(readFileSync(join(dir, name), "utf8"));
-const { markdown, guard } = render(json("results.json"), json("ipc.json"), denoBench, bunBench);
-writeFileSync(join(repo, "bench", "RESULTS.md"), markdown);
-console.log("wrote bench/RESULTS.md");
-console.log(guard);
+const windows = part === "unix" ? undefined : windowsPart();
+const unix = part === "windows" ? undefined : unixPart();
+const results = join(repo, "bench", "RESULTS.md");
+const previous = existsSync(results) ? readFileSync(results, "utf8") : "";
+writeFileSync(results, assemble({ windows: windows?.markdown, unix: unix?.markdown }, previous));
+console.log(
+  `wrote bench/RESULTS.md (${part === "both" ? "both parts" : `the ${part} part; the other kept`})`,
+);
+for (const p of [windows, unix]) if (p) console.log(p.guard);

@@ -1,7 +1,9 @@
 // The guard that ends `npm run bench` (bench/render.mjs): it must name every cell where winpipe
 // is below the best peer or below 0.9x its runtime's hop alone, keep the C reference apart, say
 // so when there is none, and read the chosen constants against their neighbours from `deno
-// bench`'s text. Synthetic figures: runs on any OS, with no bench run.
+// bench`'s text. On Unix sockets (bench/render_unix.mjs) it must name every cell below the goals,
+// against the peers of winpipe's own runtime only. RESULTS.md keeps the part that did not run.
+// Synthetic figures: runs on any OS, with no bench run.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -14,10 +16,14 @@ interface Rendered {
 }
 interface RenderModule {
   render(results: unknown, ipc: unknown, denoBench: string, bunBench: string): Rendered;
+  renderUnix(unix: unknown): Rendered;
+  assemble(parts: { windows?: string; unix?: string }, previous?: string): string;
   neighbourLines(denoBench: string): { group: string; flagged: boolean; line: string }[];
 }
 const modulePath = "../bench/render.mjs"; // plain JS, no types to check
-const { render, neighbourLines } = (await import(modulePath)) as RenderModule;
+const { render, renderUnix, assemble, neighbourLines } = (await import(
+  modulePath
+)) as RenderModule;
 
 const KiB = 1024;
 const writers = ["winpipe (Deno)", "winpipe (Bun)", "node net", "C, 2 writes in flight"];
@@ -144,4 +150,134 @@ test("the chosen constants against their neighbours: flagged past 10%, not withi
     "largest write: not run",
     "high-water mark: not run",
   ]);
+});
+
+/** The Unix part's implementations, as bench/compare_unix.mjs lists them. */
+const unixImpls = [
+  { name: "winpipe (Deno)", runtime: "Deno", kind: "winpipe" },
+  { name: "Deno.connect", runtime: "Deno", kind: "own" },
+  { name: "Deno node:net", runtime: "Deno", kind: "node:net" },
+  { name: "winpipe (Bun)", runtime: "Bun", kind: "winpipe" },
+  { name: "Bun.connect", runtime: "Bun", kind: "own" },
+  { name: "Bun node:net", runtime: "Bun", kind: "node:net" },
+  { name: "node net", runtime: "Node", kind: "node" },
+  { name: "C", runtime: "C", kind: "C" },
+];
+type Figures = Record<string, number>;
+/** Writes and reads at 256 B and 64 KiB, and round trips: three rounds of each at `f[impl]`. */
+function unixResults(writes: Record<number, Figures>, reads: Record<number, Figures>, rt: Figures) {
+  const rows = (by: Record<number, Figures>) =>
+    Object.entries(by).flatMap(([chunk, f]) =>
+      unixImpls.flatMap(({ name }) =>
+        [0.9, 1, 1.1].map((k, round) => ({
+          impl: name,
+          chunk: Number(chunk),
+          round,
+          mbps: f[name] * k,
+        }))
+      )
+    );
+  return {
+    date: "2026-01-02",
+    platform: "linux",
+    machine: { cpus: 2, model: "cpu", os: "linux x" },
+    versions: { deno: "deno x", bun: "x", node: "x", cc: "cc" },
+    rounds: 3,
+    roundTrips: 20000,
+    roundTripSize: 64,
+    chunkSizes: [256, 64 * KiB],
+    mibByChunk: { 256: 32, [64 * KiB]: 512 },
+    impls: unixImpls,
+    writes: rows(writes),
+    reads: rows(reads),
+    rt: unixImpls.flatMap(({ name }) =>
+      [0.9, 1, 1.1].map((k, round) => ({ impl: name, round, value: rt[name] * k }))
+    ),
+  };
+}
+/** Every peer at 100 (C at 1000), winpipe at 400 (writes) or 100 (reads and round trips). */
+const even = (winpipe: number): Figures =>
+  Object.fromEntries(
+    unixImpls.map((
+      { name, kind },
+    ) => [name, kind === "winpipe" ? winpipe : kind === "C" ? 1000 : 100]),
+  );
+
+test("Unix sockets: each cell below its goal is named, against the peers of its own runtime", () => {
+  const r = renderUnix(unixResults(
+    {
+      // 256 B: 3x the best peer is the goal. Deno's 250 is 2.5x its best peer; Bun's 310 is
+      // 3.1x its own (100), though Deno.connect, no peer of Bun's, is at 200.
+      256: { ...even(400), "winpipe (Deno)": 250, "winpipe (Bun)": 310, "Deno.connect": 200 },
+      [64 * KiB]: { ...even(120), "winpipe (Bun)": 90 }, // 64 KiB: 1x; Bun's 90 is 0.90x
+    },
+    // Reads: 1x at every size, even 256 B. Node's net is a peer in both runtimes.
+    { 256: { ...even(100), "node net": 110 }, [64 * KiB]: even(100) },
+    // Round trips: 0.95x the best own way; Node's net is no own way.
+    { ...even(100), "winpipe (Deno)": 96, "winpipe (Bun)": 94, "node net": 500 },
+  ));
+  assert.deepEqual(r.behind, [
+    "256 B write, winpipe (Deno): 250.0 MB/s, 1.25× the best peer Deno.connect (200.0); the goal is 3×",
+    "64 KiB write, winpipe (Bun): 90.0 MB/s, 0.90× the best peer Bun.connect (100.0); the goal is 1×",
+    "256 B read, winpipe (Deno): 100.0 MB/s, 0.91× the best peer node net (110.0); the goal is 1×",
+    "256 B read, winpipe (Bun): 100.0 MB/s, 0.91× the best peer node net (110.0); the goal is 1×",
+    "round trips, winpipe (Bun): 94/s, 0.94× the best peer Bun.connect (100); the goal is 0.95×",
+  ]);
+  assert.ok(r.reference.every((l) => l.includes("the C reference")));
+  assert.ok(r.markdown.startsWith("## Unix sockets (Linux, natively), run on 2026-01-02"));
+  assert.ok(r.markdown.includes("### Where winpipe is behind the goals (Linux)"));
+  assert.ok(r.guard.includes(r.behind[0]));
+});
+
+test("Unix sockets: with every goal met, the guard says so", () => {
+  const r = renderUnix(unixResults(
+    { 256: even(300), [64 * KiB]: even(100) },
+    { 256: even(100), [64 * KiB]: even(100) },
+    { ...even(100), "winpipe (Deno)": 95, "winpipe (Bun)": 95 },
+  ));
+  assert.deepEqual(r.behind, []);
+  assert.ok(r.guard.includes("winpipe meets every goal in every cell"));
+});
+
+test("Unix sockets: a failed winpipe cell is named", () => {
+  const unix = unixResults(
+    { 256: even(300), [64 * KiB]: even(100) },
+    { 256: even(100), [64 * KiB]: even(100) },
+    even(100),
+  );
+  unix.rt = unix.rt.map((r) => r.impl === "winpipe (Bun)" ? { ...r, value: undefined! } : r);
+  assert.deepEqual(renderUnix(unix).behind, ["round trips, winpipe (Bun): failed (3/3 runs)"]);
+});
+
+test("RESULTS.md: one part run, the other kept as it was, with its date; the old layout read", () => {
+  const old = [
+    "# Benchmark results",
+    "",
+    "Generated by `npm run bench` (bench/compare.mjs) on 2026-12-06. Do not edit by hand: run it again.",
+    "",
+    "- Machine: x",
+    "",
+    "## Throughput by chunk size",
+    "",
+    "| 1 |",
+    "",
+    "## Where winpipe is behind",
+    "",
+    "- a cell",
+  ].join("\n");
+  const unix = "## Unix sockets (Linux, natively), run on 2026-12-07\n\n### Writes\n\nfigures";
+  const both = assemble({ unix }, old);
+  assert.ok(both.startsWith("# Benchmark results\n"));
+  assert.ok(both.includes("## Windows named pipes, run on 2026-12-06\n\n- Machine: x"));
+  assert.ok(both.includes("\n### Throughput by chunk size\n"));
+  assert.ok(both.includes("\n### Where winpipe is behind\n\n- a cell\n"));
+  assert.ok(both.indexOf("## Windows named pipes") < both.indexOf(unix));
+  // Again, the Unix part anew: the Windows part as it was; the Windows part anew: the Unix kept.
+  const unix2 = unix.replace("figures", "new figures");
+  const again = assemble({ unix: unix2 }, both);
+  assert.equal(again, both.replace(unix, unix2));
+  const windows = "## Windows named pipes, run on 2026-12-08\n\n### Throughput\n\nw";
+  const third = assemble({ windows }, again);
+  assert.ok(third.includes(windows) && third.includes(unix2));
+  assert.ok(!third.includes("2026-12-06"));
 });
