@@ -5,7 +5,8 @@
  *
  * Reads: the runtime's bytes are queued here (up to {@link READ_AHEAD}, then the socket is paused)
  * and copied into the reader's buffer, so a cancelled read loses nothing: what arrives later
- * waits for the next read. Writes: Bun writes synchronously as far as the socket takes, and the
+ * waits for the next read. A chunk copied out whole goes back to the wire (`recycle`), which may
+ * read into its memory again. Writes: Bun writes synchronously as far as the socket takes, and the
  * rest goes on `drain`; Deno's `conn.write` resolves with what one write took, and the writer
  * core sends a short write's rest next.
  *
@@ -71,6 +72,8 @@ export interface Wire {
   resume(): void;
   /** Stops delivering data until `resume()`. */
   pause(): void;
+  /** `data`, pushed by this wire, has been copied out: its memory may be read into again. */
+  recycle?(data: Uint8Array): void;
   /**
    * Writes `bytes`: all of them at once (their count is returned), or `undefined` when the write
    * is pending; then `onDone` comes later, never from inside this call, with the count taken.
@@ -192,8 +195,12 @@ export class UnixSocket implements WireSink {
         const k = Math.min(head.byteLength, buffer.byteLength - n);
         buffer.set(k === head.byteLength ? head : head.subarray(0, k), n);
         n += k;
-        if (k === head.byteLength) this.#queue.shift();
-        else this.#queue[0] = head.subarray(k);
+        if (k === head.byteLength) {
+          this.#queue.shift();
+          this.#wire.recycle?.(head);
+        } else {
+          this.#queue[0] = head.subarray(k);
+        }
       }
       this.#queued -= n;
       if (this.#paused && this.#queued < READ_AHEAD / 2 && !this.#closed) {
