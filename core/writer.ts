@@ -224,6 +224,8 @@ export class PipeWriter extends EventTarget {
   #closeBy = Infinity;
   #closeTimer: Timer | undefined;
   #stopResult: Promise<void> | undefined;
+  /** stop() came after a failure: bytesToWrite still counts what is not written. */
+  #countKept = false;
   #released: Promise<void> | undefined;
   #emitting = false;
   #pendingEvents: Event[] = [];
@@ -554,6 +556,7 @@ export class PipeWriter extends EventTarget {
     this.#to("stopped");
     this.#queue.clear();
     if (!failed) this.#bytesToWrite = this.#emptyMessages = 0;
+    this.#countKept = failed;
     this.#endWaiters(
       new PipeError({
         errno: Win32.ERROR_OPERATION_ABORTED,
@@ -781,7 +784,12 @@ export class PipeWriter extends EventTarget {
     // A late completion for a write whose result was already taken (flushSync) is not ours.
     if (i < 0) return;
     this.#inFlight.splice(i, 1);
-    if (this.#state === "stopped" || this.#state === "closed") return;
+    if (this.#state === "stopped" || this.#state === "closed") {
+      // Stopped after a failure, the writer keeps the count not written: a write that the
+      // cancel came too late for was written all the same.
+      if (this.#countKept && error === 0) this.#bytesToWrite -= bytes;
+      return;
+    }
     try {
       if (error !== 0) {
         this.#fail({ error, syscall: syscall ?? "WriteFile", detail, pipeError });

@@ -6,10 +6,10 @@
  * pool's callback always comes), synchronous failures with any code, and operations that
  * complete at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), in full or short.
  */
+import type { IoResult, ReadChannel, Started, WriteChannel } from "../core/channel.ts";
 import { optionsObject, readerSettings, writerSettings } from "../core/options.ts";
 import { PipeReader, type PipeReaderOptions } from "../core/reader.ts";
 import { type PipeWriterOptions, writerOverChannel } from "../core/writer.ts";
-import type { IoResult, ReadChannel, Started, WriteChannel } from "../windows/completion/mod.ts";
 
 export interface StartedWrite {
   /** A copy of the bytes handed to the fake WriteFile. */

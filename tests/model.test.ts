@@ -139,7 +139,7 @@ const writerRun = fc.record({
   // The peer stops reading after this many steps (null: never): from then on nothing completes
   // but through cancellation, or the peer leaving.
   stallAt: fc.option(fc.nat({ max: 20 }), { freq: 2 }),
-  actions: fc.array(writerAction, { maxLength: 60 }),
+  actions: fc.array(writerAction, { maxLength: 60, size: "max" }),
 });
 
 async function runWriter(
@@ -486,7 +486,7 @@ const readerRun = fc.record({
   byob: fc.boolean(),
   viewSize: fc.integer({ min: 1, max: 40 }),
   late: fc.boolean(),
-  actions: fc.array(readerAction, { maxLength: 60 }),
+  actions: fc.array(readerAction, { maxLength: 60, size: "max" }),
 });
 
 async function runReader(

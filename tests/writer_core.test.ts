@@ -913,3 +913,16 @@ test("a reused block is never written into while the kernel still holds it", asy
   assert.equal(channel.received.length, expected);
   assert.deepEqual(channel.violations, []);
 });
+
+test("stop() after a failure: a write the cancel came too late for still counts as written", async () => {
+  // Found by the model with longer runs: the late success was dropped, and bytesToWrite kept it.
+  const { channel, writer } = fakeWriter();
+  writer.write(new Uint8Array(10));
+  channel.waitBehaviour = "waitFails"; // the wait fails, the write stays in flight
+  assert.throws(() => writer.flushSync(10), PipeError);
+  assert.equal(writer.bytesToWrite, 10);
+  const stopped = writer.stop().catch(() => {});
+  channel.completeNow(); // the kernel had written it before the cancel
+  await stopped;
+  assert.equal(writer.bytesToWrite, 0);
+});
