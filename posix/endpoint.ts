@@ -106,7 +106,7 @@ function checkOwner(path: string, expected: number, where: string): void {
     throw new PipeError({
       errno: posixErrno("EACCES"),
       code: "EACCES",
-      syscall: "lstat",
+      syscall: "connect",
       path,
       detail: `${where}: the socket belongs to uid ${st.uid}, not to the expected owner `
         + `${expected}; refusing to connect`,

@@ -53,7 +53,7 @@ export function checkPipeOwner(handle: bigint, expected: string, path: string): 
   if (got.toUpperCase() !== want.toUpperCase()) {
     throw new PipeError({
       errno: Win32.ERROR_ACCESS_DENIED,
-      syscall: "GetSecurityInfo",
+      syscall: "connect",
       path,
       detail: `the pipe is owned by ${got}, not by the expected owner ${want}; refusing it`,
     });

@@ -65,8 +65,11 @@ export function tokenUserSid(token: bigint): string {
 export function sddlFor(security: PipeSecurity): string | null {
   if (security === "default") return null;
   if (security === "user") {
-    // Protected DACL: full control for SYSTEM, Administrators and this user; nobody else.
-    return `D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;${currentUserSid()})`;
+    // Owned by this user, said outright (an elevated process's objects are otherwise owned by
+    // Administrators, and Wine gives them the primary group), so that a client's expectedOwner
+    // "self" matches. Protected DACL: full control for SYSTEM, Administrators and this user.
+    const sid = currentUserSid();
+    return `O:${sid}D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;${sid})`;
   }
   if (typeof security !== "string" || security.length === 0) {
     throw new TypeError(`security must be "user", "default" or an SDDL string, got ${security}`);

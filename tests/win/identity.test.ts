@@ -41,7 +41,7 @@ test("expectedOwner refuses a pipe owned by someone else, names both SIDs, and l
     await assert.rejects(open(), (e: unknown) => {
       assert.ok(e instanceof PipeError, String(e));
       assert.equal(e.code, "ERROR_ACCESS_DENIED");
-      assert.equal(e.syscall, "GetSecurityInfo");
+      assert.equal(e.syscall, "connect");
       assert.match(
         e.message,
         new RegExp(`owned by ${currentUserSid()}, not by the expected owner ${SYSTEM}`),
