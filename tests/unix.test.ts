@@ -455,10 +455,11 @@ test("50 concurrent clients, a slow reader, and close() without loss", { skip },
     const data = bytes(100 + i, 256 * 1024);
     const echoed = hashStream(conn.readable);
     conn.writer!.write(data);
-    await conn.writer!.flush();
-    // Read our bytes back, then close: the echo ends when we close.
-    const r = await Promise.race([echoed, new Promise((r) => setTimeout(r, 300))]);
-    void r;
+    // A half-close: the server's echo ends when our stream does, so every byte comes back.
+    await conn.writer!.close();
+    const [hash, len] = await echoed;
+    assert.equal(len, data.byteLength, `client ${i}`);
+    assert.equal(hash, sha(data), `client ${i}`);
     await conn.close();
   }));
   // A slow reader: 4 MiB, read 64 KiB at a time with pauses; nothing lost, backpressure held.
@@ -501,6 +502,48 @@ test("50 concurrent clients, a slow reader, and close() without loss", { skip },
   assert.equal(hash, sha(payload));
   await srv.close();
   await s2.close();
+  await server.close();
+  await serving;
+});
+
+test("maxInstances: a connection past it is closed at once, and a freed slot serves the next", {
+  skip,
+}, async () => {
+  const path = join(root, unique("max"));
+  await using server = listen(path, { maxInstances: 2 });
+  const served: PipeConnection[] = [];
+  const serving = (async () => {
+    for await (const conn of server) served.push(conn);
+  })();
+  const a = await connect(path);
+  const b = await connect(path);
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = performance.now() + 5_000;
+    while (!ok()) {
+      if (performance.now() > deadline) assert.fail(`${what}: not after 5 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  await until("two connections served", () => served.length === 2);
+  // The third: the kernel accepted it, the server closes it at once and never hands it out.
+  const c = await connect(path);
+  const third = await Promise.race([
+    c.read(new Uint8Array(8)),
+    new Promise((r) => setTimeout(() => r("still open after 5 s"), 5_000)),
+  ]);
+  assert.equal(third, null, "the third connection ends at once");
+  await c.close();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(served.length, 2);
+  // One leaves: its slot serves the next, whose bytes get through.
+  await a.close();
+  await served[0].close();
+  const d = await connect(path);
+  await until("the next one served", () => served.length === 3);
+  d.writer!.write("hello");
+  await d.writer!.close();
+  assert.equal(await new Response(served[2].readable).text(), "hello");
+  for (const conn of [b, d, ...served.slice(1)]) await conn.close();
   await server.close();
   await serving;
 });
