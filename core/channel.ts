@@ -21,6 +21,11 @@ export interface IoResult {
   /** Words for the message, when the code alone does not say what happened. */
   detail?: string;
   /**
+   * A read's bytes as a chunk of their own, instead of in the buffer given (only when the read
+   * was started with `handOver`): the caller owns it.
+   */
+  chunk?: Uint8Array;
+  /**
    * Only from a synchronous wait ({@link WriteChannel.waitWrite}) whose own call failed: the
    * operation itself is still in the kernel's hands, and its `onComplete` still comes. The
    * caller may (and should) still cancel it.
@@ -106,11 +111,26 @@ export interface ReadChannel {
    * Starts one read into `buffer` (over an ArrayBuffer that nobody else can detach or reuse
    * meanwhile), which the channel keeps referenced until the completion. See {@link Started}.
    */
-  startRead(buffer: Uint8Array, onComplete: (result: IoResult) => void): Started;
+  startRead(
+    buffer: Uint8Array,
+    onComplete: (result: IoResult) => void,
+    handOver?: boolean,
+  ): Started;
   /** `CancelIoEx` on the read in flight: 0, or the Win32 code (1168: it had already completed). */
   cancelRead(): number;
   /** Bytes waiting in the pipe now (`PeekNamedPipe`); 0 once released or the peer has gone. */
   available(): number;
+  /**
+   * A chunk that has already arrived, handed over whole (the caller owns it from then on), or
+   * undefined when none is waiting. Only channels that read ahead into memory of their own have
+   * it (a Unix socket); the reader then enqueues the chunk itself, with no copy and no buffer of
+   * its own to allocate.
+   */
+  takeChunk?(): Uint8Array | undefined;
+  /*
+   * (`handOver` above: the buffer is the reader's own scratch, so a channel that reads ahead may
+   * complete with a `chunk` it already holds rather than copy into the buffer.)
+   */
   /** As {@link WriteChannel.abortHandle}. */
   abortHandle(): boolean;
   /** Releases the reader's share once its own read has completed; idempotent. */

@@ -292,11 +292,25 @@ export class PipeReader {
    */
   async #pull(c: ReadableByteStreamController): Promise<void> {
     while (!this.#ended) {
+      if (this.#takeWaiting(c)) return;
       const started = this.#read(c);
       // A read that completed at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) is taken here.
       const result = started instanceof Promise ? await started : started;
       if (this.#completed(c, result)) return;
     }
+  }
+
+  /**
+   * A chunk the channel already holds (a Unix socket's read-ahead), enqueued as it is: no copy,
+   * and no buffer of the reader's to allocate. Not for a BYOB view, which is filled by a read.
+   */
+  #takeWaiting(c: ReadableByteStreamController): boolean {
+    if (this.#messageMode || !this.#channel.takeChunk || c.byobRequest?.view) return false;
+    const chunk = this.#channel.takeChunk();
+    if (!chunk) return false;
+    this.#bytesRead += chunk.byteLength;
+    c.enqueue(chunk as Uint8Array<ArrayBuffer>);
+    return true;
   }
 
   /**
@@ -322,7 +336,7 @@ export class PipeReader {
       const started = this.#channel.startRead(this.#target, (result) => {
         this.#inFlight = null;
         complete(result);
-      });
+      }, !this.#direct && !this.#messageMode);
       if (started === undefined) {
         this.#inFlight = completion; // what cancel() waits for
         return completion;
@@ -350,7 +364,7 @@ export class PipeReader {
       if (bytes > 0) this.#bytesRead += bytes;
       if (this.#ended) {
         // Cancelled meanwhile: what the read had transferred goes to cancel()'s caller.
-        if (bytes > 0) this.#leftover.push(target.slice(0, bytes));
+        if (bytes > 0) this.#leftover.push(result.chunk ?? target.slice(0, bytes));
         return false;
       }
       if (direct && (error === 0 || error === Win32.ERROR_MORE_DATA)) {
@@ -362,7 +376,7 @@ export class PipeReader {
         else c.enqueue(target.slice(0, bytes));
         return true;
       }
-      const data = bytes > 0 ? this.#take(bytes) : null;
+      const data = result.chunk ?? (bytes > 0 ? this.#take(bytes) : null);
       if (error === 0 || error === Win32.ERROR_MORE_DATA) {
         if (this.#messageMode) {
           if (data) this.#parts.push(data);

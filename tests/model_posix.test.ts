@@ -48,7 +48,11 @@ class FakeWire implements Wire {
   closes = 0;
   closedWrite = false;
   violations: string[] = [];
-  constructor(readonly canCancel: boolean) {}
+  /** Deno's pump reuses its buffers (and cannot cancel a write); Bun hands each chunk over. */
+  recycle?: (data: Uint8Array) => void;
+  constructor(readonly canCancel: boolean) {
+    if (!canCancel) this.recycle = () => {};
+  }
   resume(): void {
     this.paused = false;
   }
