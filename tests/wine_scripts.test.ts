@@ -13,7 +13,8 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-const onWindows = process.platform === "win32";
+/** scripts/wine.sh and its helpers are Linux scripts: Windows and macOS skip them. */
+const notLinux = process.platform !== "linux";
 
 function noise(input: string | Uint8Array, env: Record<string, string> = {}): Buffer {
   const r = spawnSync("bash", [join(repo, "scripts", "wine-noise.sh")], {
@@ -47,7 +48,7 @@ const REAL = [
 ];
 
 test("wine-noise.sh drops the known-harmless lines and keeps everything else, in order", {
-  skip: onWindows ? "a Linux script (scripts/wine.sh runs it)" : false,
+  skip: notLinux ? "a Linux script (scripts/wine.sh runs it)" : false,
 }, () => {
   const lines = ["first", ...HARMLESS.slice(0, 2), ...REAL, ...HARMLESS.slice(2), "last"];
   const out = noise(lines.join("\n") + "\n").toString();
@@ -59,7 +60,7 @@ test("wine-noise.sh drops the known-harmless lines and keeps everything else, in
 });
 
 test("wine-noise.sh passes input without those lines through byte for byte", {
-  skip: onWindows ? "a Linux script (scripts/wine.sh runs it)" : false,
+  skip: notLinux ? "a Linux script (scripts/wine.sh runs it)" : false,
 }, () => {
   const bytes = new Uint8Array(4096).map((_, i) => (i * 7919) & 0xff);
   assert.deepEqual(new Uint8Array(noise(bytes)), bytes);
@@ -68,7 +69,7 @@ test("wine-noise.sh passes input without those lines through byte for byte", {
 });
 
 test("WINPIPE_WINE_NOISE=1 keeps every line", {
-  skip: onWindows ? "a Linux script (scripts/wine.sh runs it)" : false,
+  skip: notLinux ? "a Linux script (scripts/wine.sh runs it)" : false,
 }, () => {
   const all = HARMLESS.join("\n") + "\n";
   assert.equal(noise(all, { WINPIPE_WINE_NOISE: "1" }).toString(), all);
@@ -81,7 +82,7 @@ const skipWine = process.env.WINPIPE_SKIP_WINE === "1";
 
 /** Why wine.sh cannot run here (`wineRoot`: Wine itself, so the Wine root too), or false. */
 function wineUnavailable(wineRoot: boolean): string | false {
-  if (onWindows) return "scripts/wine.sh is for Linux";
+  if (notLinux) return "scripts/wine.sh is for Linux";
   if (wineRoot && skipWine) return "WINPIPE_SKIP_WINE=1";
   if (process.getuid?.() !== 0) return "scripts/wine.sh needs root";
   if (!wineRoot) return false;
@@ -98,7 +99,7 @@ function wineUnavailable(wineRoot: boolean): string | false {
  */
 function wineTest(name: string, wineRoot: boolean, fn: () => void) {
   const why = wineUnavailable(wineRoot);
-  const fail = why !== false && ci && !onWindows && !(wineRoot && skipWine);
+  const fail = why !== false && ci && !notLinux && !(wineRoot && skipWine);
   test(name, { skip: fail ? false : why, timeout: 600_000 }, () => {
     if (fail) {
       assert.fail(`${why}; under CI this test must run (WINPIPE_SKIP_WINE=1 skips it on purpose)`);
