@@ -10,33 +10,13 @@
 // sets a fresh one per run and prints it): `WINPIPE_SEED=<n> npm test` reproduces a failure.
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import process from "node:process";
 import { test } from "node:test";
 import { PipeError } from "../mod.ts";
 import { fakeReader, fakeWriter, tick } from "./fake_channel.ts";
+import { seeds, settles } from "./property.ts";
 
 const FIXED_SEED = 20261122;
 const RUNS = 150;
-
-function seeds(): { label: string; seed: number }[] {
-  const out = [{ label: `fixed seed ${FIXED_SEED}`, seed: FIXED_SEED }];
-  const env = process.env.WINPIPE_SEED;
-  if (env !== undefined && env !== "") {
-    out.push({ label: `WINPIPE_SEED=${env}`, seed: Number(env) });
-  }
-  return out;
-}
-
-/** Rejects if `p` is still pending after `ms`: a promise pending for ever is a failure. */
-function settles<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 const codes = fc.constantFrom(0, 5, 6, 87, 109, 232, 233, 995, 1168, 1287, 12345);
 /** A failure to start never carries 0 (the channel turns GetLastError 0 into 1287). */
@@ -428,7 +408,7 @@ const WRITER_EXAMPLES: [WriterRun][] = [
   }],
 ];
 
-for (const { label, seed } of seeds()) {
+for (const { label, seed } of seeds(FIXED_SEED)) {
   test(`model: the writer under random writes, flushes, completions, failures and stops (${label})`, async () => {
     await fc.assert(
       fc.asyncProperty(writerRun, runWriter),
@@ -615,7 +595,7 @@ async function runReader(
   assert.equal(channel.released, true, "released at the end");
 }
 
-for (const { label, seed } of seeds()) {
+for (const { label, seed } of seeds(FIXED_SEED)) {
   test(`model: the reader under random peer writes, reads, completions, failures and cancels (${label})`, async () => {
     await fc.assert(
       fc.asyncProperty(readerRun, runReader),

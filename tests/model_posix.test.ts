@@ -9,34 +9,17 @@
 // Each property runs with a fixed seed, and again with WINPIPE_SEED when it is set.
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import process from "node:process";
 import { test } from "node:test";
 import { PipeConnection } from "../core/connection.ts";
 import { readerSettings, writerSettings } from "../core/options.ts";
 import { PipeError } from "../mod.ts";
 import { errorWith, UnixSocket, type Wire } from "../posix/socket.ts";
+import { seeds, settles } from "./property.ts";
 
 const FIXED_SEED = 20261207;
 const RUNS = 120;
 const READ_AHEAD = 1024 * 1024; // posix/socket.ts
 const BOUND_MS = 3_000;
-
-function seeds(): { label: string; seed: number }[] {
-  const out = [{ label: `fixed seed ${FIXED_SEED}`, seed: FIXED_SEED }];
-  const env = process.env.WINPIPE_SEED;
-  if (env) out.push({ label: `WINPIPE_SEED=${env}`, seed: Number(env) });
-  return out;
-}
-
-function settles<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 /** The runtime's socket as the model drives it: Deno-like (no cancel) or Bun-like. */
 class FakeWire implements Wire {
@@ -301,7 +284,7 @@ async function runModel({ canCancel, actions }: { canCancel: boolean; actions: A
   assert.equal(wire.closes, 1, "the socket is closed once at the end");
 }
 
-for (const { label, seed } of seeds()) {
+for (const { label, seed } of seeds(FIXED_SEED)) {
   test(`the POSIX channel keeps the connection's invariants (${label})`, async () => {
     await fc.assert(fc.asyncProperty(run, runModel), {
       seed,

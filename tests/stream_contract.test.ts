@@ -6,16 +6,10 @@ import { test } from "node:test";
 import { chunkSize } from "../core/chunk.ts";
 import { PipeError } from "../mod.ts";
 import { fakeReader, fakeWriter, tick } from "./fake_channel.ts";
+import { settles } from "./property.ts";
 
-/** `p`, or a failure naming `what` if it is still pending after `ms`. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms);
-    }),
-  ]);
+  return settles(p, ms, what);
 }
 
 /** A writer whose peer has stopped reading: writes complete only when cancelled. */
