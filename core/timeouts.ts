@@ -65,3 +65,31 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Connecting while a server starts or is busy, on every OS: `attempt` until it returns; when it
+ * throws, `retryable` decides whether to try again after a pause (1 ms, doubling to 25 ms, so
+ * the JS thread is never blocked, as `WaitNamedPipeW` would) until `timeout` ms have passed or
+ * `signal` aborts. What is thrown is `giveUp(error, timedOut)`.
+ */
+export async function retrying<T>(
+  attempt: () => T | Promise<T>,
+  { timeout, signal }: { timeout: number; signal: AbortSignal | undefined },
+  retryable: (e: unknown) => boolean,
+  giveUp: (e: unknown, timedOut: boolean) => unknown,
+): Promise<T> {
+  const deadline = performance.now() + timeout;
+  let delay = 1;
+  for (;;) {
+    signal?.throwIfAborted();
+    try {
+      return await attempt();
+    } catch (e) {
+      const retry = retryable(e);
+      const left = deadline - performance.now();
+      if (!retry || left <= 0) throw giveUp(e, retry);
+      await sleep(Math.min(delay, left), signal);
+      delay = Math.min(delay * 2, 25);
+    }
+  }
+}

@@ -9,7 +9,7 @@
 import { PipeError } from "../core/errors.ts";
 import type { Endpoint } from "../core/names.ts";
 import { posixErrno } from "../core/posix_errors.ts";
-import { sleep } from "../core/timeouts.ts";
+import { retrying } from "../core/timeouts.ts";
 import { ensurePrivateDir } from "./private_dir.ts";
 import type { UnixSocket } from "./socket.ts";
 import {
@@ -69,34 +69,29 @@ export async function connectSocket(
 ): Promise<UnixSocket> {
   const { path } = endpoint;
   const bare = endpoint.privateDir !== undefined;
-  const deadline = performance.now() + settings.timeout;
-  let delay = 1;
-  for (;;) {
-    settings.signal?.throwIfAborted();
-    try {
+  return retrying(
+    async () => {
       if (endpoint.privateDir) ensurePrivateDir(endpoint.privateDir, false, where);
       if (settings.expectedOwner !== undefined && !path.startsWith("@")) {
         checkOwner(path, settings.expectedOwner, where);
       }
       return await wireConnect(endpoint.address);
-    } catch (e) {
+    },
+    settings,
+    (e) => {
+      if (e instanceof PipeError) return false;
       const code = errorCode(e);
-      const retry = code === "EAGAIN"
-        || (settings.wait && (code === "ENOENT" || code === "ECONNREFUSED"));
-      const left = deadline - performance.now();
-      if (!retry || left <= 0 || e instanceof PipeError) {
-        throw posixError(
-          e,
-          "connect",
-          path,
-          retry ? `gave up after ${settings.timeout} ms` : undefined,
-          bare,
-        );
-      }
-      await sleep(Math.min(delay, left), settings.signal);
-      delay = Math.min(delay * 2, 25);
-    }
-  }
+      return code === "EAGAIN" || (settings.wait && (code === "ENOENT" || code === "ECONNREFUSED"));
+    },
+    (e, timedOut) =>
+      posixError(
+        e,
+        "connect",
+        path,
+        timedOut ? `gave up after ${settings.timeout} ms` : undefined,
+        bare,
+      ),
+  );
 }
 
 function checkOwner(path: string, expected: number, where: string): void {

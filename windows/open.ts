@@ -7,7 +7,7 @@
 import { failureCode, PipeError, Win32 } from "../core/errors.ts";
 import { type PipeNameOptions, validatePipeName } from "../core/names.ts";
 import type { OpenSettings } from "../core/options.ts";
-import { sleep } from "../core/timeouts.ts";
+import { retrying } from "../core/timeouts.ts";
 import {
   FILE_FLAG_OVERLAPPED,
   FILE_READ_ATTRIBUTES,
@@ -79,22 +79,20 @@ export async function openPipeHandle(
 ): Promise<bigint> {
   const wide = validatePipeName(name, settings);
   const { kernel32 } = requireNative();
-  const { timeout, signal } = settings;
-  const deadline = performance.now() + timeout;
   const sa = securityAttributes();
-  let delay = 1;
-  for (;;) {
-    signal?.throwIfAborted();
-    const handle = kernel32.CreateFileW(
-      wide,
-      ACCESS[access],
-      0,
-      sa,
-      OPEN_EXISTING,
-      FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-      0n,
-    );
-    if (handle !== INVALID_HANDLE_VALUE) {
+  return retrying(
+    () => {
+      const handle = kernel32.CreateFileW(
+        wide,
+        ACCESS[access],
+        0,
+        sa,
+        OPEN_EXISTING,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+        0n,
+      );
+      // A bare code: giveUp below makes the PipeError, once, when no retry is left.
+      if (handle === INVALID_HANDLE_VALUE) throw failureCode(kernel32.GetLastError());
       if (settings.expectedOwner === undefined) return handle;
       try {
         checkPipeOwner(handle, String(settings.expectedOwner), name);
@@ -103,21 +101,19 @@ export async function openPipeHandle(
         kernel32.CloseHandle(handle);
         throw e;
       }
-    }
-    const code = failureCode(kernel32.GetLastError());
-    const retry = code === Win32.ERROR_PIPE_BUSY
-      || (code === Win32.ERROR_FILE_NOT_FOUND && settings.wait);
-    const left = deadline - performance.now();
-    if (!retry || left <= 0) {
-      throw new PipeError({
-        errno: code,
-        syscall: "CreateFileW",
-        path: name,
-        detail: retry ? `gave up after ${timeout} ms` : undefined,
-      });
-    }
-    // Polling instead of WaitNamedPipeW, which would block the JS thread.
-    await sleep(Math.min(delay, left), signal);
-    delay = Math.min(delay * 2, 25);
-  }
+    },
+    settings,
+    (code) =>
+      code === Win32.ERROR_PIPE_BUSY
+      || (code === Win32.ERROR_FILE_NOT_FOUND && settings.wait),
+    (e, timedOut) =>
+      typeof e === "number"
+        ? new PipeError({
+          errno: e,
+          syscall: "CreateFileW",
+          path: name,
+          detail: timedOut ? `gave up after ${settings.timeout} ms` : undefined,
+        })
+        : e,
+  );
 }
