@@ -31,6 +31,7 @@ interface BunSocket {
   data: { sink: WireSink; wire: BunWire } | undefined;
   write(data: Uint8Array): number;
   end(): void;
+  terminate(): void;
   shutdown(halfClose?: boolean): void;
   pause(): void;
   resume(): void;
@@ -169,6 +170,10 @@ class BunWire implements Wire {
     if (n === bytes.byteLength) return n;
     this.#rest = { bytes, offset: n, onDone };
     return undefined;
+  }
+
+  retryWrite(): void {
+    this.drain();
   }
 
   /** Bun's drain: the socket has room again, so the rest of a short write goes now. */
