@@ -81,8 +81,6 @@ export interface Wire {
    * is pending; then `onDone` comes later, never from inside this call, with the count taken.
    */
   write(bytes: Uint8Array, onDone: (error: unknown, bytes: number) => void): number | undefined;
-  /** Tries a write that waits for room again now (Bun); the result comes to its `onDone`. */
-  retryWrite?(): void;
   /** Ends a pending write, if the runtime can (Bun: drops the rest; Deno: cannot). */
   cancelWrite(): boolean;
   /** Closes the socket; idempotent. */
@@ -168,18 +166,15 @@ export class UnixSocket implements WireSink {
     if (this.#ended !== undefined) return;
     this.#ended = error ?? null;
     this.#serve();
-    // A write waiting for room when the peer's end comes: try it now. Bun reports neither a
-    // drain nor a close for a peer that has gone meanwhile (measured: 1 connection in about 300
-    // of the chaos run's "drop" clients, whose server's close() then waited its whole timeout).
-    if (this.#writeDone) this.#wire.retryWrite?.();
   }
 
   gone(error?: unknown): void {
     this.end(error);
     // Not on end(): a peer that has finished writing may still read (a half-close).
-    const done = this.#writeDone;
-    this.#writeDone = null;
-    done?.(error ?? errorWith("EPIPE"), 0);
+    // done() lets go of #writeDone itself: nulling it first here made done() take the write for
+    // one already ended, so a write pending when the socket closed under us was never failed,
+    // and close() waited its whole timeout (found by the chaos run, in Bun).
+    this.#writeDone?.(error ?? errorWith("EPIPE"), 0);
   }
 
   // --- reads ----------------------------------------------------------------------------------

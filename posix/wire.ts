@@ -172,10 +172,6 @@ class BunWire implements Wire {
     return undefined;
   }
 
-  retryWrite(): void {
-    this.drain();
-  }
-
   /** Bun's drain: the socket has room again, so the rest of a short write goes now. */
   drain(): void {
     const rest = this.#rest;

@@ -206,6 +206,7 @@ test(`chaos on Unix sockets: ${SECONDS} s of clients that write, echo, stop, dro
       await Promise.race(running);
     }
     await Promise.all(running);
+    if (errors.length) console.log(`chaos clients that failed: ${errors.join("; ")}`);
     // Stop: the server closes its listener, finishes, writes its result and must end by itself.
     const stop = await connect(path);
     stop.writer!.write(message(STOP, 0, false));

@@ -168,7 +168,7 @@ async function runModel({ canCancel, actions }: { canCancel: boolean; actions: A
     read: true,
     write: true,
     reader: readerSettings({ readSize: 256 * 1024 }, "model"),
-    writer: writerSettings({ highWaterMark: 100, closeTimeout: 500 }, "model"),
+    writer: writerSettings({ highWaterMark: 100, closeTimeout: 60_000 }, "model"),
   });
   const writer = conn.writer!;
   const queue = socket.readChannel(); // for available(): the bytes the socket holds

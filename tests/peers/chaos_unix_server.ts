@@ -39,10 +39,21 @@ function ours(): number | undefined {
 const failures: string[] = [];
 const seen = new Map<number, { bytes: number; complete: boolean; echo: boolean }>();
 const handlers = new Set<Promise<void>>();
+/** Where each connection's handler is, for the report when one does not finish. */
+const stages = new Map<number, () => string>();
+let nextConnection = 0;
 let baseline = -1;
 process.on("unhandledRejection", (e) => failures.push(`unhandled rejection: ${e}`));
 
 async function serve(conn: PipeConnection): Promise<void> {
+  const me = ++nextConnection;
+  let stage = "reading";
+  stages.set(
+    me,
+    () =>
+      `connection ${me} (id ${id}, ${got} of ${length} bytes, echo ${echo}): ${stage}; writer `
+      + `${conn.writer?.bytesToWrite} bytes to write, error ${conn.writer?.error?.code ?? "none"}`,
+  );
   const reader = conn.readable.getReader();
   let header = new Uint8Array(0);
   let id = -1;
@@ -86,7 +97,11 @@ async function serve(conn: PipeConnection): Promise<void> {
       seen.get(id)!.bytes = got;
       if (got > length) failures.push(`connection ${id}: ${got} bytes, ${length} announced`);
       if (echo && chunk.byteLength > 0 && conn.writer && !conn.writer.error) {
-        if (!conn.writer.write(chunk)) await conn.writer.flush().catch(() => {});
+        if (!conn.writer.write(chunk)) {
+          stage = "flushing the echo";
+          await conn.writer.flush().catch(() => {});
+          stage = "reading";
+        }
       }
       if (got === length) seen.get(id)!.complete = true;
     }
@@ -94,7 +109,9 @@ async function serve(conn: PipeConnection): Promise<void> {
     // the client went: what came was checked
   } finally {
     reader.releaseLock();
+    stage = "closing";
     await conn.close().catch(() => {}); // resolves when the peer has gone, as documented
+    stages.delete(me);
   }
 }
 
@@ -113,8 +130,13 @@ for await (const conn of server) {
     writeFileSync(`${resultFile}.ready`, "ready");
   }
 }
-// The stop connection closed the server; wait for the connections still being served.
+// The stop connection closed the server; wait for the connections still being served, saying
+// which are slow.
+const slow = setTimeout(() => {
+  for (const say of stages.values()) console.error(`chaos server, 5 s after the stop: ${say()}`);
+}, 5_000);
 await Promise.all([...handlers]);
+clearTimeout(slow);
 await new Promise((r) => setTimeout(r, 300));
 const end = fds();
 const left = ours();
