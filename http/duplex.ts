@@ -1,0 +1,127 @@
+/**
+ * A {@link PipeConnection} as the `node:stream` `Duplex` that `node:http` reads and writes: the
+ * runtime's own HTTP/1.1 parser and writer (Deno's and Bun's `node:http`) then work over a named
+ * pipe or a Unix socket. The methods `node:http` calls on a `net.Socket` are given too.
+ *
+ * @module
+ */
+import { Duplex } from "node:stream";
+import type { PipeConnection } from "../core/connection.ts";
+
+/** What `connectionDuplex` adds to a `Duplex`: the socket methods node:http calls. */
+export interface PipeSocket extends Duplex {
+  /** Accepted and ignored: a pipe or a socket file has no keep-alive probes. */
+  setKeepAlive(enable?: boolean, delay?: number): this;
+  /** Accepted and ignored: there is no Nagle's algorithm to turn off. */
+  setNoDelay(noDelay?: boolean): this;
+  /** Emits `timeout` after `ms` without bytes either way (0 turns it off), as `net.Socket`. */
+  setTimeout(ms: number, callback?: () => void): this;
+  /** The connection keeps the process alive (the default). */
+  ref(): this;
+  /** The connection does not keep the process alive. */
+  unref(): this;
+  /** Always undefined: a local endpoint has no network address. */
+  readonly remoteAddress: undefined;
+  /** The connection, once there is one. */
+  readonly connection: PipeConnection | undefined;
+}
+
+/**
+ * A `Duplex` over a connection that may still be on its way (`conn` a promise: the client opens
+ * it when node:http asks for a socket, which it must have at once). Writes wait for it; a failed
+ * connect destroys the stream with that error.
+ *
+ * @example node:http's client over a pipe or a socket
+ * ```ts
+ * import http from "node:http";
+ * import { connect } from "@winpipe/winpipe";
+ * import { connectionDuplex } from "@winpipe/winpipe/http";
+ *
+ * http.get({ path: "/version", createConnection: () => connectionDuplex(connect("my-app")) });
+ * ```
+ */
+export function connectionDuplex(conn: PipeConnection | Promise<PipeConnection>): PipeSocket {
+  let current: PipeConnection | undefined;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let pumping = false;
+  let idle: { ms: number; timer: ReturnType<typeof setTimeout> | undefined } | undefined;
+  let held = true;
+  const ready = Promise.resolve(conn).then((c) => {
+    current = c;
+    if (!held) c.unref();
+    return c;
+  });
+  const touch = () => {
+    if (!idle) return;
+    clearTimeout(idle.timer);
+    if (idle.ms > 0) idle.timer = setTimeout(() => d.emit("timeout"), idle.ms);
+  };
+  const d = new Duplex({
+    // As node:http's own sockets: the peer's end ends ours too, and the stream closes, so that a
+    // pool never hands out a connection the peer has closed.
+    allowHalfOpen: false,
+    read() {
+      if (pumping) return;
+      pumping = true;
+      void (async () => {
+        try {
+          const c = await ready;
+          reader ??= c.readable.getReader();
+          for (;;) {
+            const r = await reader.read();
+            if (r.done) {
+              d.push(null);
+              return;
+            }
+            touch();
+            // Past the high-water mark: wait for the next read() call.
+            if (!d.push(r.value)) return;
+          }
+        } catch (e) {
+          d.destroy(e as Error);
+        } finally {
+          pumping = false;
+        }
+      })();
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      touch();
+      ready.then((c) => c.write(chunk)).then(() => callback(), callback);
+    },
+    final(callback) {
+      // The end of our side: a half-close on a socket, a flush on a pipe.
+      ready.then((c) => c.writer?.close()).then(() => callback(), callback);
+    },
+    destroy(error, callback) {
+      if (idle) clearTimeout(idle.timer);
+      ready.then((c) => c.close()).then(() => callback(error), () => callback(error));
+    },
+  });
+  Object.defineProperty(d, "connection", { get: () => current });
+  return Object.assign(d, {
+    setKeepAlive() {
+      return d;
+    },
+    setNoDelay() {
+      return d;
+    },
+    setTimeout(ms: number, callback?: () => void) {
+      idle ??= { ms, timer: undefined };
+      idle.ms = ms;
+      if (callback) d.once("timeout", callback);
+      touch();
+      return d;
+    },
+    ref() {
+      held = true;
+      current?.ref();
+      return d;
+    },
+    unref() {
+      held = false;
+      current?.unref();
+      return d;
+    },
+    remoteAddress: undefined,
+  }) as unknown as PipeSocket;
+}

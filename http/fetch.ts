@@ -1,0 +1,156 @@
+/**
+ * `HttpClient`: `fetch` for a local endpoint, a named pipe or a Unix socket, which neither
+ * runtime's `fetch` can reach on Windows. `Request`, `Response` and `Headers`, bodies streamed
+ * both ways, keep-alive with a small pool per endpoint, `AbortSignal`. The HTTP is the runtime's
+ * own `node:http` client, over winpipe's `connect()`.
+ *
+ * @module
+ */
+import { Agent, request as httpRequest } from "node:http";
+import type { Socket } from "node:net";
+import { Readable } from "node:stream";
+import { connect, type ConnectOptions } from "../core/connection.ts";
+import { optionsObject } from "../core/options.ts";
+import { connectionDuplex } from "./duplex.ts";
+
+/** Options for {@link HttpClient}. */
+export interface HttpClientOptions {
+  /** How `connect()` opens each connection (`timeout`, `wait`, `expectedOwner`, …). */
+  connect?: ConnectOptions;
+  /** Connections kept per client, busy or idle (default 4). */
+  maxConnections?: number;
+  /** Keep connections open between requests (default true). */
+  keepAlive?: boolean;
+}
+
+/**
+ * An HTTP/1.1 client for one local endpoint. Idle connections do not keep the process alive.
+ *
+ * @example The Docker Engine API
+ * ```ts
+ * import process from "node:process";
+ * import { HttpClient } from "@winpipe/winpipe/http";
+ *
+ * const docker = new HttpClient(
+ *   process.platform === "win32" ? String.raw`\\.\pipe\docker_engine` : "/var/run/docker.sock",
+ * );
+ * const version = await (await docker.fetch("/version")).json();
+ * console.log(version.ApiVersion);
+ * await docker.close();
+ * ```
+ */
+export class HttpClient {
+  /** The endpoint, as given (a bare name, a pipe path or a socket path). */
+  readonly name: string;
+  readonly #agent: Agent;
+
+  /** A client for `name`; nothing is opened until the first request. */
+  constructor(name: string, options: HttpClientOptions = {}) {
+    const where = "HttpClient";
+    if (typeof name !== "string" || name === "") {
+      throw new TypeError(`${where}: name must be a non-empty string`);
+    }
+    const o = optionsObject(options, where);
+    const max = o.maxConnections ?? 4;
+    if (typeof max !== "number" || !Number.isInteger(max) || max < 1) {
+      throw new TypeError(`${where}: maxConnections must be a whole number from 1`);
+    }
+    const connectOptions = (o.connect ?? {}) as ConnectOptions;
+    optionsObject(connectOptions, `${where}: connect`);
+    this.name = name;
+    this.#agent = new Agent({ keepAlive: o.keepAlive !== false, maxSockets: max });
+    // node:http asks for a socket and must have it at once: the stream waits for the connect.
+    (this.#agent as unknown as { createConnection: () => Socket }).createConnection = () => {
+      const socket = connectionDuplex(connect(name, connectOptions));
+      socket.on("error", () => {}); // reported through the request
+      return socket as unknown as Socket;
+    };
+  }
+
+  /**
+   * Sends a request and resolves with the response once its head has come; the body streams.
+   * `input` is a path (`"/version"`), a URL whose host is only the `Host` header, or a
+   * `Request`.
+   *
+   * @throws {TypeError} for a malformed input; rejects with the connect's `PipeError`, or the
+   * signal's reason.
+   *
+   * @example
+   * ```ts
+   * const res = await client.fetch("/items", { method: "POST", body: JSON.stringify({ a: 1 }) });
+   * ```
+   */
+  fetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+    const request = input instanceof Request
+      ? new Request(input, init)
+      : new Request(new URL(String(input), "http://localhost"), init);
+    const url = new URL(request.url);
+    const headers: Record<string, string | string[]> = {};
+    request.headers.forEach((v, k) => (headers[k] = v));
+    headers.host ??= url.host || "localhost";
+    return new Promise<Response>((resolve, reject) => {
+      const signal = request.signal;
+      if (signal.aborted) return reject(signal.reason);
+      const req = httpRequest({
+        agent: this.#agent,
+        method: request.method,
+        path: url.pathname + url.search,
+        headers,
+      }, (res) => {
+        const out = new Headers();
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          out.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+        }
+        const status = res.statusCode ?? 0;
+        const empty = request.method === "HEAD" || status === 204 || status === 304;
+        if (empty) res.resume();
+        resolve(
+          new Response(empty ? null : Readable.toWeb(res) as unknown as ReadableStream, {
+            status,
+            statusText: res.statusMessage,
+            headers: out,
+          }),
+        );
+      });
+      const onAbort = () => req.destroy(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      req.on("close", () => signal.removeEventListener("abort", onAbort));
+      req.on("error", (e) => reject(signal.aborted ? signal.reason : e));
+      if (!request.body) {
+        req.end();
+        return;
+      }
+      void (async () => {
+        const reader = request.body!.getReader();
+        try {
+          for (;;) {
+            const r = await reader.read();
+            if (r.done) break;
+            if (!req.write(r.value)) {
+              await new Promise<void>((ok) => {
+                req.once("drain", ok);
+                req.once("close", ok);
+              });
+            }
+            if (req.destroyed) throw new Error("the request was ended");
+          }
+          req.end();
+        } catch (e) {
+          req.destroy(e as Error);
+          await reader.cancel(e).catch(() => {});
+        }
+      })();
+    });
+  }
+
+  /** Closes every connection of the pool; requests in flight fail. */
+  close(): Promise<void> {
+    this.#agent.destroy();
+    return Promise.resolve();
+  }
+
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * `serve()`: an HTTP/1.1 server on a named pipe or a Unix socket, with `Deno.serve`'s shape: a
+ * handler from `Request` to `Response`, bodies streamed both ways, keep-alive, a graceful
+ * `shutdown()`. The endpoint is winpipe's `listen()` (so its secure defaults hold); the HTTP is
+ * the runtime's own `node:http`, fed each connection as a stream (`connectionDuplex`).
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { optionsObject } from "../core/options.ts";
+import { listen, type ListenOptions, type PipeServer } from "../core/server.ts";
+import { runtimeName } from "../ffi/runtime.ts";
+import { connectionDuplex, type PipeSocket } from "./duplex.ts";
+
+/** Who is asking: what the endpoint knows of the peer. */
+export interface ServeInfo {
+  /** The endpoint's address (`\\.\pipe\NAME` or the socket's path). */
+  readonly path: string;
+  /** The client's process id (Windows), or undefined. */
+  readonly peerProcessId: number | undefined;
+  /** The client's user: a SID on Windows, or undefined. */
+  readonly peerUser: string | undefined;
+}
+
+/** A request handler, as `Deno.serve` takes. */
+export type ServeHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
+
+/** Options for {@link serve}: the endpoint's (`listen`'s) and the HTTP server's. */
+export interface ServeOptions extends ListenOptions {
+  /**
+   * Makes the response when the handler throws (default: a plain 500). Also told of failures
+   * that no response can report (a client that left mid-body).
+   */
+  onError?: (error: unknown) => Response | Promise<Response>;
+  /** Shuts the server down gracefully when it aborts. */
+  signal?: AbortSignal;
+  /** The largest request body in bytes; beyond it, 413 (default: no limit). */
+  maxBodySize?: number;
+  /** The largest request head in bytes; beyond it, 431 (default 16 KiB). */
+  maxHeaderSize?: number;
+  /** How long a client may take to send a request's head, in ms (default 10 000). */
+  headersTimeout?: number;
+  /** How long a kept-alive connection may stay idle, in ms (default 5 000). */
+  keepAliveTimeout?: number;
+}
+
+/** A running server (see {@link serve}). */
+export interface HttpServer {
+  /** The endpoint's address. */
+  readonly path: string;
+  /** Settles when the server has shut down and every connection is closed. */
+  readonly finished: Promise<void>;
+  /**
+   * Stops accepting; requests in flight finish, idle connections close, and new requests on
+   * open connections get `Connection: close`. Resolves with `finished`.
+   */
+  shutdown(): Promise<void>;
+  /** `shutdown()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Deno's node:http serves one request on a connection handed to it (see respond()). */
+const ONE_REQUEST_A_CONNECTION = runtimeName() === "deno";
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  413: "Content Too Large",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+};
+
+/** A response with no body that ends the connection, written straight to the socket. */
+function rawResponse(status: number): string {
+  return `HTTP/1.1 ${status} ${
+    STATUS_TEXT[status]
+  }\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
+}
+
+/**
+ * Serves HTTP/1.1 on a local endpoint: a bare name, a pipe path or a socket path, as `listen()`
+ * takes (its options and secure defaults apply). Malformed requests get 400, oversized heads 431,
+ * oversized bodies 413 (with `maxBodySize`); none of them takes the server down.
+ *
+ * @example An app's local API
+ * ```ts
+ * import { serve } from "@winpipe/winpipe/http";
+ *
+ * const server = serve("my-app-api", (request, info) => {
+ *   const url = new URL(request.url);
+ *   return Response.json({ path: url.pathname, user: info.peerUser ?? null });
+ * });
+ * // later:
+ * await server.shutdown();
+ * ```
+ */
+export function serve(
+  name: string,
+  handler: ServeHandler,
+  options: ServeOptions = {},
+): HttpServer {
+  const where = "serve()";
+  if (typeof handler !== "function") {
+    throw new TypeError(`${where}: handler must be a function, got ${typeof handler}`);
+  }
+  const o = optionsObject(options, where);
+  const limit = (key: string, fallback: number) => {
+    const v = o[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v) && v !== Infinity) {
+      throw new TypeError(`${where}: ${key} must be a positive number, got ${String(v)}`);
+    }
+    return v;
+  };
+  const maxBodySize = limit("maxBodySize", Infinity);
+  const maxHeaderSize = limit("maxHeaderSize", 16 * 1024);
+  const headersTimeout = limit("headersTimeout", 10_000);
+  const keepAliveTimeout = limit("keepAliveTimeout", 5_000);
+  if (o.onError !== undefined && typeof o.onError !== "function") {
+    throw new TypeError(`${where}: onError must be a function`);
+  }
+  const onError = (o.onError as ServeOptions["onError"])
+    ?? (() => new Response("Internal Server Error", { status: 500 }));
+  const {
+    onError: _e,
+    signal,
+    maxBodySize: _b,
+    maxHeaderSize: _h,
+    headersTimeout: _t,
+    keepAliveTimeout: _k,
+    ...listenOptions
+  } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`${where}: signal must be an AbortSignal`);
+  }
+
+  const endpoint: PipeServer = listen(name, listenOptions);
+  const sockets = new Map<PipeSocket, { busy: number }>();
+  let stopping = false;
+  let allClosed!: () => void;
+  const drained = new Promise<void>((r) => (allClosed = r));
+  const checkDone = () => {
+    if (stopping && sockets.size === 0) allClosed();
+  };
+
+  const http = createServer({ maxHeaderSize }, (req, res) => {
+    void respond(req, res).catch(() => {
+      // the client left; respond() reported what it could
+    });
+  });
+  http.headersTimeout = headersTimeout;
+  http.keepAliveTimeout = keepAliveTimeout;
+  http.on("clientError", (error: Error & { code?: string }, socket: PipeSocket) => {
+    // A malformed or oversized request: answered (when the socket can still take it), closed,
+    // and the server goes on.
+    const status = error.code === "HPE_HEADER_OVERFLOW"
+      ? 431
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? 408
+      : 400;
+    if (socket.writable) socket.end(rawResponse(status));
+    else socket.destroy();
+  });
+
+  async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const socket = req.socket as unknown as PipeSocket;
+    const state = sockets.get(socket) ?? { busy: 0 };
+    state.busy++;
+    try {
+      if (stopping) res.setHeader("Connection", "close");
+      const declared = Number(req.headers["content-length"] ?? 0);
+      if (declared > maxBodySize) {
+        res.writeHead(413, { "Content-Length": "0", Connection: "close" }).end();
+        return;
+      }
+      const conn = socket.connection;
+      const info: ServeInfo = {
+        path: endpoint.path,
+        peerProcessId: conn?.peerProcessId,
+        peerUser: conn?.peerUser,
+      };
+      const aborted = new AbortController();
+      res.on("close", () => {
+        if (!res.writableFinished) aborted.abort(new Error("the client left"));
+      });
+      const headers = new Headers();
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+      }
+      const hasBody = req.method !== "GET" && req.method !== "HEAD";
+      const request = new Request(`http://localhost${req.url}`, {
+        method: req.method,
+        headers,
+        body: hasBody ? bodyOf(req, maxBodySize, res) : null,
+        signal: aborted.signal,
+        // @ts-ignore: a streamed request body needs it (fetch's RequestInit in Deno and Bun)
+        duplex: "half",
+      });
+      let response: Response;
+      try {
+        response = await handler(request, info);
+        if (!(response instanceof Response)) {
+          throw new TypeError(`the handler returned ${typeof response}, not a Response`);
+        }
+      } catch (e) {
+        response = await onError(e);
+      }
+      if (res.headersSent) return; // 413 mid-body
+      const out: Record<string, string | string[]> = {};
+      response.headers.forEach((v, k) => {
+        if (k !== "set-cookie") out[k] = v;
+      });
+      const cookies = response.headers.getSetCookie();
+      if (cookies.length) out["set-cookie"] = cookies;
+      // Deno's node:http closes a connection it was handed after each response, while its
+      // header says keep-alive (measured with curl, Deno 2.9.5): say close, so that clients
+      // reconnect instead of writing into a closed connection (Python's http.client did).
+      if (stopping || ONE_REQUEST_A_CONNECTION) out.connection = "close";
+      res.writeHead(response.status, response.statusText || undefined, out);
+      if (!response.body || req.method === "HEAD") {
+        res.end();
+        await response.body?.cancel();
+        return;
+      }
+      const reader = response.body.getReader();
+      try {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          if (res.destroyed) throw new Error("the client left");
+          if (!res.write(r.value)) {
+            await new Promise<void>((resolve) => {
+              res.once("drain", resolve);
+              res.once("close", resolve);
+            });
+          }
+        }
+        res.end();
+      } catch (e) {
+        await reader.cancel(e).catch(() => {});
+        res.destroy();
+        void Promise.resolve(onError(e)).catch(() => {});
+      }
+    } finally {
+      state.busy--;
+      // Shutting down: a connection closes once its last response is out (close() flushes).
+      if (stopping && state.busy === 0) {
+        if (res.writableFinished || res.destroyed) socket.destroy();
+        else res.once("close", () => socket.destroy());
+      }
+    }
+  }
+
+  /** The request's body as a stream, cut at `max` bytes with a 413. */
+  function bodyOf(req: IncomingMessage, max: number, res: ServerResponse): ReadableStream {
+    let n = 0;
+    const limited = max === Infinity ? req : req.on("data", (chunk: Uint8Array) => {
+      n += chunk.byteLength;
+      if (n > max && !res.headersSent) {
+        res.writeHead(413, { "Content-Length": "0", Connection: "close" }).end();
+        req.destroy(new Error(`the request body passed maxBodySize (${max} bytes)`));
+      }
+    });
+    return Readable.toWeb(limited) as unknown as ReadableStream;
+  }
+
+  const accepting = (async () => {
+    for await (const conn of endpoint) {
+      const socket = connectionDuplex(conn);
+      sockets.set(socket, { busy: 0 });
+      socket.on("close", () => {
+        sockets.delete(socket);
+        checkDone();
+      });
+      socket.on("error", () => {}); // reported through the request, or nobody is listening
+      http.emit("connection", socket);
+    }
+  })();
+
+  let shuttingDown: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    shuttingDown ??= (async () => {
+      stopping = true;
+      await endpoint.close().catch(() => {});
+      await accepting.catch(() => {});
+      // Idle kept-alive connections close now; busy ones after their response.
+      for (const [socket, state] of sockets) if (state.busy === 0) socket.destroy();
+      checkDone();
+      await drained;
+      http.close();
+    })();
+    return shuttingDown;
+  };
+  signal?.addEventListener("abort", () => void shutdown(), { once: true });
+  if (signal?.aborted) void shutdown();
+  const finished = accepting.then(() => drained);
+
+  return {
+    path: endpoint.path,
+    finished,
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
