@@ -1,8 +1,9 @@
 import { defineConfig } from "tsup";
 
-// The npm package: ESM + .d.ts in dist/, and the `winpipe` bin (dist/cli.js, run by Bun).
+// The npm package: ESM + .d.ts in dist/ (mod, cli, and http for `winpipe/http`), and the
+// `winpipe` bin (dist/cli.js, run by Bun).
 export default defineConfig({
-  entry: ["mod.ts", "cli.ts"],
+  entry: { mod: "mod.ts", cli: "cli.ts", http: "http/mod.ts" },
   format: ["esm"],
   dts: true,
   clean: true,

@@ -23,7 +23,12 @@ const RUN_BY_TESTS = [
 function normalize(text: string): string[] {
   const lines = text.split("\n")
     .map((l) =>
-      l.trim().replace(/from "(@winpipe\/winpipe|winpipe|(\.\.\/)+mod\.ts)"/, 'from "winpipe"')
+      l.trim()
+        .replace(/from "(@winpipe\/winpipe|winpipe|(\.\.\/)+mod\.ts)"/, 'from "winpipe"')
+        .replace(
+          /from "(@winpipe\/winpipe\/http|winpipe\/http|(\.\.\/)+http\/mod\.ts)"/,
+          'from "winpipe/http"',
+        )
     )
     .filter((l) => l !== "");
   const out: string[] = [];

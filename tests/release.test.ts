@@ -55,7 +55,7 @@ function denoRun(args: string[]) {
 }
 
 test("deno doc --lint is clean (no warnings, bun-types included)", () => {
-  const r = denoRun(["doc", "--lint", "mod.ts", "cli.ts"]);
+  const r = denoRun(["doc", "--lint", "mod.ts", "cli.ts", "http/mod.ts"]);
   assert.equal(r.code, 0, r.output);
   assert.doesNotMatch(r.output, /warning|error/i);
 });
