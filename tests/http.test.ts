@@ -88,9 +88,7 @@ test("many requests in a row through one client, each answered (keep-alive in Bu
   skip,
 }, async () => {
   const path = sock("keep");
-  let connections = 0;
   const server = serve(path, (request) => Response.json({ url: request.url }));
-  // Count the connections the endpoint accepts, from outside: every request sees the same peer.
   const client = new HttpClient(path, { maxConnections: 1 });
   const seen = new Set<string>();
   for (let i = 0; i < 20; i++) {
@@ -100,7 +98,6 @@ test("many requests in a row through one client, each answered (keep-alive in Bu
   assert.equal(seen.size, 20);
   await client.close();
   await server.shutdown();
-  void connections;
 });
 
 test("curl --unix-socket against serve(): keep-alive, a POST, a 404 from the handler", {

@@ -2,7 +2,7 @@
 // error-once, re-entrancy, backpressure and stop(), deterministically. Runs on any OS.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { PipeError, PipeErrorEvent } from "../mod.ts";
+import { PipeError, type PipeErrorEvent } from "../mod.ts";
 import { fakeWriter, prng, recordEvents, tick } from "./fake_channel.ts";
 
 const bytes = (...v: number[]) => new Uint8Array(v);

@@ -1,7 +1,7 @@
 import { HttpClient, serve } from "../../http/mod.ts";
 
 // The server: an app's local API, on a pipe (Windows) or a socket only this user can reach.
-const server = serve("my-app-api", async (request, info) => {
+const server = serve("my-app-api", (request, info) => {
   const url = new URL(request.url);
   if (url.pathname === "/echo") return new Response(request.body);
   return Response.json({ path: url.pathname, peerUser: info.peerUser ?? null });

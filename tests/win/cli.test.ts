@@ -171,7 +171,7 @@ test("recv listens, takes one client, and writes its bytes to a file", async () 
   const got = new Uint8Array(readFileSync(out));
   assert.equal(got.byteLength, 3_000_000);
   pattern.verifier().check(got);
-  assert.match(c.out.stderr, /\r2\.9 MiB  [\d.]+ [KMG]iB\/s/);
+  assert.match(c.out.stderr, /\r2\.9 MiB {2}[\d.]+ [KMG]iB\/s/);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -547,7 +547,7 @@ test("relay: stdin to the pipe, the pipe to stdout, until the server closes", as
   assert.equal(await within(30_000, main(["relay", name], io)), 0);
   await serving;
   assert.equal(stdout, "pong: ping\n");
-  assert.match(stderr, /\r11 B  [\d.]+ [KMG]?i?B\/s/, "progress on a TTY");
+  assert.match(stderr, /\r11 B {2}[\d.]+ [KMG]?i?B\/s/, "progress on a TTY");
   await server.close();
 });
 
