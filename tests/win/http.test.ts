@@ -1,0 +1,90 @@
+// HTTP over named pipes (http/) against real kernel32: serve() and HttpClient, and Node for
+// Windows' own http client and server on the same pipe.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "node:test";
+import { HttpClient, serve } from "../../http/mod.ts";
+import { sleep, uniqueName, within } from "./server_end.ts";
+
+const node = process.env.WINPIPE_NODE || "node";
+
+test("serve() and HttpClient on a named pipe: bodies both ways, 1 MiB", async () => {
+  const name = uniqueName("http");
+  const server = serve(name, async (request, info) => {
+    const body = new Uint8Array(await request.arrayBuffer());
+    return new Response(body, {
+      headers: { "x-pid": String(info.peerProcessId), "x-user": String(info.peerUser) },
+    });
+  });
+  const client = new HttpClient(name);
+  try {
+    const big = new Uint8Array(1 << 20).map((_, i) => i * 13);
+    const r = await within(30_000, client.fetch("/up", { method: "POST", body: big }));
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("x-pid"), String(process.pid));
+    assert.match(r.headers.get("x-user")!, /^S-1-/);
+    assert.deepEqual(new Uint8Array(await r.arrayBuffer()), big);
+    const again = await client.fetch("/again", { method: "POST", body: "x" });
+    assert.equal(await again.text(), "x");
+  } finally {
+    await client.close();
+    await within(10_000, server.shutdown(), "shutdown()");
+  }
+});
+
+test("Node for Windows' http client against serve() on a pipe", async () => {
+  const name = uniqueName("http-node-client");
+  const server = serve(name, async (request) => {
+    return new Response(
+      `${request.method} ${new URL(request.url).pathname} ${(await request.text()).length}`,
+    );
+  });
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-http-"));
+  const result = join(dir, "r.json");
+  const code = `const http = require("http"); const fs = require("fs");
+    const get = (m, p, b) => new Promise((ok, no) => { const q = http.request({ socketPath: process.argv[1],
+      method: m, path: p }, (s) => { let t = ""; s.on("data", (d) => t += d); s.on("end", () => ok(s.statusCode + " " + t)); });
+      q.on("error", no); q.end(b); });
+    (async () => fs.writeFileSync(process.argv[2], JSON.stringify([await get("GET", "/a"), await get("POST", "/b", "hello")])))()
+      .catch((e) => fs.writeFileSync(process.argv[2], JSON.stringify(String(e))));`;
+  try {
+    const peer = spawn(node, ["-e", code, name, result], { stdio: "ignore" });
+    await within(60_000, new Promise((r) => peer.on("exit", r)), "node's http client");
+    assert.deepEqual(JSON.parse(readFileSync(result, "utf8")), ["200 GET /a 0", "200 POST /b 5"]);
+  } finally {
+    await within(10_000, server.shutdown(), "shutdown()");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("HttpClient against Node for Windows' http server on a pipe", async () => {
+  const name = uniqueName("http-node-server");
+  const dir = mkdtempSync(join(tmpdir(), "winpipe-http-"));
+  const ready = join(dir, "ready");
+  const code =
+    `require("http").createServer((q, s) => { let n = 0; q.on("data", (d) => n += d.length);
+    q.on("end", () => s.end(q.method + " " + q.url + " " + n)); })
+    .listen(process.argv[1], () => require("fs").writeFileSync(process.argv[2], "ready"));`;
+  const peer = spawn(node, ["-e", code, name, ready], { stdio: "ignore" });
+  try {
+    for (let i = 0; !existsSync(ready); i++) {
+      if (i > 1500) throw new Error("node's http server did not start");
+      await sleep(20);
+    }
+    const client = new HttpClient(name);
+    try {
+      assert.equal(await (await within(30_000, client.fetch("/x"))).text(), "GET /x 0");
+      const r = await client.fetch("/y", { method: "PUT", body: "abc" });
+      assert.equal(await r.text(), "PUT /y 3");
+    } finally {
+      await client.close();
+    }
+  } finally {
+    peer.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
