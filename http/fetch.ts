@@ -69,6 +69,9 @@ export class HttpClient {
 
   /**
    * Sends a request and resolves with the response once its head has come; the body streams.
+   * It waits for a connection (at most `connect.timeout`, 5 s unless set) and then for the
+   * server's answer, as long as the server takes: bound that with `init.signal`, for example
+   * `AbortSignal.timeout(ms)`.
    * `input` is a path (`"/version"`), a URL whose host is only the `Host` header, or a
    * `Request`.
    *
@@ -143,7 +146,7 @@ export class HttpClient {
     });
   }
 
-  /** Closes every connection of the pool; requests in flight fail. */
+  /** Closes every connection of the pool at once; requests in flight fail. Resolves at once. */
   close(): Promise<void> {
     this.#agent.destroy();
     return Promise.resolve();

@@ -53,7 +53,10 @@ export interface HttpServer {
   readonly finished: Promise<void>;
   /**
    * Stops accepting; requests in flight finish, idle connections close, and new requests on
-   * open connections get `Connection: close`. Resolves with `finished`.
+   * open connections get `Connection: close`. Resolves with `finished`. It waits for each
+   * handler in flight to return and for its response to be handed to the connection; a client
+   * that stops reading holds a connection's close at most its `closeTimeout` (30 s unless
+   * set), and a handler that never returns holds it for ever. Never rejects.
    */
   shutdown(): Promise<void>;
   /** `shutdown()`, for `await using`. */
@@ -108,7 +111,7 @@ export function serve(
   const limit = (key: string, fallback: number) => {
     const v = o[key];
     if (v === undefined) return fallback;
-    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v) && v !== Infinity) {
+    if (typeof v !== "number" || !(v > 0)) {
       throw new TypeError(`${where}: ${key} must be a positive number, got ${String(v)}`);
     }
     return v;
@@ -130,7 +133,7 @@ export function serve(
     headersTimeout: _t,
     keepAliveTimeout: _k,
     ...listenOptions
-  } = options;
+  } = o as ServeOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`${where}: signal must be an AbortSignal`);
   }
