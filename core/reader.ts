@@ -28,6 +28,7 @@ import {
   readerSettings,
 } from "./options.ts";
 import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
+import { nextTurn, overSlice } from "./turns.ts";
 
 /** Options for a {@link PipeReader}. */
 export interface PipeReaderOptions {
@@ -80,6 +81,8 @@ export class PipeReader {
   #target: Uint8Array | null = null;
   /** The target is the consumer's BYOB view (transferred to the stream while we read). */
   #direct = false;
+  /** Did the last pull end without waiting (a read that completed at once, or a held chunk)? */
+  #atOnce = false;
   readonly #messageMode: boolean;
   /** The configured read size, and whether reads may grow past it (no `readSize` given). */
   readonly #readSize: number;
@@ -292,10 +295,18 @@ export class PipeReader {
    */
   async #pull(c: ReadableByteStreamController): Promise<void> {
     while (!this.#ended) {
+      // Reads that complete at once would otherwise chain on microtasks for as long as data
+      // keeps coming (core/turns.ts).
+      if (this.#atOnce && overSlice()) {
+        await nextTurn();
+        if (this.#ended) return;
+      }
+      this.#atOnce = true;
       if (this.#takeWaiting(c)) return;
       const started = this.#read(c);
       // A read that completed at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) is taken here.
-      const result = started instanceof Promise ? await started : started;
+      this.#atOnce = !(started instanceof Promise);
+      const result = this.#atOnce ? started as IoResult : await started;
       if (this.#completed(c, result)) return;
     }
   }

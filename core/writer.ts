@@ -35,6 +35,7 @@ import {
 } from "./options.ts";
 import { MAX_BLOCK, WriteQueue } from "./queue.ts";
 import { CANCEL_WAIT_MS, longTimeout, settlesWithin, type Timer } from "./timeouts.ts";
+import { continueSoon } from "./turns.ts";
 import { pipeWritable } from "./writable.ts";
 
 /** Options for a {@link PipeWriter}. */
@@ -203,6 +204,8 @@ export class PipeWriter extends EventTarget {
   #error: PipeError | null = null;
   /** The first CancelIoEx failure, reported by `stop()`. */
   #cancelFailed = 0;
+  /** Were writes in flight cancelled (so that the release waits for their completions)? */
+  #cancelled = false;
   /** The writes in flight, oldest first. */
   #inFlight: InFlight[] = [];
   /** WriteFile calls made so far; the latest one's `issued`. */
@@ -736,14 +739,14 @@ export class PipeWriter extends EventTarget {
     }
   }
 
-  /** Events for `bytes` written at once, and the next write, on one microtask. */
+  /** Events for `bytes` written at once, and the next write, on one microtask (or turn). */
   #soon(bytes: number): void {
     if (this.#atOnce !== null) {
       this.#atOnce += bytes;
       return;
     }
     this.#atOnce = bytes;
-    queueMicrotask(() => {
+    continueSoon(() => {
       const written = this.#atOnce!;
       this.#atOnce = null;
       if (this.#state === "stopped" || this.#state === "closed") return;
@@ -866,6 +869,7 @@ export class PipeWriter extends EventTarget {
   /** CancelIoEx on the writes in flight; a failure closes an owned handle to end them. */
   #cancelInFlight(): void {
     if (this.#inFlight.length === 0) return;
+    this.#cancelled = true;
     const code = this.#channel.cancelWrite();
     if (code === 0 || code === Win32.ERROR_NOT_FOUND) return;
     this.#cancelFailed ||= code;
@@ -887,10 +891,13 @@ export class PipeWriter extends EventTarget {
     if (!inTime) {
       throw new PipeError({
         errno: this.#cancelFailed || Win32.ERROR_TIMEOUT,
-        syscall: "CancelIoEx",
+        syscall: this.#cancelled ? "CancelIoEx" : "close",
         path: this.path,
-        detail: `the cancelled write had not completed after ${CANCEL_WAIT_MS} ms; its memory `
-          + "stays referenced until it does (close the handle to end it)",
+        detail: this.#cancelled
+          ? `the cancelled write had not completed after ${CANCEL_WAIT_MS} ms; its memory `
+            + "stays referenced until it does (close the handle to end it)"
+          : `the handle's release had not completed after ${CANCEL_WAIT_MS} ms (nothing was `
+            + "cancelled: the system had not yet returned from this pipe's last completions)",
       });
     }
     if (this.#cancelFailed) {

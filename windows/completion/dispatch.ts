@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { overSlice } from "../../core/turns.ts";
 import type { Native, NativeCallback } from "../../ffi/kernel32.ts";
 
 /** Where a completion goes: a bound pipe. */
@@ -35,15 +36,13 @@ export function strayCompletions(): number {
 export function acquireCallback(nat: Native): { callback: NativeCallback; context: bigint } {
   const fresh = callback === undefined;
   callback ??= nat.threadSafeIoCallback((context, overlapped, ioResult, bytes) => {
-    // Nothing may be thrown out of a native callback (Deno: "Illegal unhandled exception in
-    // nonblocking callback"). Owners turn their own failures into errors; this is the backstop.
-    try {
-      const target = targets.get(context);
-      if (target) target.completed(overlapped, ioResult, bytes);
-      else strays++;
-    } catch (e) {
-      reportLater(e);
+    // Past the slice, completions wait (in order) for a later turn, so that a stream of them
+    // does not hold timers off (core/turns.ts). Returning at once also frees the pool thread.
+    if (deferred.length > 0 || overSlice()) {
+      if (deferred.push(context, overlapped, ioResult, bytes) === 4) setTimeout(drain, 0);
+      return;
     }
+    deliver(context, overlapped, ioResult, bytes);
   });
   users++;
   if (fresh) held = 1; // made ref'ed
@@ -80,6 +79,39 @@ export function releaseCallback(holding: boolean): void {
   if (users === 0 && callback) {
     callback.close();
     callback = undefined;
+  }
+}
+
+/** Completions put off to a later turn, four entries each: context, overlapped, result, bytes. */
+const deferred: (bigint | number)[] = [];
+
+/** Delivers deferred completions, oldest first, for one slice; the rest wait for the next turn. */
+function drain(): void {
+  let i = 0;
+  while (i < deferred.length) {
+    deliver(
+      deferred[i] as bigint,
+      deferred[i + 1] as bigint,
+      deferred[i + 2] as number,
+      deferred[i + 3] as number,
+    );
+    i += 4;
+    if (overSlice()) break;
+  }
+  deferred.splice(0, i);
+  if (deferred.length > 0) setTimeout(drain, 0);
+}
+
+/** One completion to its pipe, on the JS thread. */
+function deliver(context: bigint, overlapped: bigint, ioResult: number, bytes: number): void {
+  // Nothing may be thrown out of a native callback (Deno: "Illegal unhandled exception in
+  // nonblocking callback"). Owners turn their own failures into errors; this is the backstop.
+  try {
+    const target = targets.get(context);
+    if (target) target.completed(overlapped, ioResult, bytes);
+    else strays++;
+  } catch (e) {
+    reportLater(e);
   }
 }
 

@@ -1,0 +1,45 @@
+/**
+ * Fairness with the rest of the program. A read or write that completes at once continues on a
+ * microtask, and microtasks run before anything else: with many busy pipes such a chain need
+ * never end, and timers, other I/O and pending operations' completions wait behind it. Measured
+ * under Wine with 100 echoing connections: no timer ran for 3 to 4 s, in Deno and in Bun; on
+ * Linux, 0.4 s. Past {@link SLICE_MS} without a turn of the event loop, continuations wait for
+ * one, as libuv bounds the reads it makes per stream in one turn.
+ *
+ * @module
+ */
+
+/** How long continuations may hold the event loop before they give it a turn. */
+export const SLICE_MS = 10;
+
+/** When the running slice began; null once the event loop has had a turn since. */
+let sliceStart: number | null = null;
+const endSlice = () => {
+  sliceStart = null;
+};
+
+/**
+ * True when continuations have held the event loop for more than {@link SLICE_MS}: the caller
+ * then goes on with {@link nextTurn} instead of a microtask. A zero-delay timer marks each
+ * slice: when it runs, the loop has had its turn, timers included.
+ */
+export function overSlice(): boolean {
+  const now = performance.now();
+  if (sliceStart === null) {
+    sliceStart = now;
+    setTimeout(endSlice, 0);
+    return false;
+  }
+  return now - sliceStart > SLICE_MS;
+}
+
+/** Resolves on a later turn of the event loop, after the timers that are due. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Runs `fn` on a microtask, or on a later turn when the slice is spent. */
+export function continueSoon(fn: () => void): void {
+  if (overSlice()) setTimeout(fn, 0);
+  else queueMicrotask(fn);
+}
