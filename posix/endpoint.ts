@@ -69,7 +69,8 @@ export async function connectSocket(
 ): Promise<UnixSocket> {
   const { path } = endpoint;
   const bare = endpoint.privateDir !== undefined;
-  return retrying(
+  // async: a bad name rejects, as every other failure does, rather than throwing.
+  return await retrying(
     async () => {
       if (endpoint.privateDir) ensurePrivateDir(endpoint.privateDir, false, where);
       if (settings.expectedOwner !== undefined && !path.startsWith("@")) {

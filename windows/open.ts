@@ -80,7 +80,8 @@ export async function openPipeHandle(
   const wide = validatePipeName(name, settings);
   const { kernel32 } = requireNative();
   const sa = securityAttributes();
-  return retrying(
+  // async: a bad name rejects, as every other failure does, rather than throwing.
+  return await retrying(
     () => {
       const handle = kernel32.CreateFileW(
         wide,
