@@ -69,7 +69,7 @@ export async function connectSocket(
 ): Promise<UnixSocket> {
   const { path } = endpoint;
   const bare = endpoint.privateDir !== undefined;
-  // async: a bad name rejects, as every other failure does, rather than throwing.
+  // async: whatever fails, fails as a rejection, never as a throw.
   return await retrying(
     async () => {
       if (endpoint.privateDir) ensurePrivateDir(endpoint.privateDir, false, where);

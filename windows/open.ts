@@ -80,7 +80,7 @@ export async function openPipeHandle(
   const wide = validatePipeName(name, settings);
   const { kernel32 } = requireNative();
   const sa = securityAttributes();
-  // async: a bad name rejects, as every other failure does, rather than throwing.
+  // async: whatever fails, fails as a rejection, never as a throw.
   return await retrying(
     () => {
       const handle = kernel32.CreateFileW(
