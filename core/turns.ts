@@ -37,9 +37,3 @@ export function overSlice(): boolean {
 export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
-
-/** Runs `fn` on a microtask, or on a later turn when the slice is spent. */
-export function continueSoon(fn: () => void): void {
-  if (overSlice()) setTimeout(fn, 0);
-  else queueMicrotask(fn);
-}

@@ -35,7 +35,7 @@ import {
 } from "./options.ts";
 import { MAX_BLOCK, WriteQueue } from "./queue.ts";
 import { CANCEL_WAIT_MS, longTimeout, settlesWithin, type Timer } from "./timeouts.ts";
-import { continueSoon } from "./turns.ts";
+import { overSlice } from "./turns.ts";
 import { pipeWritable } from "./writable.ts";
 
 /** Options for a {@link PipeWriter}. */
@@ -222,6 +222,11 @@ export class PipeWriter extends EventTarget {
    * none is. While it is queued the next write waits for it (see #issue).
    */
   #atOnce: number | null = null;
+  /**
+   * The next write waits for a later turn of the event loop: writes that complete at once had
+   * held it for a whole slice (core/turns.ts). Events are not deferred, only the next write.
+   */
+  #yielding = false;
   #closeResult: Promise<void> | undefined;
   /** When the flush of `close()` gives up (performance.now() time), and its timer. */
   #closeBy = Infinity;
@@ -690,7 +695,7 @@ export class PipeWriter extends EventTarget {
   #startNext(now = false): void {
     while (
       this.#issuing && this.#inFlight.length < this.#maxInFlight
-      && (this.#atOnce === null || now)
+      && ((this.#atOnce === null && !this.#yielding) || now)
       // A second write only for a large block: small writes are better coalesced behind the
       // first (each call costs more than the bytes it carries).
       && (this.#inFlight.length === 0 || this.#queue.queuedBytes >= this.#secondWriteMin)
@@ -739,18 +744,25 @@ export class PipeWriter extends EventTarget {
     }
   }
 
-  /** Events for `bytes` written at once, and the next write, on one microtask (or turn). */
+  /** Events for `bytes` written at once, and the next write, on one microtask (or a later turn). */
   #soon(bytes: number): void {
     if (this.#atOnce !== null) {
       this.#atOnce += bytes;
       return;
     }
     this.#atOnce = bytes;
-    continueSoon(() => {
+    queueMicrotask(() => {
       const written = this.#atOnce!;
       this.#atOnce = null;
       if (this.#state === "stopped" || this.#state === "closed") return;
       this.#progressed(written);
+      if (!this.#yielding && overSlice()) {
+        this.#yielding = true;
+        setTimeout(() => {
+          this.#yielding = false;
+          this.#startNext();
+        }, 0);
+      }
       this.#startNext();
     });
   }

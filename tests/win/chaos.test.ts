@@ -67,6 +67,7 @@ function summary(r: ChaosResult, exitSeconds: string): string {
     + `reader.cancel() handed back ${r.server.cancelLeftoverBytes} B (server) and `
     + `${r.clientSide.readerCancelLeftoverBytes} B (clients); `
     + `${r.clientSide.readsEndedByDrop} client reads ended by a drop; `
+    + `${r.clientSide.lateSuccessBytes} B written by writes that completed after their failure; `
     + `${r.clientSide.busyRetries} connects waited out ERROR_PIPE_BUSY past 15 s while others were served; `
     + `children killed ${c.killed} (${c.killedMidStream} mid-stream, ${c.killedBeforeHeader} `
     + `before their header, ${c.withEcho} of all reading an echo); `

@@ -39,6 +39,8 @@ export const counters = () => ({
     bytesWritten: 0,
     echoBytesVerified: 0,
     readerCancelLeftoverBytes: 0,
+    /** Bytes of writes in flight at a failure that still completed with success (counted late). */
+    lateSuccessBytes: 0,
     /** serverDrop clients whose pending read ended (EOF) when the server went. */
     readsEndedByDrop: 0,
     /**
