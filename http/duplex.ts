@@ -26,6 +26,12 @@ export interface PipeSocket extends Duplex {
   readonly connection: PipeConnection | undefined;
 }
 
+/** What a {@link connectionDuplex} tells its owner. */
+export interface DuplexHooks {
+  /** Called for each chunk read from the connection, before it is pushed to the stream. */
+  onBytes?: (chunk: Uint8Array) => void;
+}
+
 /**
  * A `Duplex` over a connection that may still be on its way (`conn` a promise: the client opens
  * it when node:http asks for a socket, which it must have at once). Writes wait for it; a failed
@@ -40,7 +46,11 @@ export interface PipeSocket extends Duplex {
  * http.get({ path: "/version", createConnection: () => connectionDuplex(connect("my-app")) });
  * ```
  */
-export function connectionDuplex(conn: PipeConnection | Promise<PipeConnection>): PipeSocket {
+export function connectionDuplex(
+  conn: PipeConnection | Promise<PipeConnection>,
+  hooks: DuplexHooks = {},
+): PipeSocket {
+  const { onBytes } = hooks;
   let current: PipeConnection | undefined;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let pumping = false;
@@ -74,6 +84,7 @@ export function connectionDuplex(conn: PipeConnection | Promise<PipeConnection>)
               return;
             }
             touch();
+            onBytes?.(r.value);
             // Past the high-water mark: wait for the next read() call.
             if (!d.push(r.value)) return;
           }
@@ -124,4 +135,23 @@ export function connectionDuplex(conn: PipeConnection | Promise<PipeConnection>)
     },
     remoteAddress: undefined,
   }) as unknown as PipeSocket;
+}
+
+/**
+ * @internal Resolves at the stream's next `drain`, or when it closes. Both listeners go once
+ * either fires: a long body waits for drain many times.
+ */
+export function drainOrClose(stream: {
+  once(event: string, f: () => void): unknown;
+  off(event: string, f: () => void): unknown;
+}): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.once("drain", done);
+    stream.once("close", done);
+  });
 }

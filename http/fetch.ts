@@ -6,12 +6,12 @@
  *
  * @module
  */
-import { Agent, request as httpRequest } from "node:http";
+import { Agent, type IncomingMessage, request as httpRequest } from "node:http";
 import type { Socket } from "node:net";
-import { Readable } from "node:stream";
+import { type Duplex, Readable } from "node:stream";
 import { connect, type ConnectOptions } from "../core/connection.ts";
 import { optionsObject } from "../core/options.ts";
-import { connectionDuplex } from "./duplex.ts";
+import { connectionDuplex, drainOrClose } from "./duplex.ts";
 
 /** Options for {@link HttpClient}. */
 export interface HttpClientOptions {
@@ -99,22 +99,7 @@ export class HttpClient {
         method: request.method,
         path: url.pathname + url.search,
         headers,
-      }, (res) => {
-        const out = new Headers();
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          out.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
-        }
-        const status = res.statusCode ?? 0;
-        const empty = request.method === "HEAD" || status === 204 || status === 304;
-        if (empty) res.resume();
-        resolve(
-          new Response(empty ? null : Readable.toWeb(res) as unknown as ReadableStream, {
-            status,
-            statusText: res.statusMessage,
-            headers: out,
-          }),
-        );
-      });
+      }, (res) => resolve(responseOf(res, request.method)));
       const onAbort = () => req.destroy(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
       req.on("close", () => signal.removeEventListener("abort", onAbort));
@@ -129,18 +114,80 @@ export class HttpClient {
           for (;;) {
             const r = await reader.read();
             if (r.done) break;
-            if (!req.write(r.value)) {
-              await new Promise<void>((ok) => {
-                req.once("drain", ok);
-                req.once("close", ok);
-              });
-            }
+            if (!req.write(r.value)) await drainOrClose(req);
             if (req.destroyed) throw new Error("the request was ended");
           }
           req.end();
         } catch (e) {
           req.destroy(e as Error);
           await reader.cancel(e).catch(() => {});
+        }
+      })();
+    });
+  }
+
+  /**
+   * Asks for a connection upgrade (`101 Switching Protocols`) and hands over the raw
+   * connection: Docker's hijacked streams for `attach` and `exec`, or any protocol that follows
+   * HTTP on the same connection. `Connection: Upgrade` is sent, and `Upgrade: tcp` unless
+   * `init.headers` names another protocol. The connection leaves the pool for good.
+   *
+   * @throws {TypeError} for a malformed input; rejects with {@link HttpUpgradeError} when the
+   * server answers with anything but 101 (its response, body included, is on the error), with
+   * the connect's `PipeError`, or with the signal's reason.
+   *
+   * @example Docker's attach
+   * ```ts
+   * const up = await docker.upgrade(`/containers/${id}/attach?stream=1&stdin=1&stdout=1`, {
+   *   method: "POST",
+   * });
+   * const w = up.writable.getWriter();
+   * await w.write(new TextEncoder().encode("ls\n"));
+   * for await (const chunk of up.readable) console.log(chunk);
+   * ```
+   */
+  upgrade(input: string | URL | Request, init: RequestInit = {}): Promise<UpgradedConnection> {
+    const request = input instanceof Request
+      ? new Request(input, init)
+      : new Request(new URL(String(input), "http://localhost"), init);
+    const url = new URL(request.url);
+    const headers: Record<string, string | string[]> = {};
+    request.headers.forEach((v, k) => (headers[k] = v));
+    headers.host ??= url.host || "localhost";
+    headers.connection = "Upgrade";
+    headers.upgrade ??= "tcp";
+    return new Promise<UpgradedConnection>((resolve, reject) => {
+      const signal = request.signal;
+      if (signal.aborted) return reject(signal.reason);
+      const req = httpRequest({
+        agent: this.#agent,
+        method: request.method,
+        path: url.pathname + url.search,
+        headers,
+      });
+      const onAbort = () => req.destroy(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      req.on("close", () => signal.removeEventListener("abort", onAbort));
+      req.on("error", (e) => reject(signal.aborted ? signal.reason : e));
+      req.on("response", (res) => {
+        // Not upgraded: the answer, body and all, goes with the error.
+        const response = responseOf(res, request.method);
+        reject(new HttpUpgradeError(response));
+      });
+      req.on("upgrade", (res: IncomingMessage, socket: Duplex, head: Uint8Array) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(upgraded(headersOf(res), socket, head));
+      });
+      void (async () => {
+        try {
+          if (request.body) {
+            for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+              if (!req.write(chunk)) await drainOrClose(req);
+            }
+          }
+          req.end();
+        } catch (e) {
+          req.destroy(e as Error);
         }
       })();
     });
@@ -156,4 +203,100 @@ export class HttpClient {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** A node:http message's headers, repeated ones kept apart. */
+function headersOf(res: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (let i = 0; i < res.rawHeaders.length; i += 2) {
+    headers.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+  }
+  return headers;
+}
+
+/** node:http's response as a fetch `Response`, its body streamed. */
+function responseOf(res: IncomingMessage, method: string): Response {
+  const status = res.statusCode ?? 0;
+  const empty = method === "HEAD" || status === 204 || status === 304;
+  if (empty) res.resume();
+  return new Response(empty ? null : Readable.toWeb(res) as unknown as ReadableStream, {
+    status,
+    statusText: res.statusMessage,
+    headers: headersOf(res),
+  });
+}
+
+/** The server refused an upgrade: its answer is `response`. */
+export class HttpUpgradeError extends Error {
+  /** The server's answer (its body still to be read). */
+  readonly response: Response;
+  constructor(response: Response) {
+    super(`the server did not upgrade the connection: ${response.status} ${response.statusText}`);
+    this.name = "HttpUpgradeError";
+    this.response = response;
+  }
+}
+
+/** A connection handed over after `101 Switching Protocols` (see {@link HttpClient.upgrade}). */
+export interface UpgradedConnection {
+  /** 101. */
+  readonly status: number;
+  /** The 101 response's headers (`Upgrade`, and Docker's `Content-Type`). */
+  readonly headers: Headers;
+  /** What the server sends from now on (the bytes that came behind the 101 first). */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** What goes to the server; closing it half-closes where the endpoint can (a Unix socket). */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Closes the connection both ways. */
+  close(): Promise<void>;
+}
+
+function upgraded(headers: Headers, socket: Duplex, head: Uint8Array): UpgradedConnection {
+  let closed = false;
+  const readable = new ReadableStream<Uint8Array>({
+    start(c) {
+      if (head.byteLength > 0) c.enqueue(new Uint8Array(head));
+      socket.on("data", (chunk: Uint8Array) => {
+        c.enqueue(new Uint8Array(chunk));
+        if ((c.desiredSize ?? 0) <= 0) socket.pause();
+      });
+      socket.once("end", () => {
+        if (!closed) c.close();
+      });
+      socket.once("error", (e) => c.error(e));
+    },
+    pull() {
+      socket.resume();
+    },
+    cancel() {
+      socket.destroy();
+    },
+  }, { highWaterMark: 4 });
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      return new Promise<void>((ok, fail) => {
+        socket.write(chunk, (e) => (e ? fail(e) : ok()));
+      });
+    },
+    close() {
+      return new Promise<void>((ok) => socket.end(ok));
+    },
+    abort() {
+      socket.destroy();
+    },
+  });
+  return {
+    status: 101,
+    headers,
+    readable,
+    writable,
+    close() {
+      closed = true;
+      return new Promise<void>((ok) => {
+        if (socket.destroyed) return ok();
+        socket.once("close", () => ok());
+        socket.destroy();
+      });
+    },
+  };
 }

@@ -22,7 +22,12 @@
 // The types its signatures use, so that this entry point documents itself.
 export type * from "../mod.ts";
 export { connectionDuplex, type PipeSocket } from "./duplex.ts";
-export { HttpClient, type HttpClientOptions } from "./fetch.ts";
+export {
+  HttpClient,
+  type HttpClientOptions,
+  HttpUpgradeError,
+  type UpgradedConnection,
+} from "./fetch.ts";
 export {
   type HttpServer,
   serve,

@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { optionsObject } from "../core/options.ts";
 import { listen, type ListenOptions, type PipeServer } from "../core/server.ts";
 import { runtimeName } from "../ffi/runtime.ts";
-import { connectionDuplex, type PipeSocket } from "./duplex.ts";
+import { connectionDuplex, drainOrClose, type PipeSocket } from "./duplex.ts";
 
 /** Who is asking: what the endpoint knows of the peer. */
 export interface ServeInfo {
@@ -39,9 +39,16 @@ export interface ServeOptions extends ListenOptions {
   maxBodySize?: number;
   /** The largest request head in bytes; beyond it, 431 (default 16 KiB). */
   maxHeaderSize?: number;
-  /** How long a client may take to send a request's head, in ms (default 10 000). */
+  /**
+   * How long a client may take to send a request's head, in ms, from its first byte (default
+   * 10 000). Past it, 408 and the connection closes: a client that trickles its headers
+   * (slowloris) holds a connection no longer than this.
+   */
   headersTimeout?: number;
-  /** How long a kept-alive connection may stay idle, in ms (default 5 000). */
+  /**
+   * How long a connection may stay idle, in ms, before its first request and between requests
+   * (default 5 000). Past it, the connection closes.
+   */
   keepAliveTimeout?: number;
 }
 
@@ -139,7 +146,14 @@ export function serve(
   }
 
   const endpoint: PipeServer = listen(name, listenOptions);
-  const sockets = new Map<PipeSocket, { busy: number }>();
+  /** Per connection: requests in hand, and the timer for the head (or the idle wait) due. */
+  interface Conn {
+    busy: number;
+    /** Bytes of a request head have arrived since the last response (or the connection). */
+    started: boolean;
+    timer: ReturnType<typeof setTimeout> | undefined;
+  }
+  const sockets = new Map<PipeSocket, Conn>();
   let stopping = false;
   let allClosed!: () => void;
   const drained = new Promise<void>((r) => (allClosed = r));
@@ -166,10 +180,29 @@ export function serve(
     else socket.destroy();
   });
 
+  /**
+   * Between requests: the connection may wait `keepAliveTimeout` for a request's first byte, and
+   * then `headersTimeout` for the rest of its head. Our own timers, the same in every runtime
+   * (a connection handed to node:http with emit("connection") is not in its own checks).
+   */
+  function awaitHead(socket: PipeSocket, state: Conn): void {
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    if (state.busy > 0 || socket.destroyed) return;
+    const ms = state.started ? headersTimeout : keepAliveTimeout;
+    state.timer = setTimeout(() => {
+      if (state.busy > 0) return;
+      if (state.started && socket.writable) socket.end(rawResponse(408));
+      else socket.destroy();
+    }, ms);
+  }
+
   async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const socket = req.socket as unknown as PipeSocket;
-    const state = sockets.get(socket) ?? { busy: 0 };
+    const state = sockets.get(socket) ?? { busy: 0, started: false, timer: undefined };
     state.busy++;
+    clearTimeout(state.timer);
+    state.timer = undefined;
     try {
       if (stopping) res.setHeader("Connection", "close");
       const declared = Number(req.headers["content-length"] ?? 0);
@@ -232,12 +265,7 @@ export function serve(
           const r = await reader.read();
           if (r.done) break;
           if (res.destroyed) throw new Error("the client left");
-          if (!res.write(r.value)) {
-            await new Promise<void>((resolve) => {
-              res.once("drain", resolve);
-              res.once("close", resolve);
-            });
-          }
+          if (!res.write(r.value)) await drainOrClose(res);
         }
         res.end();
       } catch (e) {
@@ -247,6 +275,11 @@ export function serve(
       }
     } finally {
       state.busy--;
+      state.started = false;
+      if (state.busy === 0) {
+        if (res.writableFinished || res.destroyed) awaitHead(socket, state);
+        else res.once("close", () => awaitHead(socket, state));
+      }
       // Shutting down: a connection closes once its last response is out (close() flushes).
       if (stopping && state.busy === 0) {
         if (res.writableFinished || res.destroyed) socket.destroy();
@@ -270,9 +303,18 @@ export function serve(
 
   const accepting = (async () => {
     for await (const conn of endpoint) {
-      const socket = connectionDuplex(conn);
-      sockets.set(socket, { busy: 0 });
+      const state: Conn = { busy: 0, started: false, timer: undefined };
+      const socket = connectionDuplex(conn, {
+        onBytes() {
+          if (state.started || state.busy > 0) return;
+          state.started = true;
+          awaitHead(socket, state);
+        },
+      });
+      sockets.set(socket, state);
+      awaitHead(socket, state);
       socket.on("close", () => {
+        clearTimeout(state.timer);
         sockets.delete(socket);
         checkDone();
       });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { after, test } from "node:test";
 import { isWindows, runtimeName } from "../ffi/runtime.ts";
-import { HttpClient, serve } from "../http/mod.ts";
+import { HttpClient, HttpUpgradeError, serve } from "../http/mod.ts";
 
 const skip = isWindows() ? "this is Windows: the pipe side runs under tests/win" : false;
 const root = isWindows()
@@ -205,6 +205,71 @@ test("malformed requests get 400, oversized heads 431, oversized bodies 413; the
   void server;
 });
 
+/**
+ * A client that sends `head` a byte every `everyMs` ms and reads what comes back until the
+ * server closes (or 10 s pass): the bytes, and when the end came.
+ */
+function trickle(path: string, head: string, everyMs: number) {
+  return new Promise<{ out: string; ms: number; sent: number }>((resolve, reject) => {
+    const start = performance.now();
+    const s = createConnection(path);
+    let out = "";
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent < head.length && s.writable) s.write(head[sent++]);
+    }, everyMs);
+    const done = () => {
+      clearInterval(timer);
+      clearTimeout(cap);
+      resolve({ out, ms: performance.now() - start, sent });
+    };
+    const cap = setTimeout(() => (s.destroy(), done()), 10_000);
+    s.on("data", (d) => (out += d));
+    s.on("close", done);
+    s.on("error", (e: Error & { code?: string }) => {
+      if (e.code === "EPIPE" || e.code === "ECONNRESET") return; // the server cut it off
+      clearInterval(timer);
+      reject(e);
+    });
+  });
+}
+
+test(
+  "slowloris: a head trickled a byte at a time is cut off with 408 at headersTimeout; an idle connection closes at keepAliveTimeout; others are served meanwhile",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("slow");
+    await using server = serve(path, () => new Response("fine"), {
+      headersTimeout: 800,
+      keepAliveTimeout: 400,
+    });
+    const head = "GET / HTTP/1.1\r\nHost: x\r\n" + "X-Slow: " + "a".repeat(200) + "\r\n\r\n";
+    const slow = trickle(path, head, 50);
+    const idle = trickle(path, "", 50);
+    // Served while both are held.
+    await new Promise((r) => setTimeout(r, 200));
+    await using client = new HttpClient(path);
+    assert.equal(await (await client.fetch("/")).text(), "fine");
+    const [s, i] = await Promise.all([slow, idle]);
+    assert.match(s.out, /^HTTP\/1\.1 408 /, `the trickled head's answer: ${JSON.stringify(s.out)}`);
+    assert.ok(s.sent < head.length, `cut off before the head was complete (${s.sent} bytes sent)`);
+    assert.ok(
+      s.ms >= 700 && s.ms < 5_000,
+      `cut off after ${s.ms.toFixed(0)} ms (headersTimeout 800)`,
+    );
+    assert.equal(i.out, "", "the idle connection gets no answer");
+    assert.ok(
+      i.ms >= 300 && i.ms < 5_000,
+      `idle closed after ${i.ms.toFixed(0)} ms (keepAliveTimeout 400)`,
+    );
+    // Still serving.
+    assert.equal(await (await client.fetch("/")).text(), "fine");
+    void server;
+  },
+);
+
 test(
   "shutdown(): the request in flight finishes, new connections are refused",
   { skip },
@@ -269,3 +334,250 @@ test("docs/http.md's example runs unchanged (tests/readme/http_api.ts)", { skip 
   assert.match(out, /\/status/);
   assert.match(out, /^hello$/m);
 });
+
+/** Starts tests/peers/docker_stand_in.mjs under Node on `path`; resolves once it listens. */
+async function dockerStandIn(path: string) {
+  const child = spawn("node", ["tests/peers/docker_stand_in.mjs", path], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once("data", () => resolve());
+    child.once("exit", () => reject(new Error("the stand-in exited before it listened")));
+  });
+  return { child, exited };
+}
+
+test(
+  "examples/docker.ts: ping, version, containers and an attach upgrade, against a stand-in engine (Node) on a Unix socket",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("docker");
+    const { child, exited } = await dockerStandIn(path);
+    try {
+      const args = runtimeName() === "deno"
+        ? ["run", "-A", "examples/docker.ts", path]
+        : ["examples/docker.ts", path];
+      assert.equal(
+        await run(process.execPath, args),
+        "ping: OK (API 1.46)\nengine 27.0.0-stand-in, API 1.46, linux\n"
+          + "container c0ffee00d00d /stand-in running\nstdout: hello from winpipe\n",
+      );
+      assert.equal(await exited, 0, "the stand-in ends after the attach");
+    } finally {
+      child.kill();
+    }
+  },
+);
+
+test(
+  "upgrade(): raw bytes both ways after 101; a refusal is an HttpUpgradeError with the server's answer",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("upgrade");
+    const { child } = await dockerStandIn(path);
+    await using client = new HttpClient(path);
+    try {
+      const refused = await client.upgrade("/containers/nope/attach", { method: "POST" }).then(
+        () => assert.fail("a missing container was upgraded"),
+        (e) => e,
+      );
+      assert.ok(refused instanceof HttpUpgradeError, String(refused));
+      assert.equal(refused.response.status, 404);
+      assert.deepEqual(await refused.response.json(), { message: "No such container: nope" });
+      const id = (await (await client.fetch("/containers/json")).json())[0].Id;
+      const up = await client.upgrade(`/containers/${id}/attach?stream=1&stdin=1`, {
+        method: "POST",
+      });
+      assert.equal(up.status, 101);
+      assert.equal(up.headers.get("content-type"), "application/vnd.docker.raw-stream");
+      const w = up.writable.getWriter();
+      const reader = up.readable.getReader();
+      // 256 KiB through the hijacked connection, framed back: every byte, in order.
+      const sent = new Uint8Array(256 * 1024).map((_, i) => (i * 7) & 0xff);
+      void w.write(sent);
+      const got: number[] = [];
+      let buffered = new Uint8Array(0);
+      while (got.length < sent.length) {
+        const r = await reader.read();
+        assert.ok(!r.done, `the stream ended after ${got.length} bytes`);
+        buffered = new Uint8Array([...buffered, ...r.value]);
+        while (buffered.length >= 8) {
+          const size = new DataView(buffered.buffer).getUint32(4);
+          if (buffered.length < 8 + size) break;
+          assert.equal(buffered[0], 1, "stdout");
+          got.push(...buffered.subarray(8, 8 + size));
+          buffered = buffered.slice(8 + size);
+        }
+      }
+      assert.deepEqual(new Uint8Array(got), sent);
+      await up.close();
+    } finally {
+      child.kill();
+    }
+  },
+);
+
+/** `total` bytes of a pattern, as a stream of 64 KiB chunks made on demand. */
+function patternStream(total: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (sent >= total) return c.close();
+      const n = Math.min(64 * 1024, total - sent);
+      const chunk = new Uint8Array(n);
+      for (let i = 0; i < n; i++) chunk[i] = (sent + i) % 251;
+      sent += n;
+      c.enqueue(chunk);
+    },
+  });
+}
+
+/** Counts a stream's bytes, checking them against patternStream's. */
+async function checkPattern(stream: ReadableStream<Uint8Array>): Promise<number> {
+  let n = 0;
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    for (let i = 0; i < chunk.byteLength; i += 4099) {
+      if (chunk[i] !== (n + i) % 251) throw new Error(`byte ${n + i} is wrong`);
+    }
+    n += chunk.byteLength;
+  }
+  return n;
+}
+
+test("100 MiB streamed each way: a request body up, a response body down, byte-checked", {
+  skip,
+}, async () => {
+  const path = sock("big");
+  const size = 100 * 1024 * 1024;
+  await using server = serve(path, async (request) => {
+    const n = await checkPattern(request.body!);
+    return new Response(patternStream(n));
+  });
+  await using client = new HttpClient(path);
+  const r = await client.fetch("/big", { method: "POST", body: patternStream(size) });
+  assert.equal(r.status, 200);
+  assert.equal(await checkPattern(r.body!), size);
+  void server;
+});
+
+test(
+  "a client that leaves mid-body: its request body fails in the handler, a response it stops reading is cancelled, and the server goes on",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("leave");
+    let uploadFailed!: (e: unknown) => void;
+    const uploadError = new Promise((r) => (uploadFailed = r));
+    let downloadCancelled!: () => void;
+    const cancelled = new Promise<void>((r) => (downloadCancelled = r));
+    await using server = serve(path, async (request) => {
+      if (request.url.endsWith("/up")) {
+        try {
+          await request.arrayBuffer();
+        } catch (e) {
+          uploadFailed(e);
+          throw e;
+        }
+        return new Response("all of it");
+      }
+      if (request.url.endsWith("/down")) {
+        // Without end: only the client's leaving stops it.
+        return new Response(
+          new ReadableStream({
+            pull: (c) => c.enqueue(new Uint8Array(64 * 1024)),
+            cancel: () => downloadCancelled(),
+          }),
+        );
+      }
+      return new Response("still here");
+    }, { onError: () => new Response("failed", { status: 500 }) });
+    // Promises 1 MB, sends 1000 bytes, leaves.
+    const s = createConnection(path);
+    await new Promise((r) => s.once("connect", r));
+    s.write("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + "x".repeat(1000));
+    await new Promise((r) => setTimeout(r, 100));
+    s.destroy();
+    await within(5_000, uploadError, "the handler's body read failing");
+    // Reads a little of an endless body, then leaves.
+    const abort = new AbortController();
+    await using client = new HttpClient(path);
+    const r = await client.fetch("/down", { signal: abort.signal });
+    const reader = r.body!.getReader();
+    await reader.read();
+    abort.abort();
+    await reader.cancel().catch(() => {});
+    await within(5_000, cancelled, "the response body's cancel()");
+    await using again = new HttpClient(path);
+    assert.equal(await (await again.fetch("/")).text(), "still here");
+    void server;
+  },
+);
+
+test("1000 requests leave the descriptors where they were", { skip }, async () => {
+  const path = sock("fds");
+  const count = () =>
+    fs.readdirSync(fs.existsSync("/proc/self/fd") ? "/proc/self/fd" : "/dev/fd").length;
+  await using server = serve(path, () => new Response("ok"));
+  const round = async (n: number) => {
+    const client = new HttpClient(path);
+    for (let i = 0; i < n; i++) assert.equal(await (await client.fetch(`/${i}`)).text(), "ok");
+    await client.close();
+  };
+  await round(20); // the runtime's own descriptors, made once
+  await new Promise((r) => setTimeout(r, 300));
+  const before = count();
+  await round(1000);
+  let after = count();
+  for (let i = 0; i < 50 && after > before; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    after = count();
+  }
+  assert.ok(after <= before, `${before} descriptors before 1000 requests, ${after} after`);
+  void server;
+});
+
+/** `p`, or a failure naming `what` after `ms`. */
+function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+test(
+  "pipelined requests are answered in order, or the first is answered and the connection closed",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("pipelined");
+    await using server = serve(path, (request) => new Response(new URL(request.url).pathname));
+    const out = await raw(
+      path,
+      "GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    const responses = out.split(/(?=HTTP\/1\.1 )/);
+    // Either body may come chunked: the path is in it either way.
+    const answer = (r: string, body: string) =>
+      r.startsWith("HTTP/1.1 200 ") && r.slice(r.indexOf("\r\n\r\n")).includes(body);
+    assert.ok(answer(responses[0], "/first"), JSON.stringify(out));
+    if (responses.length > 1) {
+      assert.equal(responses.length, 2, JSON.stringify(out));
+      assert.ok(answer(responses[1], "/second"), JSON.stringify(out));
+    } else {
+      assert.match(responses[0], /\r\nconnection: close\r\n/i, "refused: the first says close");
+    }
+    await using client = new HttpClient(path);
+    assert.equal(await (await client.fetch("/after")).text(), "/after");
+    void server;
+  },
+);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { HttpClient, serve } from "../../http/mod.ts";
+import { connect } from "../../mod.ts";
 import { sleep, uniqueName, within } from "./server_end.ts";
 
 const node = process.env.WINPIPE_NODE || "node";
@@ -86,5 +87,52 @@ test("HttpClient against Node for Windows' http server on a pipe", async () => {
   } finally {
     peer.kill();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("slowloris on a pipe: a trickled head gets 408 at headersTimeout, an idle connection closes at keepAliveTimeout", async () => {
+  const name = uniqueName("http-slow");
+  const server = serve(name, () => new Response("fine"), {
+    headersTimeout: 800,
+    keepAliveTimeout: 400,
+  });
+  /** Sends `head` a byte every 50 ms; what came back once the server closed, and when. */
+  const trickle = async (head: string) => {
+    const conn = await connect(name);
+    const start = performance.now();
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent < head.length) conn.writer!.write(head[sent++]);
+    }, 50);
+    conn.writer!.addEventListener("error", () => {}); // the server cut it off
+    let out = "";
+    try {
+      for await (const chunk of conn.readable) out += new TextDecoder().decode(chunk);
+    } catch {
+      // the end, however it came
+    } finally {
+      clearInterval(timer);
+    }
+    const ms = performance.now() - start;
+    await conn.close().catch(() => {});
+    return { out, ms, sent };
+  };
+  try {
+    const head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + "a".repeat(200) + "\r\n\r\n";
+    const [slow, idle] = await within(
+      20_000,
+      Promise.all([trickle(head), trickle("")]),
+      "the server cutting both off",
+    );
+    assert.match(slow.out, /^HTTP\/1\.1 408 /, JSON.stringify(slow.out));
+    assert.ok(slow.sent < head.length, `cut off mid-head (${slow.sent} bytes sent)`);
+    assert.ok(slow.ms >= 700, `cut off after ${slow.ms.toFixed(0)} ms (headersTimeout 800)`);
+    assert.equal(idle.out, "");
+    assert.ok(idle.ms >= 300, `idle closed after ${idle.ms.toFixed(0)} ms (keepAliveTimeout 400)`);
+    const client = new HttpClient(name);
+    assert.equal(await (await client.fetch("/")).text(), "fine", "and it still serves");
+    await client.close();
+  } finally {
+    await within(10_000, server.shutdown(), "shutdown()");
   }
 });
