@@ -1,6 +1,7 @@
 // Every file in examples/ runs as it stands, in the runtime under test, against a local
 // stand-in: the line server and client, the JSON-RPC server and client (vscode-jsonrpc over
-// Duplex.fromWeb), and an HTTP/1.1 request (node:http) to Node's HTTP server on a pipe.
+// Duplex.fromWeb), and the Docker Engine API client (HttpClient, an attach upgrade included)
+// against a stand-in engine: Node's HTTP server on a pipe.
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import process from "node:process";
@@ -24,7 +25,7 @@ function ok(e: Exited, what: string): string {
 
 test("every file in examples/ is run by this suite", () => {
   const covered = ["line_server.ts", "line_client.ts", "jsonrpc_server.ts", "jsonrpc_client.ts"]
-    .concat(["http_client.ts"]);
+    .concat(["docker.ts"]);
   assert.deepEqual(readdirSync("examples").sort(), covered.sort());
 });
 
@@ -54,23 +55,18 @@ test("examples/jsonrpc_server.ts and jsonrpc_client.ts: an LSP-style exchange", 
     assert.equal(ok(await server.exited, "the server"), `listening on ${name}\n`);
   }));
 
-test("examples/http_client.ts: GET /version from an HTTP server on a pipe", () =>
+test("examples/docker.ts: ping, version, containers and an attach upgrade, against a stand-in engine on a pipe", () =>
   withDir("examples", async (dir) => {
-    const name = uniqueName("ex-http");
+    const name = uniqueName("ex-docker");
     const node = process.env.WINPIPE_NODE || "node";
-    const standIn = start(node, ["tests/win/peers/http_stand_in.mjs", name, "2"], dir, LIMIT);
+    const standIn = start(node, ["tests/peers/docker_stand_in.mjs", name], dir, LIMIT);
     await waitForOutput(standIn, "listening on", LIMIT);
-    const c = example("http_client.ts", [name], dir);
+    const c = example("docker.ts", [name], dir);
     const out = ok(await run(c.exe, c.argv, dir, LIMIT), "the client");
     assert.equal(
       out,
-      `200 application/json\n{"Version":"27.0.0-stand-in","ApiVersion":"1.46","Os":"windows"}\n`,
+      "ping: OK (API 1.46)\nengine 27.0.0-stand-in, API 1.46, windows\n"
+        + "container c0ffee00d00d /stand-in running\nstdout: hello from winpipe\n",
     );
-    const missing = example("http_client.ts", [name, "/nothing"], dir);
-    const out404 = ok(await run(missing.exe, missing.argv, dir, LIMIT), "the client (404)");
-    assert.match(
-      out404,
-      /^404 application\/json\n\{"message":"page not found: GET \/nothing"\}\n$/,
-    );
-    ok(await standIn.exited, "the stand-in");
+    ok(await standIn.exited, "the stand-in (it ends after the attach)");
   }));
