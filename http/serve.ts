@@ -89,6 +89,14 @@ function rawResponse(status: number): string {
 }
 
 /**
+ * Writes a last response and closes the connection once it is out. Ending the writing side is
+ * not enough: a pipe has no half-close, so the client would see no end, and would go on sending.
+ */
+function endWith(socket: PipeSocket, response: string): void {
+  socket.end(response, () => socket.destroy());
+}
+
+/**
  * Serves HTTP/1.1 on a local endpoint: a bare name, a pipe path or a socket path, as `listen()`
  * takes (its options and secure defaults apply). Malformed requests get 400, oversized heads 431,
  * oversized bodies 413 (with `maxBodySize`); none of them takes the server down.
@@ -176,7 +184,7 @@ export function serve(
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
       ? 408
       : 400;
-    if (socket.writable) socket.end(rawResponse(status));
+    if (socket.writable) endWith(socket, rawResponse(status));
     else socket.destroy();
   });
 
@@ -192,7 +200,7 @@ export function serve(
     const ms = state.started ? headersTimeout : keepAliveTimeout;
     state.timer = setTimeout(() => {
       if (state.busy > 0) return;
-      if (state.started && socket.writable) socket.end(rawResponse(408));
+      if (state.started && socket.writable) endWith(socket, rawResponse(408));
       else socket.destroy();
     }, ms);
   }

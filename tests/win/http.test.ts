@@ -136,3 +136,44 @@ test("slowloris on a pipe: a trickled head gets 408 at headersTimeout, an idle c
     await within(10_000, server.shutdown(), "shutdown()");
   }
 });
+
+test("malformed requests on a pipe get 400 and the connection's end, oversized heads 431; the server goes on", async () => {
+  const name = uniqueName("http-bad");
+  const server = serve(name, () => new Response("fine"), { maxHeaderSize: 4096 });
+  /** Sends `bytes` and reads until the server ends the connection (a pipe has no half-close). */
+  const raw = async (bytes: string) => {
+    const conn = await connect(name);
+    conn.writer!.addEventListener("error", () => {});
+    conn.writer!.write(bytes);
+    let out = "";
+    try {
+      for await (const chunk of conn.readable) out += new TextDecoder().decode(chunk);
+    } catch {
+      // the end, however it came
+    }
+    await conn.close().catch(() => {});
+    return out;
+  };
+  try {
+    const corpus = [
+      "GARBAGE\r\n\r\n",
+      "GET / HTTP/1.1\r\nBad Header Without Colon\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n0\r\n\r\n",
+    ];
+    for (const bad of corpus) {
+      const out = await within(10_000, raw(bad), `the answer to ${JSON.stringify(bad)}`);
+      assert.match(out, /^HTTP\/1\.1 400 /, `${JSON.stringify(bad)} got ${JSON.stringify(out)}`);
+    }
+    const big = await within(
+      10_000,
+      raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(8000)}\r\n\r\n`),
+      "the answer to an oversized head",
+    );
+    assert.match(big, /^HTTP\/1\.1 431 /);
+    const client = new HttpClient(name);
+    assert.equal(await (await client.fetch("/")).text(), "fine", "and it still serves");
+    await client.close();
+  } finally {
+    await within(10_000, server.shutdown(), "shutdown()");
+  }
+});
