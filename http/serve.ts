@@ -10,7 +10,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { Readable } from "node:stream";
 import { optionsObject } from "../core/options.ts";
 import { listen, type ListenOptions, type PipeServer } from "../core/server.ts";
-import { runtimeName } from "../ffi/runtime.ts";
 import { connectionDuplex, drainOrClose, type PipeSocket } from "./duplex.ts";
 
 /** Who is asking: what the endpoint knows of the peer. */
@@ -69,9 +68,6 @@ export interface HttpServer {
   /** `shutdown()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
-
-/** Deno's node:http serves one request on a connection handed to it (see respond()). */
-const ONE_REQUEST_A_CONNECTION = runtimeName() === "deno";
 
 const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
@@ -174,6 +170,11 @@ export function serve(
       // the client left; respond() reported what it could
     });
   });
+  // node:http never listens here (connections are handed to it), and Deno's closes a connection
+  // after each response while its server is not listening (measured: Deno 2.9.5, one response
+  // a connection, though its header said keep-alive). Listening is what this server does until
+  // shutdown(), and says so.
+  Object.defineProperty(http, "listening", { get: () => !stopping, configurable: true });
   http.headersTimeout = headersTimeout;
   http.keepAliveTimeout = keepAliveTimeout;
   http.on("clientError", (error: Error & { code?: string }, socket: PipeSocket) => {
@@ -257,10 +258,7 @@ export function serve(
       });
       const cookies = response.headers.getSetCookie();
       if (cookies.length) out["set-cookie"] = cookies;
-      // Deno's node:http closes a connection it was handed after each response, while its
-      // header says keep-alive (measured with curl, Deno 2.9.5): say close, so that clients
-      // reconnect instead of writing into a closed connection (Python's http.client did).
-      if (stopping || ONE_REQUEST_A_CONNECTION) out.connection = "close";
+      if (stopping) out.connection = "close";
       res.writeHead(response.status, response.statusText || undefined, out);
       if (!response.body || req.method === "HEAD") {
         res.end();
