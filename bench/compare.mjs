@@ -1,21 +1,23 @@
 #!/usr/bin/env node
-// `npm run bench`, in two parts, each a section of bench/RESULTS.md with its own date:
+// `npm run bench`, in three parts, each a section of bench/RESULTS.md with its own date:
 //
 // - windows: compiles the Windows C peers (bench/peers/*.c: the sink, the reference writer, the
 //   reference round-trip pair), then runs the side-by-side comparison (bench/compare_windows.ts),
 //   the IPC comparison (bench/ipc_windows.ts) and the deno bench files, on Windows natively or on
 //   Linux under Wine;
 // - unix (Linux and macOS): the Unix-socket comparison natively (bench/compare_unix.mjs, with
-//   node_modules/.bin/deno and bun, and the C peers it compiles with the system's compiler).
+//   node_modules/.bin/deno and bun, and the C peers it compiles with the system's compiler);
+// - http (Linux and macOS): requests per second over Unix sockets, serve() against the runtimes'
+//   own servers and Node's http (bench/compare_http.mjs).
 //
 // Then bench/RESULTS.md is written from their output (bench/render.mjs), the part that did not
 // run kept as it was, and the guard is printed: where winpipe is behind (the best peer on
 // Windows, the goals on Unix sockets), and the chosen constants against their neighbours. Never
 // edit RESULTS.md by hand.
 //
-// Environment: WINPIPE_BENCH_PART (windows, unix, or both: the default on Linux; Windows runs the
-// windows part, macOS the unix part), WINPIPE_BENCH_MIB (default 32) and WINPIPE_BENCH_ROUNDS
-// (default 5).
+// Environment: WINPIPE_BENCH_PART (windows, unix, http, a list of them such as "unix,http", or
+// both, which is windows and unix; by default Linux runs all three, Windows the windows part,
+// macOS unix and http), WINPIPE_BENCH_MIB (default 32) and WINPIPE_BENCH_ROUNDS (default 5).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -23,16 +25,23 @@ import { fileURLToPath } from "node:url";
 // deno lint sees "sloppy" here (the module has a .d.mts beside it); Node resolves it as written.
 // deno-lint-ignore no-sloppy-imports
 import { findRuntimes, suiteEnv } from "../scripts/windows_paths.mjs";
-import { assemble, render, renderUnix } from "./render.mjs";
+import { assemble, render, renderHttp, renderUnix } from "./render.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const onWindows = process.platform === "win32";
 const part = process.env.WINPIPE_BENCH_PART
-  || (onWindows ? "windows" : process.platform === "darwin" ? "unix" : "both");
-if (!["windows", "unix", "both"].includes(part)) {
-  throw new Error(`WINPIPE_BENCH_PART is windows, unix or both, not ${part}`);
+  || (onWindows ? "windows" : process.platform === "darwin" ? "unix,http" : "windows,unix,http");
+const parts = new Set(part.split(",").flatMap((p) => (p === "both" ? ["windows", "unix"] : [p])));
+for (const p of parts) {
+  if (!["windows", "unix", "http"].includes(p)) {
+    throw new Error(
+      `WINPIPE_BENCH_PART is windows, unix, http, both, or a list of them, not ${part}`,
+    );
+  }
 }
-if (onWindows && part !== "windows") throw new Error("the unix part runs on Linux and macOS");
+if (onWindows && (parts.has("unix") || parts.has("http"))) {
+  throw new Error("the unix and http parts run on Linux and macOS");
+}
 // On Windows: deno.exe and bun.exe from node_modules, started without a shell (node_modules/.bin
 // has only .cmd shims), and WINPIPE_NODE/DENO/BUN for the benches' child processes
 // (bench/windows_process.ts), as scripts/wine.sh sets them under Wine.
@@ -164,12 +173,27 @@ function unixPart() {
   return renderUnix(unix);
 }
 
-const windows = part === "unix" ? undefined : windowsPart();
-const unix = part === "windows" ? undefined : unixPart();
+/** The HTTP part: bench/compare_http.mjs natively, then its section of RESULTS.md and guard. */
+function httpPart() {
+  console.log("=== HTTP on Unix sockets, natively (bench/compare_http.mjs)");
+  const r = spawnSync(process.execPath, [join(repo, "bench", "compare_http.mjs")], {
+    cwd: repo,
+    stdio: "inherit",
+  });
+  if (r.status !== 0) {
+    throw new Error(`bench/compare_http.mjs failed (${r.error?.message ?? `exit ${r.status}`})`);
+  }
+  return renderHttp(JSON.parse(readFileSync(join(repo, ".tmp", "bench", "http.json"), "utf8")));
+}
+
+const windows = parts.has("windows") ? windowsPart() : undefined;
+const unix = parts.has("unix") ? unixPart() : undefined;
+const http = parts.has("http") ? httpPart() : undefined;
 const results = join(repo, "bench", "RESULTS.md");
 const previous = existsSync(results) ? readFileSync(results, "utf8") : "";
-writeFileSync(results, assemble({ windows: windows?.markdown, unix: unix?.markdown }, previous));
-console.log(
-  `wrote bench/RESULTS.md (${part === "both" ? "both parts" : `the ${part} part; the other kept`})`,
+writeFileSync(
+  results,
+  assemble({ windows: windows?.markdown, unix: unix?.markdown, http: http?.markdown }, previous),
 );
-for (const p of [windows, unix]) if (p) console.log(p.guard);
+console.log(`wrote bench/RESULTS.md (${[...parts].join(", ")}; any other part kept)`);
+for (const p of [windows, unix, http]) if (p) console.log(p.guard);

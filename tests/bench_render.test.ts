@@ -17,11 +17,16 @@ interface Rendered {
 interface RenderModule {
   render(results: unknown, ipc: unknown, denoBench: string, bunBench: string): Rendered;
   renderUnix(unix: unknown): Rendered;
-  assemble(parts: { windows?: string; unix?: string }, previous?: string): string;
+  renderHttp(http: unknown): {
+    markdown: string;
+    behind: { name: string; ratio?: number }[];
+    guard: string;
+  };
+  assemble(parts: { windows?: string; unix?: string; http?: string }, previous?: string): string;
   neighbourLines(denoBench: string): { group: string; flagged: boolean; line: string }[];
 }
 const modulePath = "../bench/render.mjs"; // plain JS, no types to check
-const { render, renderUnix, assemble, neighbourLines } = (await import(
+const { render, renderUnix, renderHttp, assemble, neighbourLines } = (await import(
   modulePath
 )) as RenderModule;
 
@@ -280,4 +285,56 @@ test("RESULTS.md: one part run, the other kept as it was, with its date; the old
   const third = assemble({ windows }, again);
   assert.ok(third.includes(windows) && third.includes(unix2));
   assert.ok(!third.includes("2026-12-06"));
+  // The HTTP part comes last, and is kept when the others run anew (and the reverse).
+  const http = "## HTTP on Unix sockets (Linux, natively), run on 2026-12-09\n\n| a |";
+  const fourth = assemble({ http }, third);
+  assert.ok(fourth.indexOf(unix2) < fourth.indexOf(http), "the HTTP part is last");
+  assert.equal(assemble({ unix }, fourth), fourth.replace(unix2, unix));
+  assert.ok(assemble({ unix }, fourth).includes(http));
+  assert.ok(assemble({ http: http.replace("| a |", "| b |") }, fourth).includes(unix2));
+});
+
+test("the HTTP section: medians, ratios to the best other server, and winpipe below 0.9× named", () => {
+  const impls = [
+    { name: "winpipe (Deno)", runtime: "Deno", kind: "winpipe" },
+    { name: "Deno.serve", runtime: "Deno", kind: "own" },
+    { name: "winpipe (Bun)", runtime: "Bun", kind: "winpipe" },
+    { name: "node http", runtime: "Node", kind: "node" },
+  ];
+  const rps: Record<string, number[]> = {
+    "winpipe (Deno)": [4000, 5000, 6000],
+    "Deno.serve": [9000, 10000, 30000],
+    "winpipe (Bun)": [9500, 9200, 9900],
+    "node http": [8000, 8000, 8000],
+  };
+  const results = Object.entries(rps).flatMap(([impl, values]) =>
+    values.map((value, round) => ({ impl, round, value, reconnects: 0 }))
+  );
+  results.push({
+    impl: "node http",
+    round: 3,
+    value: undefined as unknown as number,
+    reconnects: 0,
+  });
+  (results[results.length - 1] as { error?: string }).error = "exit 1: boom";
+  const r = renderHttp({
+    date: "2026-12-09",
+    platform: "linux",
+    machine: { cpus: 2, model: "x", os: "linux 6" },
+    versions: { deno: "deno 2.9", bun: "1.4", node: "v24", cc: "gcc" },
+    rounds: 3,
+    conns: 4,
+    seconds: 3,
+    impls,
+    results,
+  });
+  assert.ok(
+    r.markdown.startsWith("## HTTP on Unix sockets (Linux, natively), run on 2026-12-09\n"),
+  );
+  // The best other server by median is Deno.serve (10 000), not its best round (30 000).
+  assert.match(r.markdown, /\| winpipe \(Deno\) \| 5,000 \| 0\.50× \| 4,000 – 6,000 \|/);
+  assert.match(r.markdown, /\| winpipe \(Bun\) \| 9,500 \| 0\.95× \|/);
+  assert.match(r.markdown, /- node http: exit 1: boom/);
+  assert.deepEqual(r.behind.map((b) => b.name), ["winpipe (Deno)"]);
+  assert.match(r.guard, /winpipe \(Deno\): 0\.50× Deno\.serve/);
 });

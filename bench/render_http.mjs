@@ -1,0 +1,92 @@
+// The HTTP part of bench/RESULTS.md, from bench/compare_http.mjs's .tmp/bench/http.json, and its
+// guard: where winpipe's serve() is below the goal, 0.9× the best server on the same endpoint
+// (issue 17). bench/render.mjs puts the section into RESULTS.md.
+
+/** winpipe's serve() should reach this share of the best server's requests per second. */
+export const HTTP_GOAL = 0.9;
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0
+    ? undefined
+    : s.length % 2
+    ? s[s.length >> 1]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** The section (its `## ` heading first) and the guard `npm run bench` prints. */
+export function renderHttp(http) {
+  const os = http.platform === "darwin"
+    ? "macOS"
+    : http.platform === "linux"
+    ? "Linux"
+    : http.platform;
+  const stats = http.impls.map((impl) => {
+    const mine = http.results.filter((r) => r.impl === impl.name);
+    const values = mine.filter((r) => r.value !== undefined).map((r) => r.value);
+    return {
+      ...impl,
+      median: median(values),
+      min: values.length ? Math.min(...values) : undefined,
+      max: values.length ? Math.max(...values) : undefined,
+      reconnects: median(mine.filter((r) => r.reconnects !== undefined).map((r) => r.reconnects)),
+      errors: mine.filter((r) => r.error).map((r) => r.error),
+    };
+  });
+  const peers = stats.filter((s) => s.kind !== "winpipe" && s.median !== undefined);
+  const best = peers.reduce((a, b) => (b.median > a.median ? b : a), peers[0]);
+  const fmt = (v) => (v === undefined ? "failed" : Math.round(v).toLocaleString("en-US"));
+  const lines = [
+    `## HTTP on Unix sockets (${os}, natively), run on ${http.date}`,
+    "",
+    `- Machine: ${http.machine.cpus} × ${http.machine.model}, ${http.machine.os}, no Wine`,
+    `- Runtimes: ${http.versions.deno}; Bun ${http.versions.bun}; Node ${http.versions.node}; the C`
+    + ` load compiled with ${http.versions.cc} (-O2)`,
+    "- Method (`bench/compare_http.mjs`): each server, in its own process, answers every",
+    "  `GET /hello` with a 13-byte text body. One C client (`bench/peers/http_load.c`) runs",
+    `  ${http.conns} threads for ${http.seconds} s, each one request at a time on a kept-alive`,
+    "  connection, reading the whole response before the next; a server that closes after a",
+    "  response (`Connection: close`) costs a reconnect, counted in the time.",
+    `  ${http.rounds} rounds, the order rotated every round; medians in requests per second.`,
+    `- Goal (issue 17): winpipe's \`serve()\` reaches ${HTTP_GOAL}× the best of the others.`,
+    "  The machine is small and noisy: read ratios, not digits.",
+    "",
+    `| server | requests/s (median) | ratio to ${
+      best?.name ?? "the best"
+    } | min – max | reconnects |`,
+    "| --- | ---: | ---: | ---: | ---: |",
+    ...stats.map((s) =>
+      `| ${s.name} | ${fmt(s.median)} | ${
+        s.median && best ? (s.median / best.median).toFixed(2) + "×" : "–"
+      } | ${fmt(s.min)} – ${fmt(s.max)} | ${s.reconnects ?? "–"} |`
+    ),
+  ];
+  const failures = stats.filter((s) => s.errors.length);
+  if (failures.length) {
+    lines.push("", "Failed runs:", ...failures.map((s) => `- ${s.name}: ${s.errors.join("; ")}`));
+  }
+  const behind = stats.filter((s) => s.kind === "winpipe")
+    .filter((s) => s.median === undefined || !best || s.median < HTTP_GOAL * best.median)
+    .map((s) => ({
+      name: s.name,
+      ratio: s.median && best ? s.median / best.median : undefined,
+    }));
+  lines.push("", "### Where winpipe is behind the goal (HTTP)", "");
+  if (behind.length === 0) {
+    lines.push(`None: every winpipe server reached ${HTTP_GOAL}× ${best.name}.`);
+  }
+  for (const b of behind) {
+    lines.push(
+      `- ${b.name}: ${b.ratio === undefined ? "failed" : `${b.ratio.toFixed(2)}×`} ${
+        best?.name ?? ""
+      } (goal ${HTTP_GOAL}×)`,
+    );
+  }
+  const guard = [
+    `=== where winpipe is behind the HTTP goal (${os}; also in bench/RESULTS.md)`,
+    ...(behind.length
+      ? behind.map((b) => `  ${b.name}: ${b.ratio?.toFixed(2) ?? "failed"}× ${best?.name}`)
+      : ["  nowhere"]),
+  ].join("\n");
+  return { markdown: lines.join("\n") + "\n", behind, guard };
+}
