@@ -26,6 +26,19 @@ export interface PipeSocket extends Duplex {
   readonly connection: PipeConnection | undefined;
 }
 
+/** Corked writes up to this many bytes in all are copied into one. */
+const GATHER_LIMIT = 64 * 1024;
+
+function gather(chunks: { chunk: Uint8Array }[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const { chunk } of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
 /** What a {@link connectionDuplex} tells its owner. */
 export interface DuplexHooks {
   /** Called for each chunk read from the connection, before it is pushed to the stream. */
@@ -55,16 +68,28 @@ export function connectionDuplex(
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let pumping = false;
   let idle: { ms: number; timer: ReturnType<typeof setTimeout> | undefined } | undefined;
+  let lastActive = 0;
   let held = true;
   const ready = Promise.resolve(conn).then((c) => {
     current = c;
     if (!held) c.unref();
     return c;
   });
+  // One timer per connection, not one per chunk: it looks at the last activity when it fires,
+  // and waits again for what is left.
+  const arm = (ms: number) => {
+    idle!.timer = setTimeout(() => {
+      idle!.timer = undefined;
+      const quiet = performance.now() - lastActive;
+      if (idle!.ms <= 0) return;
+      if (quiet >= idle!.ms) d.emit("timeout");
+      else arm(idle!.ms - quiet);
+    }, ms);
+  };
   const touch = () => {
     if (!idle) return;
-    clearTimeout(idle.timer);
-    if (idle.ms > 0) idle.timer = setTimeout(() => d.emit("timeout"), idle.ms);
+    lastActive = performance.now();
+    if (idle.timer === undefined && idle.ms > 0) arm(idle.ms);
   };
   const d = new Duplex({
     // As node:http's own sockets: the peer's end ends ours too, and the stream closes, so that a
@@ -99,6 +124,18 @@ export function connectionDuplex(
       touch();
       ready.then((c) => c.write(chunk)).then(() => callback(), callback);
     },
+    // What node:http writes while corked (a response's head, body and end) comes here at once:
+    // one write for it all when it is small (one system call instead of one a piece), else
+    // queued in one go.
+    writev(chunks: { chunk: Uint8Array }[], callback) {
+      touch();
+      const total = chunks.reduce((n, { chunk }) => n + chunk.byteLength, 0);
+      const parts = total > GATHER_LIMIT
+        ? chunks.map(({ chunk }) => chunk)
+        : [gather(chunks, total)];
+      ready.then((c) => Promise.all(parts.map((part) => c.write(part))))
+        .then(() => callback(), callback);
+    },
     final(callback) {
       // The end of our side: a half-close on a socket, a flush on a pipe.
       ready.then((c) => c.writer?.close()).then(() => callback(), callback);
@@ -119,6 +156,8 @@ export function connectionDuplex(
     setTimeout(ms: number, callback?: () => void) {
       idle ??= { ms, timer: undefined };
       idle.ms = ms;
+      clearTimeout(idle.timer); // a new bound: counted from now
+      idle.timer = undefined;
       if (callback) d.once("timeout", callback);
       touch();
       return d;

@@ -155,8 +155,19 @@ export function serve(
     busy: number;
     /** Bytes of a request head have arrived since the last response (or the connection). */
     started: boolean;
+    /** When the head (or the first byte) is due, or undefined while a request is in hand. */
+    due: number | undefined;
     timer: ReturnType<typeof setTimeout> | undefined;
+    /** When `timer` fires. */
+    fires: number;
   }
+  const newConn = (): Conn => ({
+    busy: 0,
+    started: false,
+    due: undefined,
+    timer: undefined,
+    fires: 0,
+  });
   const sockets = new Map<PipeSocket, Conn>();
   let stopping = false;
   let allClosed!: () => void;
@@ -195,23 +206,33 @@ export function serve(
    * (a connection handed to node:http with emit("connection") is not in its own checks).
    */
   function awaitHead(socket: PipeSocket, state: Conn): void {
-    clearTimeout(state.timer);
-    state.timer = undefined;
     if (state.busy > 0 || socket.destroyed) return;
-    const ms = state.started ? headersTimeout : keepAliveTimeout;
-    state.timer = setTimeout(() => {
-      if (state.busy > 0) return;
+    const due = performance.now() + (state.started ? headersTimeout : keepAliveTimeout);
+    state.due = due;
+    // One timer per connection: it is set again only when none would fire by the new due time.
+    if (state.timer !== undefined && state.fires <= due) return;
+    clearTimeout(state.timer);
+    const wake = () => {
+      state.timer = undefined;
+      if (state.due === undefined || state.busy > 0 || socket.destroyed) return;
+      const left = state.due - performance.now();
+      if (left > 0) {
+        state.fires = performance.now() + left;
+        state.timer = setTimeout(wake, left);
+        return;
+      }
       if (state.started && socket.writable) endWith(socket, rawResponse(408));
       else socket.destroy();
-    }, ms);
+    };
+    state.fires = due;
+    state.timer = setTimeout(wake, due - performance.now());
   }
 
   async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const socket = req.socket as unknown as PipeSocket;
-    const state = sockets.get(socket) ?? { busy: 0, started: false, timer: undefined };
+    const state = sockets.get(socket) ?? newConn();
     state.busy++;
-    clearTimeout(state.timer);
-    state.timer = undefined;
+    state.due = undefined; // no head is awaited while a request is in hand
     try {
       if (stopping) res.setHeader("Connection", "close");
       const declared = Number(req.headers["content-length"] ?? 0);
@@ -309,7 +330,7 @@ export function serve(
 
   const accepting = (async () => {
     for await (const conn of endpoint) {
-      const state: Conn = { busy: 0, started: false, timer: undefined };
+      const state = newConn();
       const socket = connectionDuplex(conn, {
         onBytes() {
           if (state.started || state.busy > 0) return;
