@@ -161,6 +161,28 @@ try {
   rmSync(sockets, { recursive: true, force: true });
 }
 
+// On Linux, the same comparison on named pipes under Wine (bench/http_windows.ts, one Wine
+// process tree: the servers and Node's client), unless WINPIPE_BENCH_HTTP_WINE=0.
+let wine;
+if (process.platform === "linux" && env.WINPIPE_BENCH_HTTP_WINE !== "0") {
+  console.log("=== the same on named pipes, under Wine (bench/http_windows.ts)");
+  const r = spawnSync("bash", [
+    join(repo, "scripts", "wine.sh"),
+    "deno",
+    "run",
+    "-A",
+    "bench/http_windows.ts",
+  ], {
+    cwd: repo,
+    stdio: "inherit",
+    env: { ...env, WINPIPE_BENCH_ROUNDS: String(rounds), WINPIPE_BENCH_HTTP_CONNS: String(conns) },
+  });
+  const file = join(repo, ".tmp", "bench", "http_windows.json");
+  wine = r.status === 0 && existsSync(file)
+    ? JSON.parse(readFileSync(file, "utf8"))
+    : { error: `bench/http_windows.ts failed (${r.error?.message ?? `exit ${r.status}`})` };
+}
+
 const version = (cmd, ...args) =>
   (spawnSync(cmd, args, { encoding: "utf8" }).stdout ?? "?").trim().split("\n")[0];
 const file = join(repo, ".tmp", "bench", "http.json");
@@ -186,6 +208,7 @@ writeFileSync(
       seconds,
       impls: impls.map(({ name, runtime, kind }) => ({ name, runtime, kind })),
       results,
+      wine,
     },
     null,
     2,

@@ -82,11 +82,78 @@ export function renderHttp(http) {
       } (goal ${HTTP_GOAL}×)`,
     );
   }
+  let wineBehind = [];
+  if (http.wine?.error) {
+    lines.push("", "### Named pipes under Wine", "", `Not measured: ${http.wine.error}`);
+  } else if (http.wine) {
+    const w = wineTable(http.wine);
+    lines.push("", ...w.lines);
+    wineBehind = w.behind;
+  }
   const guard = [
     `=== where winpipe is behind the HTTP goal (${os}; also in bench/RESULTS.md)`,
     ...(behind.length
       ? behind.map((b) => `  ${b.name}: ${b.ratio?.toFixed(2) ?? "failed"}× ${best?.name}`)
       : ["  nowhere"]),
+    ...(http.wine && !http.wine.error
+      ? [
+        "  named pipes under Wine: " + (wineBehind.length
+          ? wineBehind.map((b) => `${b.name} ${b.ratio?.toFixed(2) ?? "failed"}× node http`)
+            .join(", ")
+          : "nowhere"),
+      ]
+      : []),
   ].join("\n");
-  return { markdown: lines.join("\n") + "\n", behind, guard };
+  return { markdown: lines.join("\n") + "\n", behind: [...behind, ...wineBehind], guard };
+}
+
+/** The Wine table: each server's median, and its ratio to Node's http on a pipe. */
+function wineTable(wine) {
+  const stats = wine.impls.map((impl) => {
+    const mine = wine.results.filter((r) => r.impl === impl.name);
+    const values = mine.filter((r) => r.value !== undefined).map((r) => r.value);
+    return {
+      ...impl,
+      median: median(values),
+      min: values.length ? Math.min(...values) : undefined,
+      max: values.length ? Math.max(...values) : undefined,
+      errors: mine.filter((r) => r.error).map((r) => r.error),
+    };
+  });
+  const node = stats.find((s) => s.kind === "node");
+  const fmt = (v) => (v === undefined ? "failed" : Math.round(v).toLocaleString("en-US"));
+  const ratio = (s) => (s.median && node?.median ? s.median / node.median : undefined);
+  const lines = [
+    "### Named pipes under Wine (`bench/http_windows.ts`)",
+    "",
+    `The same request on named pipes, the Windows builds under Wine: ${wine.conns} connections of`,
+    `Node's http client (\`bench/peers/http_load.cjs\`, keep-alive) for ${wine.seconds} s,`,
+    `${wine.rounds} rounds. Goal (issue 17): ${HTTP_GOAL}× Node's http on a pipe.`,
+    "",
+    "| server | requests/s (median) | ratio to node http | min – max |",
+    "| --- | ---: | ---: | ---: |",
+    ...stats.map((s) =>
+      `| ${s.name} | ${fmt(s.median)} | ${ratio(s) ? ratio(s).toFixed(2) + "×" : "–"} | ${
+        fmt(s.min)
+      } – ${fmt(s.max)} |`
+    ),
+  ];
+  const failures = stats.filter((s) => s.errors.length);
+  if (failures.length) {
+    lines.push("", "Failed runs:", ...failures.map((s) => `- ${s.name}: ${s.errors.join("; ")}`));
+  }
+  const behind = stats.filter((s) => s.kind === "winpipe")
+    .filter((s) => ratio(s) === undefined || ratio(s) < HTTP_GOAL)
+    .map((s) => ({ name: `${s.name} on a pipe`, ratio: ratio(s) }));
+  lines.push("", "Where winpipe is behind the goal on pipes:", "");
+  if (behind.length === 0) {
+    lines.push(`None: every winpipe server reached ${HTTP_GOAL}× node http.`);
+  }
+  for (const b of behind) {
+    lines.push(
+      `- ${b.name}: ${b.ratio === undefined ? "failed" : `${b.ratio.toFixed(2)}×`} node http`
+        + ` (goal ${HTTP_GOAL}×)`,
+    );
+  }
+  return { lines, behind };
 }

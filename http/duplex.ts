@@ -39,7 +39,14 @@ function gather(chunks: { chunk: Uint8Array }[], total: number): Uint8Array {
   return out;
 }
 
-/** What a {@link connectionDuplex} tells its owner. */
+/**
+ * What a {@link connectionDuplex} tells its owner.
+ *
+ * @example
+ * ```ts
+ * const socket = connectionDuplex(conn, { onBytes: (chunk) => (received += chunk.byteLength) });
+ * ```
+ */
 export interface DuplexHooks {
   /** Called for each chunk read from the connection, before it is pushed to the stream. */
   onBytes?: (chunk: Uint8Array) => void;

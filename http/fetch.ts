@@ -226,10 +226,22 @@ function responseOf(res: IncomingMessage, method: string): Response {
   });
 }
 
-/** The server refused an upgrade: its answer is `response`. */
+/**
+ * The server refused an upgrade: its answer is `response`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await docker.upgrade("/containers/nope/attach?stream=1", { method: "POST" });
+ * } catch (e) {
+ *   if (e instanceof HttpUpgradeError) console.error((await e.response.json()).message);
+ * }
+ * ```
+ */
 export class HttpUpgradeError extends Error {
   /** The server's answer (its body still to be read). */
   readonly response: Response;
+  /** An error for the server's answer `response`, which was not a 101. */
   constructor(response: Response) {
     super(`the server did not upgrade the connection: ${response.status} ${response.statusText}`);
     this.name = "HttpUpgradeError";
@@ -237,7 +249,17 @@ export class HttpUpgradeError extends Error {
   }
 }
 
-/** A connection handed over after `101 Switching Protocols` (see {@link HttpClient.upgrade}). */
+/**
+ * A connection handed over after `101 Switching Protocols` (see {@link HttpClient.upgrade}).
+ *
+ * @example
+ * ```ts
+ * const up = await client.upgrade("/chat", { headers: { upgrade: "my-protocol" } });
+ * await up.writable.getWriter().write(new TextEncoder().encode("hello"));
+ * const { value } = await up.readable.getReader().read();
+ * await up.close();
+ * ```
+ */
 export interface UpgradedConnection {
   /** 101. */
   readonly status: number;

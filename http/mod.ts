@@ -21,7 +21,7 @@
  */
 // The types its signatures use, so that this entry point documents itself.
 export type * from "../mod.ts";
-export { connectionDuplex, type PipeSocket } from "./duplex.ts";
+export { connectionDuplex, type DuplexHooks, type PipeSocket } from "./duplex.ts";
 export {
   HttpClient,
   type HttpClientOptions,

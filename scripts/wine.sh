@@ -131,7 +131,7 @@ fi
 inner_out=${out#"$ROOT"}
 # A hung Windows program must not hang the caller: WINPIPE_TIMEOUT seconds (default 1800).
 run_stoppable "$stdin" "" timeout --kill-after=10 "${WINPIPE_TIMEOUT:-1800}" chroot "$ROOT" "${wine_env[@]}" \
-  DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 WINPIPE_UNDER_WINE=1 WINPIPE_NODE="Z:\opt\winpipe\node-$NODE_VER\bin\node.exe" WINPIPE_BUN="Z:\opt\winpipe\bun-$BUN_VER\bin\bun.exe" WINPIPE_DENO="Z:\opt\winpipe\deno-$DENO_VER\deno.exe" WINPIPE_DEMO_MIB="${WINPIPE_DEMO_MIB:-}" CI="${CI:-}" WINPIPE_BENCH_MIB="${WINPIPE_BENCH_MIB:-}" WINPIPE_BENCH_ROUNDS="${WINPIPE_BENCH_ROUNDS:-}" WINPIPE_BENCH_CHUNKS="${WINPIPE_BENCH_CHUNKS:-}" WINPIPE_CHAOS_SECONDS="${WINPIPE_CHAOS_SECONDS:-}" WINPIPE_CHAOS_SEED="${WINPIPE_CHAOS_SEED:-}" \
+  DENO_DIR='Z:\root\deno-dir' NO_COLOR=1 WINPIPE_UNDER_WINE=1 WINPIPE_NODE="Z:\opt\winpipe\node-$NODE_VER\bin\node.exe" WINPIPE_BUN="Z:\opt\winpipe\bun-$BUN_VER\bin\bun.exe" WINPIPE_DENO="Z:\opt\winpipe\deno-$DENO_VER\deno.exe" WINPIPE_DEMO_MIB="${WINPIPE_DEMO_MIB:-}" CI="${CI:-}" WINPIPE_BENCH_MIB="${WINPIPE_BENCH_MIB:-}" WINPIPE_BENCH_ROUNDS="${WINPIPE_BENCH_ROUNDS:-}" WINPIPE_BENCH_CHUNKS="${WINPIPE_BENCH_CHUNKS:-}" WINPIPE_BENCH_HTTP_CONNS="${WINPIPE_BENCH_HTTP_CONNS:-}" WINPIPE_BENCH_HTTP_SECONDS="${WINPIPE_BENCH_HTTP_SECONDS:-}" WINPIPE_CHAOS_SECONDS="${WINPIPE_CHAOS_SECONDS:-}" WINPIPE_CHAOS_SEED="${WINPIPE_CHAOS_SEED:-}" \
   /bin/sh -c 'cd /winpipe && exec /usr/lib/wine/wine64 "$0" "$@" >"'"$inner_out"'/stdout" 2>"'"$inner_out"'/stderr"' \
   "$exe" "$@"
 [ $rc = 124 ] && echo "[wine.sh] $tool $* timed out after ${WINPIPE_TIMEOUT:-1800} s" >&2

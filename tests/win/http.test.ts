@@ -107,7 +107,9 @@ test("slowloris on a pipe: a trickled head gets 408 at headersTimeout, an idle c
     conn.writer!.addEventListener("error", () => {}); // the server cut it off
     let out = "";
     try {
-      for await (const chunk of conn.readable) out += new TextDecoder().decode(chunk);
+      for await (const chunk of conn.readable as unknown as AsyncIterable<Uint8Array>) {
+        out += new TextDecoder().decode(chunk);
+      }
     } catch {
       // the end, however it came
     } finally {
@@ -147,7 +149,9 @@ test("malformed requests on a pipe get 400 and the connection's end, oversized h
     conn.writer!.write(bytes);
     let out = "";
     try {
-      for await (const chunk of conn.readable) out += new TextDecoder().decode(chunk);
+      for await (const chunk of conn.readable as unknown as AsyncIterable<Uint8Array>) {
+        out += new TextDecoder().decode(chunk);
+      }
     } catch {
       // the end, however it came
     }
