@@ -35,7 +35,7 @@ import {
 } from "./options.ts";
 import { MAX_BLOCK, WriteQueue } from "./queue.ts";
 import { CANCEL_WAIT_MS, longTimeout, settlesWithin, type Timer } from "./timeouts.ts";
-import { overSlice } from "./turns.ts";
+import { later, overSlice } from "./turns.ts";
 import { pipeWritable } from "./writable.ts";
 
 /** Options for a {@link PipeWriter}. */
@@ -758,10 +758,10 @@ export class PipeWriter extends EventTarget {
       this.#progressed(written);
       if (!this.#yielding && overSlice()) {
         this.#yielding = true;
-        setTimeout(() => {
+        later(() => {
           this.#yielding = false;
           this.#startNext();
-        }, 0);
+        });
       }
       this.#startNext();
     });

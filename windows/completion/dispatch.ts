@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { overSlice } from "../../core/turns.ts";
+import { later, overSlice } from "../../core/turns.ts";
 import type { Native, NativeCallback } from "../../ffi/kernel32.ts";
 
 /** Where a completion goes: a bound pipe. */
@@ -39,7 +39,7 @@ export function acquireCallback(nat: Native): { callback: NativeCallback; contex
     // Past the slice, completions wait (in order) for a later turn, so that a stream of them
     // does not hold timers off (core/turns.ts). Returning at once also frees the pool thread.
     if (deferred.length > 0 || overSlice()) {
-      if (deferred.push(context, overlapped, ioResult, bytes) === 4) setTimeout(drain, 0);
+      if (deferred.push(context, overlapped, ioResult, bytes) === 4) later(drain);
       return;
     }
     deliver(context, overlapped, ioResult, bytes);
@@ -99,7 +99,7 @@ function drain(): void {
     if (overSlice()) break;
   }
   deferred.splice(0, i);
-  if (deferred.length > 0) setTimeout(drain, 0);
+  if (deferred.length > 0) later(drain);
 }
 
 /** One completion to its pipe, on the JS thread. */
