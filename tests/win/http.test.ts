@@ -9,6 +9,7 @@ import process from "node:process";
 import { test } from "node:test";
 import { HttpClient, serve } from "../../http/mod.ts";
 import { connect } from "../../mod.ts";
+import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { sleep, uniqueName, within } from "./server_end.ts";
 
 const node = process.env.WINPIPE_NODE || "node";
@@ -177,6 +178,26 @@ test("malformed requests on a pipe get 400 and the connection's end, oversized h
     const client = new HttpClient(name);
     assert.equal(await (await client.fetch("/")).text(), "fine", "and it still serves");
     await client.close();
+  } finally {
+    await within(10_000, server.shutdown(), "shutdown()");
+  }
+});
+
+test("1000 requests on a pipe leave the process's handles where they were", async () => {
+  const name = uniqueName("http-handles");
+  const server = serve(name, () => new Response("ok"));
+  try {
+    const round = async (n: number) => {
+      const client = new HttpClient(name);
+      for (let i = 0; i < n; i++) {
+        assert.equal(await (await client.fetch(`/${i}`)).text(), "ok");
+      }
+      await client.close();
+    };
+    await round(20); // the runtime's own handles, made once
+    const before = await settledSnapshot();
+    await within(120_000, round(1000), "1000 requests");
+    await assertHandlesBack(before, "after 1000 requests", 5_000);
   } finally {
     await within(10_000, server.shutdown(), "shutdown()");
   }
