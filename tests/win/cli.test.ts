@@ -459,7 +459,7 @@ test("relay --exit-on-stdin-eof delivers the replies already in the pipe", async
   const replied = new Promise<void>((r) => (onReplied = r));
   const serving = (async () => {
     const conn = (await server.accept())!;
-    const request = await readLine(conn);
+    await readLine(conn); // the request, read before the reply
     conn.writer!.write(reply.subarray(0, 4096));
     await firstOut;
     conn.writer!.write(reply.subarray(4096));

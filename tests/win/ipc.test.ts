@@ -11,7 +11,7 @@ import type {
 } from "node:stream/web";
 import { test } from "node:test";
 import { native } from "../../ffi/runtime.ts";
-import { connect, listen, PipeConnection, PipeError } from "../../mod.ts";
+import { connect, listen, type PipeConnection, PipeError } from "../../mod.ts";
 import { pipeLocalInformation } from "../../windows/pipe_info.ts";
 import { currentUserSid, takeLocalWideString } from "../../windows/security_descriptor.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
@@ -119,7 +119,7 @@ test("our client and our server: bytes both ways, byte-exact", async () => {
 });
 
 test("peerProcessId is the other end's process", async () => {
-  const { server, client, conn, close } = await pair("pid");
+  const { client, conn, close } = await pair("pid");
   const me = native().kernel32.GetCurrentProcessId();
   assert.equal(client.peerProcessId, me);
   assert.equal(conn.peerProcessId, me);
@@ -162,7 +162,7 @@ test("a second listen on the same name fails clearly (FILE_FLAG_FIRST_PIPE_INSTA
 });
 
 test("message mode end to end: one write is one message, reads yield whole messages", async () => {
-  const { server, client, conn, close } = await pair("msg", {
+  const { client, conn, close } = await pair("msg", {
     server: { messageMode: true },
     client: { messageMode: true, readSize: 1000 },
   });
@@ -226,7 +226,7 @@ test("a readable asked for after close() has ended: a read, and a Duplex.fromWeb
 });
 
 test("BYOB readers work", async () => {
-  const { server, client, conn, close } = await pair("byob");
+  const { client, conn, close } = await pair("byob");
   conn.writer!.write(pattern.at(0, 10_000));
   const r = client.readable.getReader({ mode: "byob" });
   let got = 0;
@@ -315,7 +315,7 @@ test("the reader's cancel loses nothing: delivered + handed back + still in the 
 });
 
 test("close() flushes: everything written reaches a peer that reads only after the close", async () => {
-  const { server, client, conn, close } = await pair("flushclose");
+  const { server, client, conn } = await pair("flushclose");
   conn.writer!.write(pattern.at(0, 48 * 1024)); // fits the 64 KiB buffer: completes at once
   await conn.close(); // the server side closes without DisconnectNamedPipe
   const got = await within(5_000, readAll(client.readable));
@@ -434,7 +434,7 @@ test("100 concurrent connections, each moving 1 MiB both ways: no cross-talk, no
 
 /** Impersonates the client of a server connection on this thread; returns the level, reverted. */
 async function impersonationLevel(): Promise<number> {
-  const { server, client, conn, close } = await pair("imp");
+  const { client, conn, close } = await pair("imp");
   client.writer!.write("x"); // the server must read before it may impersonate
   const r = conn.readable.getReader();
   await r.read();
@@ -514,7 +514,7 @@ function namedPipeType(handle: bigint): number {
 }
 
 async function pipeTypeOf(options: Parameters<typeof listen>[1]): Promise<number> {
-  const { server, client, conn, close } = await pair("ptype", {
+  const { conn, close } = await pair("ptype", {
     server: options,
     client: { messageMode: options?.messageMode },
   });
