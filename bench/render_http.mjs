@@ -14,15 +14,10 @@ const median = (xs) => {
     : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** The section (its `## ` heading first) and the guard `npm run bench` prints. */
-export function renderHttp(http) {
-  const os = http.platform === "darwin"
-    ? "macOS"
-    : http.platform === "linux"
-    ? "Linux"
-    : http.platform;
-  const stats = http.impls.map((impl) => {
-    const mine = http.results.filter((r) => r.impl === impl.name);
+/** Per server: the median, min and max of its rounds, its reconnects, and its failures. */
+function statsOf({ impls, results }) {
+  return impls.map((impl) => {
+    const mine = results.filter((r) => r.impl === impl.name);
     const values = mine.filter((r) => r.value !== undefined).map((r) => r.value);
     return {
       ...impl,
@@ -33,6 +28,16 @@ export function renderHttp(http) {
       errors: mine.filter((r) => r.error).map((r) => r.error),
     };
   });
+}
+
+/** The section (its `## ` heading first) and the guard `npm run bench` prints. */
+export function renderHttp(http) {
+  const os = http.platform === "darwin"
+    ? "macOS"
+    : http.platform === "linux"
+    ? "Linux"
+    : http.platform;
+  const stats = statsOf(http);
   const peers = stats.filter((s) => s.kind !== "winpipe" && s.median !== undefined);
   const best = peers.reduce((a, b) => (b.median > a.median ? b : a), peers[0]);
   const fmt = (v) => (v === undefined ? "failed" : Math.round(v).toLocaleString("en-US"));
@@ -109,17 +114,7 @@ export function renderHttp(http) {
 
 /** The Wine table: each server's median, and its ratio to Node's http on a pipe. */
 function wineTable(wine) {
-  const stats = wine.impls.map((impl) => {
-    const mine = wine.results.filter((r) => r.impl === impl.name);
-    const values = mine.filter((r) => r.value !== undefined).map((r) => r.value);
-    return {
-      ...impl,
-      median: median(values),
-      min: values.length ? Math.min(...values) : undefined,
-      max: values.length ? Math.max(...values) : undefined,
-      errors: mine.filter((r) => r.error).map((r) => r.error),
-    };
-  });
+  const stats = statsOf(wine);
   const node = stats.find((s) => s.kind === "node");
   const fmt = (v) => (v === undefined ? "failed" : Math.round(v).toLocaleString("en-US"));
   const ratio = (s) => (s.median && node?.median ? s.median / node.median : undefined);

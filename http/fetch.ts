@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { Agent, type IncomingMessage, request as httpRequest } from "node:http";
+import {
+  Agent,
+  type ClientRequest,
+  type IncomingMessage,
+  request as httpRequest,
+  type RequestOptions,
+} from "node:http";
 import type { Socket } from "node:net";
 import { type Duplex, Readable } from "node:stream";
 import { connect, type ConnectOptions } from "../core/connection.ts";
@@ -84,45 +90,10 @@ export class HttpClient {
    * ```
    */
   fetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
-    const request = input instanceof Request
-      ? new Request(input, init)
-      : new Request(new URL(String(input), "http://localhost"), init);
-    const url = new URL(request.url);
-    const headers: Record<string, string | string[]> = {};
-    request.headers.forEach((v, k) => (headers[k] = v));
-    headers.host ??= url.host || "localhost";
+    const { request, options } = prepare(input, init);
     return new Promise<Response>((resolve, reject) => {
-      const signal = request.signal;
-      if (signal.aborted) return reject(signal.reason);
-      const req = httpRequest({
-        agent: this.#agent,
-        method: request.method,
-        path: url.pathname + url.search,
-        headers,
-      }, (res) => resolve(responseOf(res, request.method)));
-      const onAbort = () => req.destroy(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      req.on("close", () => signal.removeEventListener("abort", onAbort));
-      req.on("error", (e) => reject(signal.aborted ? signal.reason : e));
-      if (!request.body) {
-        req.end();
-        return;
-      }
-      void (async () => {
-        const reader = request.body!.getReader();
-        try {
-          for (;;) {
-            const r = await reader.read();
-            if (r.done) break;
-            if (!req.write(r.value)) await drainOrClose(req);
-            if (req.destroyed) throw new Error("the request was ended");
-          }
-          req.end();
-        } catch (e) {
-          req.destroy(e as Error);
-          await reader.cancel(e).catch(() => {});
-        }
-      })();
+      this.#send(request, options, reject)?.req
+        .on("response", (res) => resolve(responseOf(res, request.method)));
     });
   }
 
@@ -131,6 +102,8 @@ export class HttpClient {
    * connection: Docker's hijacked streams for `attach` and `exec`, or any protocol that follows
    * HTTP on the same connection. `Connection: Upgrade` is sent, and `Upgrade: tcp` unless
    * `init.headers` names another protocol. The connection leaves the pool for good.
+   * It waits for a connection (at most `connect.timeout`, 5 s unless set) and then for the
+   * server's answer, as long as the server takes: bound that with `init.signal`.
    *
    * @throws {TypeError} for a malformed input; rejects with {@link HttpUpgradeError} when the
    * server answers with anything but 101 (its response, body included, is on the error), with
@@ -147,50 +120,61 @@ export class HttpClient {
    * ```
    */
   upgrade(input: string | URL | Request, init: RequestInit = {}): Promise<UpgradedConnection> {
-    const request = input instanceof Request
-      ? new Request(input, init)
-      : new Request(new URL(String(input), "http://localhost"), init);
-    const url = new URL(request.url);
-    const headers: Record<string, string | string[]> = {};
-    request.headers.forEach((v, k) => (headers[k] = v));
-    headers.host ??= url.host || "localhost";
-    headers.connection = "Upgrade";
-    headers.upgrade ??= "tcp";
+    const { request, options } = prepare(input, init, true);
     return new Promise<UpgradedConnection>((resolve, reject) => {
-      const signal = request.signal;
-      if (signal.aborted) return reject(signal.reason);
-      const req = httpRequest({
-        agent: this.#agent,
-        method: request.method,
-        path: url.pathname + url.search,
-        headers,
-      });
-      const onAbort = () => req.destroy(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      req.on("close", () => signal.removeEventListener("abort", onAbort));
-      req.on("error", (e) => reject(signal.aborted ? signal.reason : e));
-      req.on("response", (res) => {
+      const sent = this.#send(request, options, reject);
+      if (!sent) return;
+      sent.req.on("response", (res) => {
         // Not upgraded: the answer, body and all, goes with the error.
-        const response = responseOf(res, request.method);
-        reject(new HttpUpgradeError(response));
+        reject(new HttpUpgradeError(responseOf(res, request.method)));
       });
-      req.on("upgrade", (res: IncomingMessage, socket: Duplex, head: Uint8Array) => {
-        signal.removeEventListener("abort", onAbort);
+      sent.req.on("upgrade", (res: IncomingMessage, socket: Duplex, head: Uint8Array) => {
+        sent.unhook(); // the signal was for the request; the connection is the caller's now
         resolve(upgraded(headersOf(res), socket, head));
       });
-      void (async () => {
-        try {
-          if (request.body) {
-            for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
-              if (!req.write(chunk)) await drainOrClose(req);
-            }
-          }
-          req.end();
-        } catch (e) {
-          req.destroy(e as Error);
-        }
-      })();
     });
+  }
+
+  /**
+   * Sends `request` through node:http on this client's pool, its body streamed, and its
+   * `signal` wired to end it; failures go to `reject`. Undefined when the signal has aborted.
+   */
+  #send(
+    request: Request,
+    options: RequestOptions,
+    reject: (e: unknown) => void,
+  ): { req: ClientRequest; unhook: () => void } | undefined {
+    const signal = request.signal;
+    if (signal.aborted) {
+      reject(signal.reason);
+      return undefined;
+    }
+    const req = httpRequest({ ...options, agent: this.#agent });
+    const onAbort = () => req.destroy(signal.reason);
+    const unhook = () => signal.removeEventListener("abort", onAbort);
+    signal.addEventListener("abort", onAbort, { once: true });
+    req.on("close", unhook);
+    req.on("error", (e) => reject(signal.aborted ? signal.reason : e));
+    if (!request.body) {
+      req.end();
+      return { req, unhook };
+    }
+    void (async () => {
+      const reader = request.body!.getReader();
+      try {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          if (!req.write(r.value)) await drainOrClose(req);
+          if (req.destroyed) throw new Error("the request was ended");
+        }
+        req.end();
+      } catch (e) {
+        req.destroy(e as Error);
+        await reader.cancel(e).catch(() => {});
+      }
+    })();
+    return { req, unhook };
   }
 
   /** Closes every connection of the pool at once; requests in flight fail. Resolves at once. */
@@ -203,6 +187,30 @@ export class HttpClient {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The `Request` for `input` and `init` (a malformed one throws its `TypeError` here, at the
+ * call), and node:http's options for it; an upgrade asks for one (`Upgrade: tcp` by default).
+ */
+function prepare(
+  input: string | URL | Request,
+  init: RequestInit,
+  upgrade = false,
+): { request: Request; options: RequestOptions } {
+  const request = input instanceof Request
+    ? new Request(input, init)
+    : new Request(new URL(String(input), "http://localhost"), init);
+  const url = new URL(request.url);
+  const headers: Record<string, string> = {};
+  request.headers.forEach((v, k) => (headers[k] = v));
+  headers.host ??= url.host || "localhost";
+  if (upgrade) {
+    headers.connection = "Upgrade";
+    headers.upgrade ??= "tcp";
+  }
+  const options = { method: request.method, path: url.pathname + url.search, headers };
+  return { request, options };
 }
 
 /** A node:http message's headers, repeated ones kept apart. */
@@ -267,9 +275,17 @@ export interface UpgradedConnection {
   readonly headers: Headers;
   /** What the server sends from now on (the bytes that came behind the 101 first). */
   readonly readable: ReadableStream<Uint8Array>;
-  /** What goes to the server; closing it half-closes where the endpoint can (a Unix socket). */
+  /**
+   * What goes to the server; closing it half-closes where the endpoint can (a Unix socket). A
+   * write resolves once its bytes are queued below the connection's high-water mark: against a
+   * server that stops reading it waits until `close()`, and then rejects.
+   */
   readonly writable: WritableStream<Uint8Array>;
-  /** Closes the connection both ways. */
+  /**
+   * Closes the connection both ways, and resolves once it is closed: what was written is
+   * flushed first, for at most the connection's `closeTimeout` (30 s unless `connect` sets it)
+   * when the server stops reading. Never rejects.
+   */
   close(): Promise<void>;
 }
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { HttpClient, serve } from "../../http/mod.ts";
-import { connect } from "../../mod.ts";
+import { connect, type PipeConnection } from "../../mod.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { sleep, uniqueName, within } from "./server_end.ts";
 
@@ -91,6 +91,24 @@ test("HttpClient against Node for Windows' http server on a pipe", async () => {
   }
 });
 
+/**
+ * What `conn` reads until the server ends it (a pipe has no half-close: the end is the server's
+ * close), as text; then closes it. The server may cut the connection off mid-write.
+ */
+async function readToEnd(conn: PipeConnection): Promise<string> {
+  conn.writer!.addEventListener("error", () => {}); // the server cut it off
+  let out = "";
+  try {
+    for await (const chunk of conn.readable as unknown as AsyncIterable<Uint8Array>) {
+      out += new TextDecoder().decode(chunk);
+    }
+  } catch {
+    // the end, however it came
+  }
+  await conn.close().catch(() => {});
+  return out;
+}
+
 test("slowloris on a pipe: a trickled head gets 408 at headersTimeout, an idle connection closes at keepAliveTimeout", async () => {
   const name = uniqueName("http-slow");
   const server = serve(name, () => new Response("fine"), {
@@ -105,20 +123,8 @@ test("slowloris on a pipe: a trickled head gets 408 at headersTimeout, an idle c
     const timer = setInterval(() => {
       if (sent < head.length) conn.writer!.write(head[sent++]);
     }, 50);
-    conn.writer!.addEventListener("error", () => {}); // the server cut it off
-    let out = "";
-    try {
-      for await (const chunk of conn.readable as unknown as AsyncIterable<Uint8Array>) {
-        out += new TextDecoder().decode(chunk);
-      }
-    } catch {
-      // the end, however it came
-    } finally {
-      clearInterval(timer);
-    }
-    const ms = performance.now() - start;
-    await conn.close().catch(() => {});
-    return { out, ms, sent };
+    const out = await readToEnd(conn).finally(() => clearInterval(timer));
+    return { out, ms: performance.now() - start, sent };
   };
   try {
     const head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + "a".repeat(200) + "\r\n\r\n";
@@ -146,18 +152,8 @@ test("malformed requests on a pipe get 400 and the connection's end, oversized h
   /** Sends `bytes` and reads until the server ends the connection (a pipe has no half-close). */
   const raw = async (bytes: string) => {
     const conn = await connect(name);
-    conn.writer!.addEventListener("error", () => {});
     conn.writer!.write(bytes);
-    let out = "";
-    try {
-      for await (const chunk of conn.readable as unknown as AsyncIterable<Uint8Array>) {
-        out += new TextDecoder().decode(chunk);
-      }
-    } catch {
-      // the end, however it came
-    }
-    await conn.close().catch(() => {});
-    return out;
+    return await readToEnd(conn);
   };
   try {
     const corpus = [
