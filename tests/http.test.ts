@@ -582,3 +582,35 @@ test(
     void server;
   },
 );
+
+test(
+  "upgrade(): against a server that stops reading, a write waits and close() ends within closeTimeout",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("deaf");
+    // Upgrades, then never reads again.
+    const code = `require("http").createServer().on("upgrade", (q, s) => {
+    s.write("HTTP/1.1 101 UPGRADED\\r\\nConnection: Upgrade\\r\\nUpgrade: tcp\\r\\n\\r\\n"); s.pause();
+  }).listen(process.argv[1], () => console.log("ready"));`;
+    const child = spawn("node", ["-e", code, path], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
+      await using client = new HttpClient(path, { connect: { closeTimeout: 500 } });
+      const up = await client.upgrade("/deaf", { method: "POST" });
+      const w = up.writable.getWriter();
+      let settled = false;
+      const writing = w.write(new Uint8Array(16 << 20)).finally(() => (settled = true));
+      writing.catch(() => {});
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(settled, false, "16 MiB cannot be queued below the mark of a deaf peer");
+      const t0 = performance.now();
+      await within(5_000, up.close(), "close() against a server that stops reading");
+      assert.ok(performance.now() - t0 >= 400, "close() flushed for its closeTimeout first");
+      await assert.rejects(within(5_000, writing, "the pending write"));
+    } finally {
+      child.kill();
+    }
+  },
+);
