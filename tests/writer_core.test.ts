@@ -113,6 +113,25 @@ test("byteswritten carries the byte count of each completion", async () => {
   assert.deepEqual(counts, [7, 3]);
 });
 
+test("byteswritten, made only once a listener is added, counts from then on; drain is unaffected", async () => {
+  const { channel, writer } = fakeWriter({ highWaterMark: 10 });
+  const dispatched: string[] = [];
+  writer.dispatchEvent = (e: Event) => {
+    dispatched.push(e.type);
+    return EventTarget.prototype.dispatchEvent.call(writer, e);
+  };
+  writer.addEventListener("drain", () => {});
+  writer.write(new Uint8Array(12)); // over the mark
+  await channel.drain();
+  assert.deepEqual(dispatched, ["drain"]); // no byteswritten listener: none made
+  const counts: number[] = [];
+  writer.addEventListener("byteswritten", (e) => counts.push((e as CustomEvent<number>).detail));
+  writer.write(new Uint8Array(5));
+  await channel.drain();
+  assert.deepEqual(counts, [5]);
+  assert.deepEqual(dispatched, ["drain", "byteswritten"]);
+});
+
 test("an empty chunk is a no-op", async () => {
   const { channel, writer } = fakeWriter();
   assert.equal(writer.write(new Uint8Array(0)), true);
