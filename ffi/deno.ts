@@ -120,36 +120,48 @@ export function loadDeno(): Native {
             Number(bytes),
           ),
       );
-      // threadSafe() refs the callback once; it stays ref'ed until close(). While a completion
-      // is owed, a watchdog timer also wakes the event loop every WATCHDOG_MS: measured here,
-      // a pool thread's call into JS occasionally fails to wake Deno's event loop, and then
-      // waits for an unrelated wake-up (~30 s under `deno test`, one stall in a few thousand).
-      // The timer re-arms itself from its own tick while something is owed; an operation never
-      // touches it (a timer set and cleared per operation was a quarter of the JS time of a
-      // round trip, profiled).
+      // threadSafe() refs the callback once; it stays ref'ed until close(). While completions
+      // are owed, a watchdog also wakes the event loop every WATCHDOG_MS: measured here, a pool
+      // thread's call into JS occasionally fails to wake Deno's event loop, and then waits for an
+      // unrelated wake-up (~30 s under `deno test`, one stall in a few thousand). It is one
+      // interval timer, made when something is first owed and cleared after WATCHDOG_IDLE_AFTER_MS
+      // with nothing owed; an operation never touches it (a timer set and cleared per operation,
+      // then re-armed per tick, was a quarter of a round trip's JS time, profiled: Deno's timers
+      // are costly to make).
       let owed = 0;
       let completions = 0;
       let seen = 0; // completions at the last tick
-      let quietMs = 0; // since the last completion, as the ticks count it
+      let quietMs = 0; // since the last completion, or since nothing was owed, as ticks count it
       let period = WATCHDOG_MS;
       let watchdog: number | undefined;
       let kept = true; // unref() makes both the callback and the watchdog let the process end
-      const arm = (ms: number) => {
+      const start = (ms: number) => {
         period = ms;
-        watchdog = setTimeout(tick, ms) as unknown as number;
+        watchdog = setInterval(tick, ms) as unknown as number;
         if (!kept) D.unrefTimer(watchdog);
       };
-      const tick = () => {
+      const stop = () => {
+        clearInterval(watchdog);
         watchdog = undefined;
-        if (owed === 0) return; // the next owe() arms it again
+      };
+      const restart = (ms: number) => {
+        if (period === ms) return;
+        stop();
+        start(ms);
+      };
+      const tick = () => {
         if (completions !== seen) {
           seen = completions;
           quietMs = 0;
-        } else {
-          quietMs += period;
+          // Busy again after a quiet spell: wake often.
+          restart(WATCHDOG_MS);
+          return;
         }
-        // Busy: wake often. Idle for a while (a read waiting for a peer): back off.
-        arm(quietMs >= WATCHDOG_IDLE_AFTER_MS ? WATCHDOG_IDLE_MS : WATCHDOG_MS);
+        quietMs += period;
+        if (quietMs < WATCHDOG_IDLE_AFTER_MS) return;
+        if (owed === 0) stop(); // the next owe() makes it again
+        // A read waiting for a peer: back off.
+        else restart(WATCHDOG_IDLE_MS);
       };
       return {
         address: BigInt(D.UnsafePointer.value(cb.pointer)),
@@ -157,7 +169,7 @@ export function loadDeno(): Native {
           if (owed++ === 0 && watchdog === undefined) {
             seen = completions;
             quietMs = 0;
-            arm(WATCHDOG_MS);
+            start(WATCHDOG_MS);
           }
         },
         paid() {
@@ -165,8 +177,7 @@ export function loadDeno(): Native {
           owed--;
         },
         close() {
-          clearTimeout(watchdog);
-          watchdog = undefined;
+          stop();
           cb.close();
         },
         unref() {
