@@ -281,24 +281,6 @@ export class PipeWriter extends EventTarget {
    * await w.close();
    * ```
    */
-  /**
-   * `EventTarget.addEventListener`; a `byteswritten` listener also turns that event on (it is
-   * not made while nobody listens).
-   *
-   * @example
-   * ```ts
-   * w.addEventListener("byteswritten", (e) => progress((e as CustomEvent<number>).detail));
-   * ```
-   */
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    if (type === "byteswritten") this.#progressHeard = true;
-    super.addEventListener(type, listener, options);
-  }
-
   static async open(name: string, options: PipeWriterOpenOptions = {}): Promise<PipeWriter> {
     const where = "PipeWriter.open()";
     const o = optionsObject(options, where);
@@ -357,6 +339,24 @@ export class PipeWriter extends EventTarget {
   /** The first failure, or null. */
   get error(): PipeError | null {
     return this.#error;
+  }
+
+  /**
+   * `EventTarget.addEventListener`; a `byteswritten` listener also turns that event on (it is
+   * not made while nobody listens).
+   *
+   * @example
+   * ```ts
+   * w.addEventListener("byteswritten", (e) => progress((e as CustomEvent<number>).detail));
+   * ```
+   */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    if (type === "byteswritten") this.#progressHeard = true;
+    super.addEventListener(type, listener, options);
   }
 
   /** The pipe's name, when it was opened by name. */

@@ -132,7 +132,7 @@ test("byteswritten, made only once a listener is added, counts from then on; dra
   assert.deepEqual(dispatched, ["drain", "byteswritten"]);
 });
 
-test("an empty chunk is a no-op", async () => {
+test("an empty chunk is a no-op", () => {
   const { channel, writer } = fakeWriter();
   assert.equal(writer.write(new Uint8Array(0)), true);
   assert.equal(writer.write(""), true);
@@ -164,7 +164,7 @@ test("bad chunks are a TypeError and lose nothing already queued", async () => {
   assert.deepEqual(channel.received, [1]);
 });
 
-test("bad options are a TypeError", async () => {
+test("bad options are a TypeError", () => {
   for (const highWaterMark of [0, -1, 1.5, NaN, "64" as never]) {
     assert.throws(() => fakeWriter({ highWaterMark }), TypeError);
   }
@@ -362,7 +362,7 @@ test("close() flushes, then releases, once; the close event fires once", async (
   assert.deepEqual(events, ["byteswritten", "close"]);
 });
 
-test("write after close throws a PipeError and queues nothing", async () => {
+test("write after close throws a PipeError and queues nothing", () => {
   const { channel, writer } = fakeWriter();
   void writer.close();
   assert.throws(() => writer.write(bytes(1)), (e: unknown) => {
@@ -395,7 +395,7 @@ test("await using closes the writer", async () => {
   assert.deepEqual(channel.received, [4]);
 });
 
-test("flushSync writes everything synchronously and returns true", async () => {
+test("flushSync writes everything synchronously and returns true", () => {
   const { channel, writer } = fakeWriter({ maxBlock: 1024 });
   writer.write(new Uint8Array(5000).fill(3));
   assert.equal(writer.flushSync(1000), true);
@@ -525,7 +525,7 @@ test("writable: abort() is stop()", async () => {
   assert.equal(channel.released, true);
 });
 
-test("the constructor is not public", async () => {
+test("the constructor is not public", () => {
   const { writer } = fakeWriter();
   const Ctor = writer.constructor as new(...a: unknown[]) => unknown;
   assert.throws(() => new Ctor(), TypeError);
@@ -614,7 +614,7 @@ test("a synchronous failure with any code fails the writer once", async () => {
   }
 });
 
-test("a failure that is not the write's own names its call (GetOverlappedResultEx)", async () => {
+test("a failure that is not the write's own names its call (GetOverlappedResultEx)", () => {
   const { channel, writer } = fakeWriter();
   writer.write(bytes(1));
   const real = channel.waitWrite.bind(channel);
