@@ -167,3 +167,23 @@ test("a PipeReader over a caller's handle (not owned) still reads everything thr
   native().kernel32.CloseHandle(handle);
   await server.close();
 });
+
+test("addressOf gives each view's own address, for every view of a buffer and after the buffer's first", () => {
+  // Deno's adapter reads a buffer's address once and adds each view's offset: checked through
+  // the memory itself, for views at several offsets of one buffer, asked for in any order.
+  const nat = native();
+  const buffer = new ArrayBuffer(64);
+  new Uint8Array(buffer).forEach((_, i, a) => (a[i] = i));
+  for (const offset of [0, 8, 40, 8, 0, 63]) {
+    const seen = new Uint8Array(1);
+    nat.copyFrom(nat.addressOf(new Uint8Array(buffer, offset)), seen);
+    assert.equal(seen[0], offset, `the view at offset ${offset}`);
+  }
+  // A view of a small typed array's own buffer, made before and after its buffer is taken.
+  const small = new Uint8Array([7, 8, 9, 10]);
+  const seen = new Uint8Array(1);
+  nat.copyFrom(nat.addressOf(small.subarray(2)), seen);
+  assert.equal(seen[0], 9);
+  nat.copyFrom(nat.addressOf(small.subarray(1)), seen);
+  assert.equal(seen[0], 8);
+});
