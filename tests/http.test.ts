@@ -391,31 +391,43 @@ test(
       assert.equal(refused.response.status, 404);
       assert.deepEqual(await refused.response.json(), { message: "No such container: nope" });
       const id = (await (await client.fetch("/containers/json")).json())[0].Id;
-      const up = await client.upgrade(`/containers/${id}/attach?stream=1&stdin=1`, {
+      // logs=1: a frame follows the 101's head in the same write, so the bytes read past the
+      // head must reach the stream too.
+      const up = await client.upgrade(`/containers/${id}/attach?stream=1&stdin=1&logs=1`, {
         method: "POST",
       });
       assert.equal(up.status, 101);
       assert.equal(up.headers.get("content-type"), "application/vnd.docker.raw-stream");
       const w = up.writable.getWriter();
       const reader = up.readable.getReader();
-      // 256 KiB through the hijacked connection, framed back: every byte, in order.
+      // 256 KiB through the hijacked connection, framed back: every byte, in order, after the
+      // earlier output.
       const sent = new Uint8Array(256 * 1024).map((_, i) => (i * 7) & 0xff);
       void w.write(sent);
+      const earlier = new TextEncoder().encode("earlier output\n");
+      const want = new Uint8Array([...earlier, ...sent]);
       const got: number[] = [];
       let buffered = new Uint8Array(0);
-      while (got.length < sent.length) {
-        const r = await reader.read();
-        assert.ok(!r.done, `the stream ended after ${got.length} bytes`);
-        buffered = new Uint8Array([...buffered, ...r.value]);
-        while (buffered.length >= 8) {
-          const size = new DataView(buffered.buffer).getUint32(4);
-          if (buffered.length < 8 + size) break;
-          assert.equal(buffered[0], 1, "stdout");
-          got.push(...buffered.subarray(8, 8 + size));
-          buffered = buffered.slice(8 + size);
-        }
-      }
-      assert.deepEqual(new Uint8Array(got), sent);
+      // Bounded: a lost byte would otherwise leave the read waiting for ever.
+      await within(
+        10_000,
+        (async () => {
+          while (got.length < want.length) {
+            const r = await reader.read();
+            assert.ok(!r.done, `the stream ended after ${got.length} bytes`);
+            buffered = new Uint8Array([...buffered, ...r.value]);
+            while (buffered.length >= 8) {
+              const size = new DataView(buffered.buffer).getUint32(4);
+              if (buffered.length < 8 + size) break;
+              assert.equal(buffered[0], 1, "stdout");
+              got.push(...buffered.subarray(8, 8 + size));
+              buffered = buffered.slice(8 + size);
+            }
+          }
+        })(),
+        "the earlier output and the 256 KiB, framed back",
+      );
+      assert.deepEqual(new Uint8Array(got), want);
       await up.close();
     } finally {
       child.kill();

@@ -6,7 +6,8 @@
 //   GET  /version                    the engine's version, as Docker's JSON
 //   GET  /containers/json            one running container
 //   POST /containers/{id}/attach     101 UPGRADED, then Docker's multiplexed stream: what the
-//                                    client sends comes back on stdout (stream 1), framed
+//                                    client sends comes back on stdout (stream 1), framed; with
+//                                    logs=1, "earlier output" first, in the 101's own write
 //   anything else                    404 with Docker's {"message": ...}
 import http from "node:http";
 
@@ -49,19 +50,26 @@ server.on("upgrade", (req, socket) => {
     );
     return;
   }
-  socket.write(
-    "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-      + "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
-  );
-  socket.on("data", (data) => {
-    const header = Buffer.alloc(8);
-    header[0] = 1;
-    header.writeUInt32BE(data.length, 4);
-    socket.write(Buffer.concat([header, data]));
-  });
+  const head = "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+    + "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+  // logs=1: the container's earlier output comes at once, in the same write as the 101's head,
+  // so that the client's HTTP parser reads past the head into the raw stream.
+  const logs = new URL(req.url, "http://x").searchParams.get("logs") === "1"
+    ? frame(Buffer.from("earlier output\n"))
+    : Buffer.alloc(0);
+  socket.write(Buffer.concat([Buffer.from(head), logs]));
+  socket.on("data", (data) => socket.write(frame(data)));
   socket.on("end", () => socket.end());
   socket.on("error", () => {});
   socket.on("close", () => server.close());
 });
+
+/** `data` as a frame on stdout (stream 1). */
+function frame(data) {
+  const header = Buffer.alloc(8);
+  header[0] = 1;
+  header.writeUInt32BE(data.length, 4);
+  return Buffer.concat([header, data]);
+}
 
 server.listen(endpoint, () => console.log(`listening on ${endpoint}`));
