@@ -239,7 +239,7 @@ export class PipeWriter extends EventTarget {
   #pendingEvents: Event[] = [];
   /**
    * A `byteswritten` listener was ever added: until then the event is not made (an event per
-   * write was a tenth of a round trip's JS time, profiled, and nobody could have heard it).
+   * write was 3% of a round trip's JS time, profiled, and nobody could have heard it).
    */
   #progressHeard = false;
   #writable: WritableStream<Uint8Array> | undefined;

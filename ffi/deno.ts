@@ -88,7 +88,7 @@ export function loadDeno(): Native {
     ntdll: () => (ntdll ??= bindDeno("ntdll.dll", ntdllSymbols)),
     addressOf(view) {
       // Each buffer's address once: the writer's blocks and the reader's buffer are used again
-      // and again, and `UnsafePointer.of` is a call into the runtime (7% of a round trip's JS
+      // and again, and `UnsafePointer.of` is a call into the runtime (5% of a round trip's JS
       // time, profiled). An `ArrayBuffer`'s memory never moves (taking `.buffer` moves a small
       // typed array's data off the V8 heap for good, before the address is read); a detached or
       // shrunk buffer's views are empty, and an empty view's address is never asked for.
@@ -126,7 +126,7 @@ export function loadDeno(): Native {
       // unrelated wake-up (~30 s under `deno test`, one stall in a few thousand). It is one
       // interval timer, made when something is first owed and cleared after WATCHDOG_IDLE_AFTER_MS
       // with nothing owed; an operation never touches it (a timer set and cleared per operation,
-      // then re-armed per tick, was a quarter of a round trip's JS time, profiled: Deno's timers
+      // then re-armed per tick, was a sixth of a round trip's JS time, profiled: Deno's timers
       // are costly to make).
       let owed = 0;
       let completions = 0;
