@@ -30,6 +30,33 @@ function statsOf({ impls, results }) {
   });
 }
 
+/** Requests per second as the tables show them. */
+const fmt = (v) => (v === undefined ? "failed" : Math.round(v).toLocaleString("en-US"));
+
+/** The servers with failed runs, and their errors. */
+function failureLines(stats) {
+  const failures = stats.filter((s) => s.errors.length);
+  return failures.length
+    ? ["", "Failed runs:", ...failures.map((s) => `- ${s.name}: ${s.errors.join("; ")}`)]
+    : [];
+}
+
+/** The winpipe servers below the goal against `ratio` (undefined: failed), named `name(s)`. */
+function behindOf(stats, ratio, name = (s) => s.name) {
+  return stats.filter((s) => s.kind === "winpipe")
+    .filter((s) => ratio(s) === undefined || ratio(s) < HTTP_GOAL)
+    .map((s) => ({ name: name(s), ratio: ratio(s) }));
+}
+
+/** The list of `behind`, against the server named `ref`. */
+function behindLines(behind, ref) {
+  if (behind.length === 0) return [`None: every winpipe server reached ${HTTP_GOAL}× ${ref}.`];
+  return behind.map((b) =>
+    `- ${b.name}: ${b.ratio === undefined ? "failed" : `${b.ratio.toFixed(2)}×`} ${ref}`
+    + ` (goal ${HTTP_GOAL}×)`
+  );
+}
+
 /** The section (its `## ` heading first) and the guard `npm run bench` prints. */
 export function renderHttp(http) {
   const os = http.platform === "darwin"
@@ -40,7 +67,7 @@ export function renderHttp(http) {
   const stats = statsOf(http);
   const peers = stats.filter((s) => s.kind !== "winpipe" && s.median !== undefined);
   const best = peers.reduce((a, b) => (b.median > a.median ? b : a), peers[0]);
-  const fmt = (v) => (v === undefined ? "failed" : Math.round(v).toLocaleString("en-US"));
+  const ratio = (s) => (s.median && best ? s.median / best.median : undefined);
   const lines = [
     `## HTTP on Unix sockets (${os}, natively), run on ${http.date}`,
     "",
@@ -61,32 +88,19 @@ export function renderHttp(http) {
     } | min – max | reconnects |`,
     "| --- | ---: | ---: | ---: | ---: |",
     ...stats.map((s) =>
-      `| ${s.name} | ${fmt(s.median)} | ${
-        s.median && best ? (s.median / best.median).toFixed(2) + "×" : "–"
-      } | ${fmt(s.min)} – ${fmt(s.max)} | ${s.reconnects ?? "–"} |`
+      `| ${s.name} | ${fmt(s.median)} | ${ratio(s) ? ratio(s).toFixed(2) + "×" : "–"} | ${
+        fmt(s.min)
+      } – ${fmt(s.max)} | ${s.reconnects ?? "–"} |`
     ),
+    ...failureLines(stats),
   ];
-  const failures = stats.filter((s) => s.errors.length);
-  if (failures.length) {
-    lines.push("", "Failed runs:", ...failures.map((s) => `- ${s.name}: ${s.errors.join("; ")}`));
-  }
-  const behind = stats.filter((s) => s.kind === "winpipe")
-    .filter((s) => s.median === undefined || !best || s.median < HTTP_GOAL * best.median)
-    .map((s) => ({
-      name: s.name,
-      ratio: s.median && best ? s.median / best.median : undefined,
-    }));
-  lines.push("", "### Where winpipe is behind the goal (HTTP)", "");
-  if (behind.length === 0) {
-    lines.push(`None: every winpipe server reached ${HTTP_GOAL}× ${best.name}.`);
-  }
-  for (const b of behind) {
-    lines.push(
-      `- ${b.name}: ${b.ratio === undefined ? "failed" : `${b.ratio.toFixed(2)}×`} ${
-        best?.name ?? ""
-      } (goal ${HTTP_GOAL}×)`,
-    );
-  }
+  const behind = behindOf(stats, ratio);
+  lines.push(
+    "",
+    "### Where winpipe is behind the goal (HTTP)",
+    "",
+    ...behindLines(behind, best?.name ?? ""),
+  );
   let wineBehind = [];
   if (http.wine?.error) {
     lines.push("", "### Named pipes under Wine", "", `Not measured: ${http.wine.error}`);
@@ -116,7 +130,6 @@ export function renderHttp(http) {
 function wineTable(wine) {
   const stats = statsOf(wine);
   const node = stats.find((s) => s.kind === "node");
-  const fmt = (v) => (v === undefined ? "failed" : Math.round(v).toLocaleString("en-US"));
   const ratio = (s) => (s.median && node?.median ? s.median / node.median : undefined);
   const lines = [
     "### Named pipes under Wine (`bench/http_windows.ts`)",
@@ -132,23 +145,14 @@ function wineTable(wine) {
         fmt(s.min)
       } – ${fmt(s.max)} |`
     ),
+    ...failureLines(stats),
   ];
-  const failures = stats.filter((s) => s.errors.length);
-  if (failures.length) {
-    lines.push("", "Failed runs:", ...failures.map((s) => `- ${s.name}: ${s.errors.join("; ")}`));
-  }
-  const behind = stats.filter((s) => s.kind === "winpipe")
-    .filter((s) => ratio(s) === undefined || ratio(s) < HTTP_GOAL)
-    .map((s) => ({ name: `${s.name} on a pipe`, ratio: ratio(s) }));
-  lines.push("", "Where winpipe is behind the goal on pipes:", "");
-  if (behind.length === 0) {
-    lines.push(`None: every winpipe server reached ${HTTP_GOAL}× node http.`);
-  }
-  for (const b of behind) {
-    lines.push(
-      `- ${b.name}: ${b.ratio === undefined ? "failed" : `${b.ratio.toFixed(2)}×`} node http`
-        + ` (goal ${HTTP_GOAL}×)`,
-    );
-  }
+  const behind = behindOf(stats, ratio, (s) => `${s.name} on a pipe`);
+  lines.push(
+    "",
+    "Where winpipe is behind the goal on pipes:",
+    "",
+    ...behindLines(behind, "node http"),
+  );
   return { lines, behind };
 }

@@ -7,7 +7,6 @@ const fs = require("node:fs");
 const [pipe, conns = "4", seconds = "3", result] = process.argv.slice(2);
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(conns) });
 let sockets = 0;
-agent.on("free", () => {});
 const get = () =>
   new Promise((resolve, reject) => {
     const req = http.request({ socketPath: pipe, path: "/hello", agent }, (res) => {
