@@ -105,6 +105,8 @@ export class PipeConnection {
   readonly #connectedAt = Date.now();
   readonly #pipe: Transport;
   #byob: ReadableStreamBYOBReader | undefined;
+  /** `read(p)` reads with no stream in between (decided at its first call). */
+  #direct: boolean | undefined;
   #scratch: ArrayBuffer | undefined;
 
   /**
@@ -237,7 +239,10 @@ export class PipeConnection {
   /**
    * Reads into `p`, as `Deno.Conn.read` does: the count read, or `null` at the end. It waits until
    * bytes arrive, the peer closes, or this connection is closed (then `null`). Takes the
-   * `readable`'s lock for good on first use: do not mix it with readers of `readable`.
+   * `readable`'s lock for good on first use: do not mix it with readers of `readable`. Without
+   * read access, `null` (as `readable` is a stream that has ended). Calls made before an earlier
+   * one has settled take their turns in order. Byte pipes only: on a message pipe, read
+   * `readable`, whose chunks are whole messages.
    *
    * @example
    * ```ts
@@ -245,11 +250,23 @@ export class PipeConnection {
    * const n = await conn.read(buf); // null once the peer has closed
    * ```
    */
-  async read(p: Uint8Array): Promise<number | null> {
+  read(p: Uint8Array): Promise<number | null> {
     if (!(p instanceof Uint8Array)) {
-      throw new TypeError(`read(): p must be a Uint8Array, got ${describe(p)}`);
+      return Promise.reject(new TypeError(`read(): p must be a Uint8Array, got ${describe(p)}`));
     }
-    if (p.byteLength === 0) return 0;
+    const reader = this.reader;
+    if (!reader) return Promise.resolve(null); // as `readable`: no read access, no bytes
+    if (p.byteLength === 0) return Promise.resolve(0);
+    try {
+      // No stream in between, unless it was used before (then it may hold bytes read ahead).
+      this.#direct ??= reader.takeForReadInto();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#direct ? reader.readInto(p) : this.#readThroughStream(p);
+  }
+
+  async #readThroughStream(p: Uint8Array): Promise<number | null> {
     this.#byob ??= this.readable.getReader({ mode: "byob" });
     // The view is transferred to the stream and comes back as `value`: its buffer serves the
     // next read too, so a loop of reads allocates nothing.

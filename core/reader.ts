@@ -11,6 +11,7 @@ import {
   type IoResult,
   OverlappedPipe,
   type ReadChannel,
+  type Started,
   startFailed,
 } from "../windows/completion/mod.ts";
 import {
@@ -28,7 +29,7 @@ import {
   readerSettings,
 } from "./options.ts";
 import { CANCEL_WAIT_MS, settlesWithin } from "./timeouts.ts";
-import { nextTurn, overSlice } from "./turns.ts";
+import { later, nextTurn, overSlice } from "./turns.ts";
 
 /** Options for a {@link PipeReader}. */
 export interface PipeReaderOptions {
@@ -101,6 +102,14 @@ export class PipeReader {
   #leftover: Uint8Array[] = [];
   /** An exception from starting a read, to error the stream with. */
   #internalError: PipeError | undefined;
+  /** `readInto`'s call being served, and the calls waiting behind it. */
+  #job: ReadJob | undefined;
+  #jobs: ReadJob[] = [];
+  /** Bytes read for `readInto` that no call has taken yet, and the error its calls throw. */
+  #held: Uint8Array | null = null;
+  #heldError: unknown;
+  /** Resolves `#inFlight` (a `readInto` read's). */
+  #inFlightDone: (() => void) | undefined;
 
   /**
    * Not public: use {@link PipeReader.fromHandle} or `connect()`.
@@ -252,6 +261,8 @@ export class PipeReader {
         // return it to the consumer (respond(0)), erroring does not.
         if (this.#direct) this.#errorStream(error);
         else this.#endStream();
+        // readInto's calls end too (its read was into the reader's own buffer).
+        while (this.#job) this.#next(null);
         throw error;
       }
     }
@@ -460,6 +471,142 @@ export class PipeReader {
     }
   }
 
+  /**
+   * @internal For `PipeConnection.read(p)`: true when {@link PipeReader.readInto} may be used,
+   * and the stream is then locked for good (its reads and `readInto`'s would take bytes from
+   * each other); false when the stream was made already (it may hold bytes read ahead, which
+   * only its readers can take).
+   * @throws {TypeError} on a message pipe, whose messages are the chunks of `readable`.
+   */
+  takeForReadInto(): boolean {
+    if (this.#messageMode) {
+      throw new TypeError(
+        "read(p) is for byte pipes: a message pipe's messages are the chunks of `readable`",
+      );
+    }
+    if (this.#readable) return false;
+    this.readable.getReader();
+    return true;
+  }
+
+  /**
+   * @internal `PipeConnection.read(p)`: the next bytes, up to `p.byteLength`, copied into `p`;
+   * the count, or `null` at the end (the peer closed, or `cancel()`). The stream's reads with
+   * no stream in between, driven by the completion itself: a byte stream's machinery (a pull, a
+   * read request, awaits at each level) costs a round trip more JavaScript than the read does.
+   * Reads go into the reader's own buffer, never into `p`: the caller's memory may move or
+   * shrink while a read is in the kernel's hands. What `p` has no room for is kept for the next
+   * call. Calls made while one waits take their turns in order.
+   */
+  readInto(p: Uint8Array): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+      const job: ReadJob = { p, resolve, reject, turned: false };
+      if (this.#job) this.#jobs.push(job);
+      else {
+        this.#job = job;
+        this.#step();
+      }
+    });
+  }
+
+  /** Serves the current `readInto` call as far as it can now: with bytes, the end, or a read. */
+  #step(): void {
+    const job = this.#job!;
+    for (;;) {
+      const held = this.#held;
+      if (held) {
+        const n = Math.min(job.p.byteLength, held.byteLength);
+        job.p.set(n === held.byteLength ? held : held.subarray(0, n));
+        this.#held = n === held.byteLength ? null : held.subarray(n);
+        return this.#next(n);
+      }
+      if (this.#heldError !== undefined) return this.#next(undefined, this.#heldError);
+      if (this.#ended) return this.#next(null);
+      // A chain of reads that complete at once gives the event loop its turn (core/turns.ts).
+      if (this.#atOnce && !job.turned && overSlice()) {
+        job.turned = true;
+        later(() => this.#step());
+        return;
+      }
+      job.turned = false;
+      this.#atOnce = true;
+      const waiting = this.#channel.takeChunk?.();
+      if (waiting) {
+        this.#bytesRead += waiting.byteLength;
+        this.#held = waiting;
+        continue;
+      }
+      // A caller reading large pieces gets large reads (up to the adaptive bound).
+      if (this.#adaptive && job.p.byteLength > this.#buffer.byteLength) {
+        const size = Math.min(job.p.byteLength, MAX_ADAPTIVE_READ);
+        if (size > this.#buffer.byteLength) this.#buffer = new Uint8Array(new ArrayBuffer(size));
+      }
+      this.#direct = false;
+      this.#target = this.#buffer;
+      let started: Started;
+      try {
+        started = this.#channel.startRead(this.#buffer, this.#directDone, true);
+      } catch (e) {
+        this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
+        started = { error: this.#internalError.errno, syscall: "ReadFile" };
+      }
+      if (started === undefined) {
+        this.#atOnce = false;
+        this.#inFlight = new Promise<void>((r) => (this.#inFlightDone = r)); // what cancel() waits for
+        return;
+      }
+      this.#directResult(
+        startFailed(started)
+          ? { ...started, error: failureCode(started.error), bytes: 0 }
+          : started as IoResult,
+      );
+    }
+  }
+
+  /** A pending `readInto` read's completion. */
+  readonly #directDone = (result: IoResult): void => {
+    this.#inFlight = null;
+    this.#inFlightDone?.();
+    this.#inFlightDone = undefined;
+    this.#directResult(result);
+    if (this.#job) this.#step();
+  };
+
+  /** What a read for `readInto` gave: bytes to hand out, the end, or the error to throw. */
+  #directResult(result: IoResult): void {
+    const { error, bytes } = result;
+    const target = this.#target!;
+    this.#target = null;
+    if (bytes > 0) this.#bytesRead += bytes;
+    if (this.#ended) {
+      // Cancelled meanwhile: what the read had transferred goes to cancel()'s caller.
+      if (bytes > 0) this.#leftover.push(result.chunk ?? target.slice(0, bytes));
+      return;
+    }
+    if (error === 0 || error === Win32.ERROR_MORE_DATA) {
+      if (bytes > 0) this.#held = result.chunk ?? target.subarray(0, bytes);
+      return;
+    }
+    this.#ended = true;
+    if (!isPeerGone(error)) {
+      this.#heldError = this.#internalError ?? result.pipeError ?? new PipeError({
+        errno: failureCode(error),
+        syscall: result.syscall ?? "ReadFile",
+        path: this.#channel.path,
+      });
+    }
+    void this.#release();
+  }
+
+  /** Settles the current `readInto` call, and starts the next one waiting. */
+  #next(n: number | null | undefined, error?: unknown): void {
+    const job = this.#job!;
+    this.#job = this.#jobs.shift();
+    if (error !== undefined) job.reject(error);
+    else job.resolve(n!);
+    if (this.#job) this.#step();
+  }
+
   /** @internal A reader over any channel: a connection's share of its pipe, or a test's fake. */
   static overChannel(channel: ReadChannel, settings: ReaderSettings): PipeReader {
     return new PipeReader(CONSTRUCT, channel, readBuffer(settings), settings);
@@ -469,6 +616,15 @@ export class PipeReader {
 /** The read buffer: memory that never moves (a `new ArrayBuffer`), as the kernel writes to it. */
 function readBuffer(settings: ReaderSettings): Uint8Array {
   return new Uint8Array(new ArrayBuffer(settings.readSize));
+}
+
+/** One `readInto` call: where its bytes go, and how it is settled. */
+interface ReadJob {
+  p: Uint8Array;
+  resolve(n: number | null): void;
+  reject(e: unknown): void;
+  /** It gave the event loop a turn already: the next read starts without asking again. */
+  turned: boolean;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -292,3 +292,98 @@ test("a readSize that was given is used as it is", async () => {
     await read;
   }
 });
+
+// readInto: PipeConnection.read(p)'s path, with no stream in between.
+
+test("readInto: what p has no room for is kept for the next call, and calls made at once are served in order", async () => {
+  const { channel, reader } = fakeReader();
+  const a = new Uint8Array(3);
+  const b = new Uint8Array(4);
+  const c = new Uint8Array(100);
+  const reads = [reader.readInto(a), reader.readInto(b), reader.readInto(c)];
+  await tick();
+  assert.equal(channel.reads, 1, "one read for the three calls");
+  channel.write(enc("abcdefghij"));
+  channel.completeRead();
+  // Bounded: a call left waiting for another read would hang the test rather than fail it.
+  const got = await Promise.race([Promise.all(reads), tick().then(() => "a call still waits")]);
+  assert.deepEqual(got, [3, 4, 3]);
+  assert.equal(decode(a) + decode(b) + decode(c.subarray(0, 3)), "abcdefghij");
+  assert.equal(channel.reads, 1, "the rest came from what was kept, not from another read");
+  assert.equal(reader.bytesRead, 10);
+});
+
+test("readInto: a read that completes at once is taken at once; the end is null, again and again", async () => {
+  const { channel, reader } = fakeReader();
+  channel.atOnce = true;
+  channel.write(enc("xyz"));
+  const p = new Uint8Array(8);
+  assert.equal(await reader.readInto(p), 3);
+  assert.equal(decode(p.subarray(0, 3)), "xyz");
+  assert.equal(channel.readsAtOnce, 1);
+  const end = reader.readInto(p);
+  await tick();
+  channel.failRead(109);
+  assert.equal(await end, null);
+  assert.equal(await reader.readInto(p), null);
+  await tick();
+  assert.equal(channel.released, true);
+  assert.deepEqual(channel.violations, []);
+});
+
+test("readInto: a failure rejects this call and every later one with the same PipeError", async () => {
+  const { channel, reader } = fakeReader();
+  const first = reader.readInto(new Uint8Array(8));
+  const second = reader.readInto(new Uint8Array(8));
+  await tick();
+  channel.failRead(5);
+  const e1 = await first.then(() => undefined, (e: unknown) => e);
+  assert.ok(e1 instanceof PipeError);
+  assert.equal(e1.code, "ERROR_ACCESS_DENIED");
+  assert.equal(e1.syscall, "ReadFile");
+  await assert.rejects(second, (e: unknown) => e === e1);
+  await assert.rejects(reader.readInto(new Uint8Array(8)), (e: unknown) => e === e1);
+  assert.equal(channel.reads, 1, "nothing was read after the failure");
+});
+
+test("readInto: a failure to start rejects with its code, and nothing is tried again", async () => {
+  const { channel, reader } = fakeReader();
+  channel.failNextStart = 6;
+  await assert.rejects(
+    reader.readInto(new Uint8Array(8)),
+    (e: unknown) => e instanceof PipeError && e.errno === 6 && e.syscall === "ReadFile",
+  );
+  await assert.rejects(reader.readInto(new Uint8Array(8)), PipeError);
+  assert.equal(channel.startFailures, 1);
+  assert.equal(channel.reads, 0);
+});
+
+test("readInto: cancel() ends the calls waiting with null and hands back what the read had taken", async () => {
+  const { channel, reader } = fakeReader();
+  const waiting = [reader.readInto(new Uint8Array(8)), reader.readInto(new Uint8Array(8))];
+  await tick();
+  const cancelled = reader.cancel();
+  await tick();
+  assert.equal(channel.cancelCalls, 1);
+  channel.write(enc("late"));
+  channel.completeRead(Infinity, 995); // ERROR_OPERATION_ABORTED, with the bytes it had
+  assert.deepEqual(await Promise.all(waiting), [null, null]);
+  // (The fake reports 995 with its bytes, as a cancelled read that had transferred some does.)
+  assert.equal(decode(await cancelled), "late");
+  assert.equal(await reader.readInto(new Uint8Array(8)), null);
+  assert.deepEqual(channel.violations, []);
+});
+
+test("readInto: a long chain of reads that complete at once gives timers their turn", async () => {
+  const { channel, reader } = fakeReader({ readSize: 1 });
+  channel.atOnce = true;
+  channel.write(new Uint8Array(50_000));
+  let timerRan = false;
+  setTimeout(() => (timerRan = true), 0);
+  const p = new Uint8Array(1);
+  const started = Date.now();
+  let n = 0;
+  while (!timerRan && n < 50_000) n += (await reader.readInto(p))!;
+  assert.ok(timerRan, `a timer never ran in ${n} reads (${Date.now() - started} ms)`);
+  await reader.cancel();
+});

@@ -676,6 +676,55 @@ test("read(p) and write(p) work as Deno.Conn's do", { skip }, async () => {
 });
 
 test(
+  "read(p): a small p takes a large write in parts, calls made at once are served in order, and the stream is then locked",
+  {
+    skip,
+  },
+  async () => {
+    const path = join(root, unique("readp"));
+    await using server = listen(path);
+    const got = server.accept();
+    const c = await connect(path);
+    const s = (await got)!;
+    const data = bytes(5, 3 * 1024 * 1024 + 17);
+    c.writer!.write(data);
+    const out = new Uint8Array(data.byteLength);
+    let n = 0;
+    while (n < out.byteLength) {
+      // Four calls at once, of odd sizes: each copies into its own p, in the order they were made
+      // (while more than they can take is still to come: a call past the end would wait).
+      const sizes = out.byteLength - n > 70_000 ? [1000, 7, 65_537, 3] : [1000];
+      const ps = sizes.map((k) => new Uint8Array(k));
+      const counts = await Promise.all(ps.map((p) => s.read(p)));
+      for (const [i, k] of counts.entries()) {
+        assert.notEqual(k, null, "the bytes end early");
+        out.set(ps[i].subarray(0, k!), n);
+        n += k!;
+      }
+    }
+    assert.equal(sha(out), sha(data));
+    assert.throws(() => s.readable.getReader(), TypeError, "read(p) holds the stream's lock");
+    await c.close();
+    assert.equal(await s.read(new Uint8Array(8)), null);
+    // A stream that was read first: read(p) goes on through it, losing nothing it had taken.
+    const got2 = server.accept();
+    const c2 = await connect(path);
+    const s2 = (await got2)!;
+    c2.writer!.write(new TextEncoder().encode("first"));
+    const r = s2.readable.getReader({ mode: "byob" });
+    const head = await r.read(new Uint8Array(2));
+    assert.equal(new TextDecoder().decode(head.value), "fi");
+    r.releaseLock();
+    const rest = new Uint8Array(16);
+    const k = await s2.read(rest);
+    assert.equal(new TextDecoder().decode(rest.subarray(0, k!)), "rst");
+    await c2.close();
+    await s2.close();
+    await s.close();
+  },
+);
+
+test(
   "write(p) to a peer that stops reading waits, and ends when close() gives up; read(p) ends at close()",
   { skip },
   async () => {

@@ -1,4 +1,5 @@
-// Round-trip client, winpipe (Deno or Bun): COUNT request/response exchanges of SIZE bytes.
+// Round-trip client, winpipe (Deno or Bun): COUNT request/response exchanges of SIZE bytes, read
+// with conn.read(p) into one buffer, as the runtimes' own peers (unix_own.ts) read theirs.
 import { appendFileSync } from "node:fs";
 import process from "node:process";
 import { connect } from "../../mod.ts";
@@ -8,14 +9,13 @@ const count = Number(countArg);
 const size = Number(sizeArg);
 const request = new Uint8Array(size).fill(0x61);
 const conn = await connect(pipeName, { wait: true, timeout: 10_000 });
-const reader = conn.readable.getReader();
+const response = new Uint8Array(64 * 1024);
 const t0 = performance.now();
 for (let i = 0; i < count; i++) {
   conn.writer!.write(request);
-  for (let got = 0; got < size;) got += (await reader.read()).value!.byteLength;
+  for (let got = 0; got < size;) got += (await conn.read(response))!;
 }
 const ms = performance.now() - t0;
 appendFileSync(resultFile, JSON.stringify({ roundTripsPerSec: count / (ms / 1000) }) + "\n");
-reader.releaseLock();
 await conn.close();
 process.exit(0);

@@ -594,6 +594,45 @@ test("reads follow the consumer: no ReadFile without demand, so the peer's write
   await close();
 });
 
+test("conn.read(p): a small p takes a large write in parts, calls made at once are served in order, and the stream is then locked", async () => {
+  const { client, conn, close } = await pair("conn-readp");
+  const data = new Uint8Array(3 * MiB + 17);
+  for (let o = 0; o < data.byteLength; o += Pattern.P) {
+    data.set(pattern.at(o, Math.min(Pattern.P, data.byteLength - o)), o);
+  }
+  client.writer!.write(data);
+  const out = new Uint8Array(data.byteLength);
+  let n = 0;
+  while (n < out.byteLength) {
+    // Four calls at once, of odd sizes: each copies into its own p, in the order they were made
+    // (while more than they can take is still to come: a call past the end would wait).
+    const sizes = out.byteLength - n > 70_000 ? [1000, 7, 65_537, 3] : [1000];
+    const ps = sizes.map((k) => new Uint8Array(k));
+    const counts = await within(10_000, Promise.all(ps.map((p) => conn.read(p))));
+    for (const [i, k] of counts.entries()) {
+      assert.notEqual(k, null, "the bytes end early");
+      out.set(ps[i].subarray(0, k!), n);
+      n += k!;
+    }
+  }
+  pattern.verifier().check(out);
+  assert.throws(() => conn.readable.getReader(), TypeError, "read(p) holds the stream's lock");
+  await close();
+  assert.equal(await conn.read(new Uint8Array(8)), null);
+});
+
+test("conn.read(p) on a message pipe says to read readable; without read access it is null", async () => {
+  const { conn, close } = await pair("conn-readp-msg", {
+    server: { messageMode: true },
+    client: { messageMode: true },
+  });
+  await assert.rejects(conn.read(new Uint8Array(8)), /message pipe.*readable/);
+  await close();
+  const oneWay = await pair("conn-readp-w", { client: { access: "write" } });
+  assert.equal(await within(5_000, oneWay.client.read(new Uint8Array(8))), null);
+  await oneWay.close();
+});
+
 test("conn.write(p) and conn.read(p) as Deno.Conn's: write(p) to a peer that stops reading ends when close() gives up; read(p) ends with null", async () => {
   const { server, client, conn } = await pair("conn-rw", {
     client: { highWaterMark: 64 * 1024 },
