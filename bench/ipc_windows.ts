@@ -21,6 +21,12 @@ const MiB = 1024 * 1024;
 const rounds = Number(process.env.WINPIPE_BENCH_ROUNDS || 5);
 const totalMiB = Number(process.env.WINPIPE_BENCH_MIB || 32);
 const roundTrips = 2000;
+/**
+ * Round-trip runs per implementation per round. A run takes about a second, and runs of the same
+ * program spread by a third and more from one to the next under Wine (hop alone in Bun:
+ * 1729–3298/s in one series of 6), so the medians are taken over three times the rounds.
+ */
+const RT_PASSES = 3;
 // Absolute: Bun under Wine mis-resolves relative paths ("directory mismatch", measured).
 const dir = resolve(".tmp", "bench");
 mkdirSync(dir, { recursive: true });
@@ -116,7 +122,7 @@ const readChunks = parts === "rt" ? [] : chunkSizes;
 let n = 0;
 
 for (let round = 0; round < rounds; round++) {
-  for (let k = 0; k < rtImpls.length; k++) {
+  for (let k = 0; k < RT_PASSES * rtImpls.length; k++) {
     const impl = rtImpls[(k + round) % rtImpls.length];
     const pipe = String.raw`\\.\pipe\winpipe-rt-${process.pid}-${++n}`;
     const ready = join(dir, "rt-ready");
@@ -129,7 +135,13 @@ for (let round = 0; round < rounds; round++) {
       const code = await start(impl.client, [pipe, String(roundTrips), "64", result]).exited;
       const r = lines(result)[0];
       const error = code !== 0 ? `exit ${code}` : r?.error ?? (r ? undefined : "no result");
-      rt.push({ impl: impl.name, round, value: error ? undefined : r.roundTripsPerSec, error });
+      const run = round * RT_PASSES + Math.floor(k / rtImpls.length);
+      rt.push({
+        impl: impl.name,
+        round: run,
+        value: error ? undefined : r.roundTripsPerSec,
+        error,
+      });
       console.log(
         `round trips  ${impl.name.padEnd(21)} ${error ?? `${r.roundTripsPerSec.toFixed(0)}/s`}`,
       );
@@ -182,6 +194,7 @@ writeFileSync(
   JSON.stringify(
     {
       rounds,
+      rtRuns: rounds * RT_PASSES,
       roundTrips,
       totalMiB,
       totalMiBByChunk: Object.fromEntries(readChunks.map((c) => [c, totalFor(c) / MiB])),

@@ -157,7 +157,8 @@ export function render(results, ipc, denoBench, bunBench) {
   lines.push("", "### IPC: round trips (64 B request and response, one at a time)", "");
   lines.push(
     `Each implementation at both ends, each end in its own process; ${ipc.roundTrips} exchanges a run,`,
-    `${ipc.rounds} rounds. Median round trips per second, the ratio to node, and the spread.`,
+    `${ipc.rtRuns ?? ipc.rounds} runs of each (the order rotated). Median round trips per second,`,
+    "the ratio to node, and the spread.",
     ...(ipc.impls.includes("C")
       ? [
         "C is the reference: `bench/peers/rt_server.c` and `rt_client.c`, blocking reads and writes.",
