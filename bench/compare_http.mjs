@@ -10,36 +10,29 @@
 // .tmp/bench/http.json (bench/render_http.mjs renders them); the processes' stderr to
 // .tmp/bench/http/*.log. Environment: WINPIPE_BENCH_ROUNDS (default 5), WINPIPE_BENCH_HTTP_CONNS
 // (default 4), WINPIPE_BENCH_HTTP_SECONDS (default 3), CC (default gcc, else cc).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { cpus, release, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+  cCompiler,
+  firstLine,
+  machine,
+  repo,
+  runtimes,
+  sleep,
+  startLogged,
+} from "./posix_process.mjs";
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const env = process.env;
 const rounds = Number(env.WINPIPE_BENCH_ROUNDS || 5);
 const conns = Number(env.WINPIPE_BENCH_HTTP_CONNS || 4);
 const seconds = Number(env.WINPIPE_BENCH_HTTP_SECONDS || 3);
 const dir = join(repo, ".tmp", "bench", "http");
 mkdirSync(dir, { recursive: true });
-const bin = (name) => join(repo, "node_modules", ".bin", name);
-const deno = bin("deno");
-const bun = bin("bun");
-for (const [name, path] of [["deno", deno], ["bun", bun]]) {
-  if (!existsSync(path)) throw new Error(`no ${name} in node_modules/.bin: run npm install`);
-}
+const { deno, bun } = runtimes();
 
-const cc = env.CC || (spawnSync("gcc", ["--version"]).status === 0 ? "gcc" : "cc");
+const cc = cCompiler();
 const compiler = (spawnSync(cc, ["--version"], { encoding: "utf8" }).stdout ?? "?").split("\n")[0];
 const load = join(dir, "http_load");
 {
@@ -86,28 +79,8 @@ const impls = [
   },
 ];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-/** Starts `cmd`, stderr to a log file; `stop()` ends it and resolves with its exit code. */
-function start(cmd, log, limitMs = 120_000) {
-  const err = openSync(join(dir, log), "w");
-  const child = spawn(cmd[0], cmd.slice(1), { cwd: repo, stdio: ["ignore", "ignore", err] });
-  const exited = new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
-    const done = (code) => {
-      clearTimeout(timer);
-      closeSync(err);
-      resolve(code);
-    };
-    child.on("exit", (code) => done(code ?? -1));
-    child.on("error", () => done(-1));
-  });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    return await exited;
-  };
-  return { child, exited, stop, log: join(dir, log) };
-}
-const firstLine = (file) => readFileSync(file, "utf8").trim().split("\n")[0]?.slice(0, 100) ?? "";
+/** Starts `cmd`, stderr to a log file in .tmp/bench/http. */
+const start = (cmd, log, limitMs) => startLogged(dir, cmd, log, limitMs);
 
 /** The sockets live in a private directory of their own (mode 0700), removed at the end. */
 const sockets = mkdtempSync(join(tmpdir(), "winpipe-bench-http-"));
@@ -192,11 +165,7 @@ writeFileSync(
     {
       date: new Date().toISOString().slice(0, 10),
       platform: process.platform,
-      machine: {
-        cpus: cpus().length,
-        model: cpus()[0]?.model ?? "?",
-        os: `${process.platform} ${release()}`,
-      },
+      machine: machine(),
       versions: {
         deno: version(deno, "--version"),
         bun: version(bun, "--version"),

@@ -14,22 +14,20 @@
 // .tmp/bench/unix/*.log. Environment: WINPIPE_BENCH_MIB (default 32), WINPIPE_BENCH_ROUNDS
 // (default 5), WINPIPE_BENCH_CHUNKS (e.g. "256,4096"), WINPIPE_BENCH_ROUNDTRIPS (default 20000),
 // CC (default gcc, else cc).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { cpus, release, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+  cCompiler,
+  firstLine,
+  machine,
+  repo,
+  runtimes,
+  sleep,
+  startLogged,
+} from "./posix_process.mjs";
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const MiB = 1024 * 1024;
 const env = process.env;
 const totalMiB = Number(env.WINPIPE_BENCH_MIB || 32);
@@ -47,17 +45,12 @@ const mibFor = (chunk) =>
 
 const dir = join(repo, ".tmp", "bench", "unix");
 mkdirSync(dir, { recursive: true });
-const bin = (name) => join(repo, "node_modules", ".bin", name);
-const deno = bin("deno");
-const bun = bin("bun");
+const { deno, bun } = runtimes();
 const node = process.execPath;
-for (const [name, path] of [["deno", deno], ["bun", bun]]) {
-  if (!existsSync(path)) throw new Error(`no ${name} in node_modules/.bin: run npm install`);
-}
 
 /** The C peers, compiled into .tmp/bench/unix/ (-O2, no warnings expected at -Wall -Wextra). */
 function compile() {
-  const cc = env.CC || (spawnSync("gcc", ["--version"]).status === 0 ? "gcc" : "cc");
+  const cc = cCompiler();
   const version = spawnSync(cc, ["--version"], { encoding: "utf8" });
   if (version.status !== 0) throw new Error(`no C compiler (${cc}): set CC`);
   for (const name of ["unix_stream", "unix_rt"]) {
@@ -131,32 +124,13 @@ impls.push(
   },
 );
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-/** Starts `[cmd, args] extra`, stderr to a log file; `exited`: the exit code (-1: killed, failed). */
-function start([cmd, args], extra, log, limitMs = 120_000) {
-  const err = openSync(join(dir, log), "w");
-  const child = spawn(cmd, [...args, ...extra], { cwd: repo, stdio: ["ignore", "ignore", err] });
-  const exited = new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
-    const done = (code) => {
-      clearTimeout(timer);
-      closeSync(err);
-      resolve(code);
-    };
-    child.on("exit", (code) => done(code ?? -1));
-    child.on("error", () => done(-1));
-  });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    return await exited;
-  };
-  return { child, exited, stop, log: join(dir, log) };
-}
+/** Starts `[cmd, args] extra`, stderr to a log file in .tmp/bench/unix. */
+const start = ([cmd, args], extra, log, limitMs) =>
+  startLogged(dir, [cmd, ...args, ...extra], log, limitMs);
 const lines = (file) =>
   existsSync(file)
     ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))
     : [];
-const firstLine = (file) => readFileSync(file, "utf8").trim().split("\n")[0].slice(0, 100);
 async function waitFor(check, what, ms = 30_000) {
   for (const t0 = Date.now(); !check();) {
     if (Date.now() - t0 > ms) throw new Error(`${what}: nothing after ${ms / 1000} s`);
@@ -308,11 +282,7 @@ writeFileSync(
     {
       date: new Date().toISOString().slice(0, 10),
       platform: process.platform,
-      machine: {
-        cpus: cpus().length,
-        model: cpus()[0]?.model ?? "?",
-        os: `${process.platform} ${release()}`,
-      },
+      machine: machine(),
       versions: {
         deno: version(deno, "--version"),
         bun: version(bun, "--version"),
