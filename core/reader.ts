@@ -368,6 +368,7 @@ export class PipeReader {
         error: failureCode(started.error),
         bytes: 0,
         syscall: started.syscall,
+        detail: started.detail,
         pipeError: started.pipeError,
       });
     } catch (e) {
@@ -422,6 +423,7 @@ export class PipeReader {
             errno: failureCode(error),
             syscall: result.syscall ?? "ReadFile",
             path: this.#channel.path,
+            detail: result.detail,
           }),
         );
       }
@@ -509,19 +511,29 @@ export class PipeReader {
     });
   }
 
-  /** Serves the current `readInto` call as far as it can now: with bytes, the end, or a read. */
+  /**
+   * Serves the `readInto` calls in order, as far as it can now: each with bytes, the end or the
+   * error, until one waits for a read (or for a later turn). A loop, not a recursion: any number
+   * of calls may be waiting.
+   */
   #step(): void {
-    const job = this.#job!;
-    for (;;) {
+    for (let job = this.#job; job; job = this.#job) {
       const held = this.#held;
       if (held) {
         const n = Math.min(job.p.byteLength, held.byteLength);
         job.p.set(n === held.byteLength ? held : held.subarray(0, n));
         this.#held = n === held.byteLength ? null : held.subarray(n);
-        return this.#next(n);
+        this.#next(n);
+        continue;
       }
-      if (this.#heldError !== undefined) return this.#next(undefined, this.#heldError);
-      if (this.#ended) return this.#next(null);
+      if (this.#heldError !== undefined) {
+        this.#next(undefined, this.#heldError);
+        continue;
+      }
+      if (this.#ended) {
+        this.#next(null);
+        continue;
+      }
       // A chain of reads that complete at once gives the event loop its turn (core/turns.ts).
       if (this.#atOnce && !job.turned && overSlice()) {
         job.turned = true;
@@ -593,18 +605,18 @@ export class PipeReader {
         errno: failureCode(error),
         syscall: result.syscall ?? "ReadFile",
         path: this.#channel.path,
+        detail: result.detail,
       });
     }
     void this.#release();
   }
 
-  /** Settles the current `readInto` call, and starts the next one waiting. */
+  /** Settles the current `readInto` call; the next one waiting becomes the current. */
   #next(n: number | null | undefined, error?: unknown): void {
     const job = this.#job!;
     this.#job = this.#jobs.shift();
     if (error !== undefined) job.reject(error);
     else job.resolve(n!);
-    if (this.#job) this.#step();
   }
 
   /** @internal A reader over any channel: a connection's share of its pipe, or a test's fake. */

@@ -387,3 +387,38 @@ test("readInto: a long chain of reads that complete at once gives timers their t
   assert.ok(timerRan, `a timer never ran in ${n} reads (${Date.now() - started} ms)`);
   await reader.cancel();
 });
+
+test("readInto: any number of calls waiting behind one read are served when it completes", async () => {
+  const { channel, reader } = fakeReader();
+  const n = 50_000;
+  const ps = Array.from({ length: n }, () => new Uint8Array(1));
+  const reads = ps.map((p) => reader.readInto(p));
+  await tick();
+  const data = Uint8Array.from({ length: n }, (_, i) => i & 0xff);
+  channel.write(data);
+  channel.completeRead();
+  const counts = await Promise.race([Promise.all(reads), tick().then(() => "calls still wait")]);
+  assert.ok(Array.isArray(counts), String(counts));
+  assert.ok(counts.every((k) => k === 1));
+  assert.ok(ps.every((p, i) => p[0] === (i & 0xff)), "in the order the calls were made");
+});
+
+test("a failure to start keeps the channel's words, in the stream and in readInto", async () => {
+  for (const how of ["stream", "readInto"]) {
+    const { channel, reader } = fakeReader();
+    const startRead = channel.startRead.bind(channel);
+    channel.startRead = (...a: Parameters<typeof startRead>) => {
+      void a;
+      return { error: 6, syscall: "ReadFile", detail: "the pipe handle was already closed" };
+    };
+    const read = how === "stream"
+      ? reader.readable.getReader().read()
+      : reader.readInto(new Uint8Array(8));
+    await assert.rejects(read, (e: unknown) => {
+      assert.ok(e instanceof PipeError, how);
+      assert.equal(e.errno, 6);
+      assert.match(e.message, /already closed/, how);
+      return true;
+    });
+  }
+});
