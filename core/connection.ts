@@ -242,7 +242,8 @@ export class PipeConnection {
    * `readable`'s lock for good on first use: do not mix it with readers of `readable`. Without
    * read access, `null` (as `readable` is a stream that has ended). Calls made before an earlier
    * one has settled take their turns in order. Byte pipes only: on a message pipe, read
-   * `readable`, whose chunks are whole messages.
+   * `readable`, whose chunks are whole messages. With no stream in between, it is the fastest
+   * way to read in Deno (in Bun, `readable` hands chunks over without a copy).
    *
    * @example
    * ```ts
