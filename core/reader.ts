@@ -597,6 +597,7 @@ export class PipeReader {
     }
     if (error === 0 || error === Win32.ERROR_MORE_DATA) {
       if (bytes > 0) this.#held = result.chunk ?? target.subarray(0, bytes);
+      if (bytes > 0 && !result.chunk) this.#adapt(bytes, target.byteLength);
       return;
     }
     this.#ended = true;
@@ -609,6 +610,27 @@ export class PipeReader {
       });
     }
     void this.#release();
+  }
+
+  /**
+   * `readInto`'s reads grow as the stream's do, whatever `p`'s size, where each read is a call
+   * into the system (a named pipe's `ReadFile`; under Wine, a trip through the wineserver): what
+   * `p` has no room for is kept, so one large read serves many calls. A read that came back
+   * full: the next asks twice as much (up to MAX_ADAPTIVE_READ); one that came back under a
+   * quarter: back to the default size. The kept bytes are a view of the old buffer, which lives
+   * as long as they do. Not where the channel reads ahead into memory of its own (a Unix
+   * socket's `takeChunk`): there a read is a copy, and a larger buffer only copies through more
+   * memory (measured in Deno on Linux: 64 KiB and 1 MiB reads 0.43× and 0.55× of `Deno.connect`
+   * with growth, 0.57× and 0.61× without; under Wine, growth took 1 MiB reads from 230 to 427
+   * MB/s).
+   */
+  #adapt(bytes: number, size: number): void {
+    if (!this.#adaptive || this.#channel.takeChunk) return;
+    if (bytes === size && size < MAX_ADAPTIVE_READ) {
+      this.#buffer = new Uint8Array(new ArrayBuffer(Math.min(2 * size, MAX_ADAPTIVE_READ)));
+    } else if (size > this.#readSize && bytes < size / 4) {
+      this.#buffer = new Uint8Array(new ArrayBuffer(this.#readSize));
+    }
   }
 
   /** Settles the current `readInto` call; the next one waiting becomes the current. */

@@ -422,3 +422,34 @@ test("a failure to start keeps the channel's words, in the stream and in readInt
     });
   }
 });
+
+test("readInto: reads grow while they come back full, whatever p's size, and shrink back after", async () => {
+  const { channel, reader } = fakeReader();
+  const sizes: number[] = [];
+  const startRead = channel.startRead.bind(channel);
+  channel.startRead = (buffer, onComplete) => {
+    sizes.push(buffer.byteLength);
+    return startRead(buffer, onComplete);
+  };
+  const p = new Uint8Array(1000);
+  const read = async () => {
+    const got = reader.readInto(p); // a read it needs starts at once
+    if (channel.inFlight) channel.completeRead();
+    return await got;
+  };
+  channel.write(new Uint8Array(4 * 1024 * 1024));
+  let n = 0;
+  while (n < 4 * 1024 * 1024) n += (await read())!;
+  const K = 1024;
+  assert.deepEqual(
+    sizes.slice(0, 6),
+    [64 * K, 128 * K, 256 * K, 512 * K, 1024 * K, 1024 * K],
+    "full reads double, up to 1 MiB",
+  );
+  channel.write(new Uint8Array(100));
+  await read();
+  channel.write(new Uint8Array(100));
+  await read();
+  assert.equal(sizes.at(-1), 64 * K, "a small read brings the size back to 64 KiB");
+  await reader.cancel();
+});
