@@ -453,3 +453,17 @@ test("readInto: reads grow while they come back full, whatever p's size, and shr
   assert.equal(sizes.at(-1), 64 * K, "a small read brings the size back to 64 KiB");
   await reader.cancel();
 });
+
+test("readInto: when cancel() gives up after 2 s, the calls waiting end with null at once", async () => {
+  const { channel, reader } = fakeReader();
+  const waiting = [reader.readInto(new Uint8Array(8)), reader.readInto(new Uint8Array(8))];
+  await tick();
+  channel.cancelResult = 6;
+  await assert.rejects(reader.cancel(), /had not completed after 2000 ms/);
+  const got = await Promise.race([Promise.all(waiting), tick().then(() => "calls still wait")]);
+  assert.deepEqual(got, [null, null]);
+  channel.failRead(995);
+  await tick();
+  assert.equal(channel.released, true);
+  assert.deepEqual(channel.violations, []);
+});
