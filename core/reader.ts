@@ -557,7 +557,7 @@ export class PipeReader {
       this.#target = this.#buffer;
       let started: Started;
       try {
-        started = this.#channel.startRead(this.#buffer, this.#directDone, true);
+        started = this.#channel.startRead(this.#buffer, this.#readIntoDone, true);
       } catch (e) {
         this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
         started = { error: this.#internalError.errno, syscall: "ReadFile" };
@@ -567,7 +567,7 @@ export class PipeReader {
         this.#inFlight = new Promise<void>((r) => (this.#inFlightDone = r)); // what cancel() waits for
         return;
       }
-      this.#directResult(
+      this.#readIntoResult(
         startFailed(started)
           ? { ...started, error: failureCode(started.error), bytes: 0 }
           : started as IoResult,
@@ -576,16 +576,16 @@ export class PipeReader {
   }
 
   /** A pending `readInto` read's completion. */
-  readonly #directDone = (result: IoResult): void => {
+  readonly #readIntoDone = (result: IoResult): void => {
     this.#inFlight = null;
     this.#inFlightDone?.();
     this.#inFlightDone = undefined;
-    this.#directResult(result);
+    this.#readIntoResult(result);
     if (this.#job) this.#step();
   };
 
   /** What a read for `readInto` gave: bytes to hand out, the end, or the error to throw. */
-  #directResult(result: IoResult): void {
+  #readIntoResult(result: IoResult): void {
     const { error, bytes } = result;
     const target = this.#target!;
     this.#target = null;

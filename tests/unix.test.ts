@@ -12,6 +12,7 @@ import { after, test } from "node:test";
 import { isWindows, runtimeName } from "../ffi/runtime.ts";
 import { connect, listen, PipeConnection, PipeError, pipePath, PipeWriter } from "../mod.ts";
 import { checkRefs } from "./peers/refs_check.ts";
+import { readInOddParts } from "./read_parts.ts";
 
 const skip = isWindows() ? "this is Windows: tests/win covers named pipes" : false;
 // macOS: /tmp, not $TMPDIR (/var/folders/…/T/, about 50 bytes), so that the sockets' paths stay
@@ -688,20 +689,8 @@ test(
     const s = (await got)!;
     const data = bytes(5, 3 * 1024 * 1024 + 17);
     c.writer!.write(data);
-    const out = new Uint8Array(data.byteLength);
-    let n = 0;
-    while (n < out.byteLength) {
-      // Four calls at once, of odd sizes: each copies into its own p, in the order they were made
-      // (while more than they can take is still to come: a call past the end would wait).
-      const sizes = out.byteLength - n > 70_000 ? [1000, 7, 65_537, 3] : [1000];
-      const ps = sizes.map((k) => new Uint8Array(k));
-      const counts = await Promise.all(ps.map((p) => s.read(p)));
-      for (const [i, k] of counts.entries()) {
-        assert.notEqual(k, null, "the bytes end early");
-        out.set(ps[i].subarray(0, k!), n);
-        n += k!;
-      }
-    }
+    // Four calls at once, of odd sizes: each copies into its own p, in the order they were made.
+    const out = await readInOddParts((p) => s.read(p), data.byteLength);
     assert.equal(sha(out), sha(data));
     assert.throws(() => s.readable.getReader(), TypeError, "read(p) holds the stream's lock");
     await c.close();

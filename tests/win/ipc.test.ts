@@ -14,6 +14,7 @@ import { native } from "../../ffi/runtime.ts";
 import { connect, listen, type PipeConnection, PipeError } from "../../mod.ts";
 import { pipeLocalInformation } from "../../windows/pipe_info.ts";
 import { currentUserSid, takeLocalWideString } from "../../windows/security_descriptor.ts";
+import { readInOddParts } from "../read_parts.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { pair, Pattern, sleep, uniqueName, within } from "./server_end.ts";
 
@@ -601,20 +602,8 @@ test("conn.read(p): a small p takes a large write in parts, calls made at once a
     data.set(pattern.at(o, Math.min(Pattern.P, data.byteLength - o)), o);
   }
   client.writer!.write(data);
-  const out = new Uint8Array(data.byteLength);
-  let n = 0;
-  while (n < out.byteLength) {
-    // Four calls at once, of odd sizes: each copies into its own p, in the order they were made
-    // (while more than they can take is still to come: a call past the end would wait).
-    const sizes = out.byteLength - n > 70_000 ? [1000, 7, 65_537, 3] : [1000];
-    const ps = sizes.map((k) => new Uint8Array(k));
-    const counts = await within(10_000, Promise.all(ps.map((p) => conn.read(p))));
-    for (const [i, k] of counts.entries()) {
-      assert.notEqual(k, null, "the bytes end early");
-      out.set(ps[i].subarray(0, k!), n);
-      n += k!;
-    }
-  }
+  // Four calls at once, of odd sizes: each copies into its own p, in the order they were made.
+  const out = await readInOddParts((p) => conn.read(p), data.byteLength, (p) => within(10_000, p));
   pattern.verifier().check(out);
   assert.throws(() => conn.readable.getReader(), TypeError, "read(p) holds the stream's lock");
   await close();
