@@ -1,12 +1,15 @@
 /**
- * Windows named pipes for Deno and Bun, over kernel32 through FFI.
+ * Local IPC for Deno and Bun: named pipes on Windows, over kernel32 through FFI, and Unix
+ * sockets on Linux and macOS, behind one API ({@link connect}, {@link listen}).
  *
  * {@link PipeWriter} is an asynchronous, overlapped-I/O pipe writer in the spirit of Qt's
  * `QWindowsPipeWriter`: a queue drained by overlapped `WriteFile`s (one at a time, or two on the
  * handles it opens), completions inline or from the Win32 thread pool, backpressure, `flush`/`flushSync`/`close`/`stop`, and a `WritableStream`.
  *
- * Deno needs `--allow-ffi`. Off Windows, importing works and using it throws a {@link PipeError}
- * (`ERROR_NOT_SUPPORTED`) that names the platform.
+ * Deno needs `--allow-ffi` on Windows; on Linux and macOS, `--allow-read`, `--allow-write` and
+ * `--allow-net=unix:PATH` (the README's "One API on every OS" lists them). What only Windows has
+ * (`fromHandle`, `security`, `messageMode`) is refused elsewhere with a {@link PipeError} that
+ * names it.
  *
  * @example
  * ```ts
