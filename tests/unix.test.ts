@@ -760,6 +760,49 @@ test(
   },
 );
 
+test(
+  "errors: what the system refused has its errno name; what winpipe decides has the same ERROR_* name as on Windows (docs/unix.md)",
+  { skip },
+  async () => {
+    await assert.rejects(
+      connect(join(root, unique("nobody"))),
+      (e: unknown) => e instanceof PipeError && e.code === "ENOENT" && e.errno === 2,
+    );
+    const path = join(root, unique("codes"));
+    await using server = listen(path);
+    const got = server.accept();
+    const c = await connect(path);
+    const s = (await got)!;
+    await c.close();
+    await assert.rejects(
+      c.write(new Uint8Array(1)),
+      (e: unknown) =>
+        e instanceof PipeError && e.code === "ERROR_INVALID_HANDLE"
+        && /after the writer was closed/.test(e.message),
+    );
+    await s.close();
+    const got2 = server.accept();
+    const c2 = await connect(path);
+    const s2 = (await got2)!;
+    // A peer that does not read: stop() ends the write that waits, and what comes after.
+    c2.writer!.write(new Uint8Array(32 * 1024 * 1024));
+    const flushed = c2.writer!.flush();
+    await c2.writer!.stop();
+    await assert.rejects(
+      flushed,
+      (e: unknown) => e instanceof PipeError && e.code === "ERROR_OPERATION_ABORTED",
+    );
+    assert.throws(
+      () => c2.writer!.write(new Uint8Array(1)),
+      (e: unknown) =>
+        e instanceof PipeError && e.code === "ERROR_INVALID_HANDLE"
+        && /after the writer was stopped/.test(e.message),
+    );
+    await c2.close();
+    await s2.close();
+  },
+);
+
 test("the CLI's send, recv and relay work on Linux with the same names", { skip }, async () => {
   const cli = new URL("../cli.ts", import.meta.url).pathname;
   const exe = process.execPath;
