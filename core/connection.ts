@@ -203,6 +203,8 @@ export class PipeConnection {
    *
    * @example
    * ```ts
+   * import { connect } from "@winpipe/winpipe";
+   * const conn = await connect("my-app");
    * conn.writer?.write("bye\n");
    * await conn.close({ timeout: 5_000 });
    * if (conn.writer?.error) console.warn(`${conn.writer.bytesToWrite} bytes not delivered`);
@@ -247,6 +249,8 @@ export class PipeConnection {
    *
    * @example
    * ```ts
+   * import { connect } from "@winpipe/winpipe";
+   * const conn = await connect("my-app");
    * const buf = new Uint8Array(1024);
    * const n = await conn.read(buf); // null once the peer has closed
    * ```
@@ -291,6 +295,8 @@ export class PipeConnection {
    *
    * @example
    * ```ts
+   * import { connect } from "@winpipe/winpipe";
+   * const conn = await connect("my-app");
    * await conn.write(new TextEncoder().encode("ping\n"));
    * ```
    */
@@ -320,6 +326,8 @@ export class PipeConnection {
    *
    * @example
    * ```ts
+   * import { connect } from "@winpipe/winpipe";
+   * const conn = await connect("my-app");
    * conn.unref(); // a background connection that must not hold the process
    * ```
    */

@@ -14,8 +14,14 @@ import { systemMessage } from "./system_message.ts";
  *
  * @example
  * ```ts
- * import { Win32 } from "@winpipe/winpipe";
- * if (error.errno === Win32.ERROR_PIPE_BUSY) console.log("every instance is busy");
+ * import { connect, PipeError, Win32 } from "@winpipe/winpipe";
+ * try {
+ *   await connect(String.raw`\\.\pipe\my-app`, { timeout: 0 });
+ * } catch (error) {
+ *   if (error instanceof PipeError && error.errno === Win32.ERROR_PIPE_BUSY) {
+ *     console.log("every instance is busy");
+ *   }
+ * }
  * ```
  */
 export const Win32 = {
@@ -80,9 +86,11 @@ export function errnoName(code: number): string {
  *
  * @example
  * ```ts
- * import { isPeerGone } from "@winpipe/winpipe";
+ * import { isPeerGone, type PipeErrorEvent, PipeWriter } from "@winpipe/winpipe";
+ * const writer = await PipeWriter.open("my-app");
  * writer.addEventListener("error", (e) => {
- *   if (!isPeerGone(e.error.errno)) console.error(e.error);
+ *   const { error } = e as PipeErrorEvent;
+ *   if (!isPeerGone(error.errno)) console.error(error);
  * });
  * ```
  */

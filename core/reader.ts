@@ -68,8 +68,10 @@ const MAX_ADAPTIVE_READ = 1024 * 1024;
  *
  * @example
  * ```ts
+ * import process from "node:process";
  * import { PipeReader } from "@winpipe/winpipe";
  *
+ * const handle = BigInt(process.env.PIPE_HANDLE!); // inherited from the parent
  * const reader = PipeReader.fromHandle(handle, { owned: true });
  * for await (const chunk of reader.readable) console.log(chunk.byteLength);
  * ```
@@ -136,8 +138,9 @@ export class PipeReader {
    *
    * @example
    * ```ts
+   * import process from "node:process";
    * import { PipeReader } from "@winpipe/winpipe";
-   * const reader = PipeReader.fromHandle(BigInt(Deno.env.get("PIPE_HANDLE")!), { owned: true });
+   * const reader = PipeReader.fromHandle(BigInt(process.env.PIPE_HANDLE!), { owned: true });
    * const text = await new Response(reader.readable).text();
    * ```
    */
@@ -167,6 +170,8 @@ export class PipeReader {
    *
    * @example
    * ```ts
+   * import { connect } from "@winpipe/winpipe";
+   * const reader = (await connect("my-app")).reader!;
    * if (reader.available() === 0) await reader.cancel(); // nothing more has come
    * ```
    */
@@ -186,6 +191,8 @@ export class PipeReader {
    *
    * @example
    * ```ts
+   * import { connect } from "@winpipe/winpipe";
+   * const reader = (await connect("my-app")).reader!;
    * const r = reader.readable.getReader({ mode: "byob" });
    * const { value } = await r.read(new Uint8Array(1024));
    * ```
@@ -228,8 +235,10 @@ export class PipeReader {
    *
    * @example
    * ```ts
-   * const rest = await reader.cancel();
-   * if (rest.byteLength) handle(rest);
+   * import { connect } from "@winpipe/winpipe";
+   * const reader = (await connect("my-app")).reader!;
+   * const rest = await reader.cancel(); // what was read and not taken
+   * if (rest.byteLength) console.log(`${rest.byteLength} bytes left unread`);
    * ```
    */
   cancel(): Promise<Uint8Array> {

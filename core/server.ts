@@ -385,6 +385,8 @@ export class PipeServer implements AsyncIterable<PipeConnection> {
    *
    * @example
    * ```ts
+   * import { listen } from "@winpipe/winpipe";
+   * const server = listen("my-app");
    * const conn = await server.accept();
    * if (conn) conn.writer!.write("welcome\n");
    * ```

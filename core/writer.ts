@@ -93,7 +93,8 @@ export interface FlushOptions {
  *
  * @example
  * ```ts
- * import { type PipeErrorEvent } from "@winpipe/winpipe";
+ * import { type PipeErrorEvent, PipeWriter } from "@winpipe/winpipe";
+ * const writer = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
  * writer.addEventListener("error", (e) => console.error((e as PipeErrorEvent).error.code));
  * ```
  */
@@ -186,9 +187,10 @@ interface Waiter {
  * ```ts
  * import { PipeWriter } from "@winpipe/winpipe";
  *
+ * import { openAsBlob } from "node:fs";
  * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
- * const file = await Deno.open("big.bin");
- * await file.readable.pipeTo(w.writable); // closes the writer at the end
+ * const file = await openAsBlob("big.bin");
+ * await file.stream().pipeTo(w.writable); // closes the writer at the end
  * ```
  */
 export class PipeWriter extends EventTarget {
@@ -306,8 +308,9 @@ export class PipeWriter extends EventTarget {
    *
    * @example
    * ```ts
+   * import process from "node:process";
    * import { PipeWriter } from "@winpipe/winpipe";
-   * const handle = BigInt(Deno.env.get("PIPE_HANDLE")!);
+   * const handle = BigInt(process.env.PIPE_HANDLE!);
    * const w = PipeWriter.fromHandle(handle, { owned: true });
    * ```
    */
@@ -347,7 +350,9 @@ export class PipeWriter extends EventTarget {
    *
    * @example
    * ```ts
-   * w.addEventListener("byteswritten", (e) => progress((e as CustomEvent<number>).detail));
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * w.addEventListener("byteswritten", (e) => console.log((e as CustomEvent<number>).detail));
    * ```
    */
   override addEventListener(
@@ -613,11 +618,12 @@ export class PipeWriter extends EventTarget {
    *
    * @example
    * ```ts
+   * import { openAsBlob } from "node:fs";
    * import { PipeWriter } from "@winpipe/winpipe";
    * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
    * const signal = AbortSignal.timeout(10_000);
-   * const file = await Deno.open("big.bin");
-   * await file.readable.pipeTo(w.addAbortSignal(signal).writable, { signal });
+   * const file = await openAsBlob("big.bin");
+   * await file.stream().pipeTo(w.addAbortSignal(signal).writable, { signal });
    * ```
    */
   addAbortSignal(signal: AbortSignal): this {

@@ -44,7 +44,12 @@ function gather(chunks: { chunk: Uint8Array }[], total: number): Uint8Array {
  *
  * @example
  * ```ts
- * const socket = connectionDuplex(conn, { onBytes: (chunk) => (received += chunk.byteLength) });
+ * import { connect } from "@winpipe/winpipe";
+ * import { connectionDuplex } from "@winpipe/winpipe/http";
+ * let received = 0;
+ * const socket = connectionDuplex(await connect("my-app"), {
+ *   onBytes: (chunk) => (received += chunk.byteLength),
+ * });
  * ```
  */
 export interface DuplexHooks {

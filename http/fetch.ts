@@ -86,6 +86,8 @@ export class HttpClient {
    *
    * @example
    * ```ts
+   * import { HttpClient } from "@winpipe/winpipe/http";
+   * const client = new HttpClient("my-app-api");
    * const res = await client.fetch("/items", { method: "POST", body: JSON.stringify({ a: 1 }) });
    * ```
    */
@@ -111,6 +113,9 @@ export class HttpClient {
    *
    * @example Docker's attach
    * ```ts
+   * import { HttpClient } from "@winpipe/winpipe/http";
+   * const docker = new HttpClient(String.raw`\\.\pipe\docker_engine`);
+   * const id = "my-container";
    * const up = await docker.upgrade(`/containers/${id}/attach?stream=1&stdin=1&stdout=1`, {
    *   method: "POST",
    * });
@@ -239,6 +244,8 @@ function responseOf(res: IncomingMessage, method: string): Response {
  *
  * @example
  * ```ts
+ * import { HttpClient, HttpUpgradeError } from "@winpipe/winpipe/http";
+ * const docker = new HttpClient(String.raw`\\.\pipe\docker_engine`);
  * try {
  *   await docker.upgrade("/containers/nope/attach?stream=1", { method: "POST" });
  * } catch (e) {
@@ -262,6 +269,8 @@ export class HttpUpgradeError extends Error {
  *
  * @example
  * ```ts
+ * import { HttpClient } from "@winpipe/winpipe/http";
+ * const client = new HttpClient("my-app-api");
  * const up = await client.upgrade("/chat", { headers: { upgrade: "my-protocol" } });
  * await up.writable.getWriter().write(new TextEncoder().encode("hello"));
  * const { value } = await up.readable.getReader().read();

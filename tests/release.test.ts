@@ -1,9 +1,10 @@
 // The release's conventions, checked where they can drift: one set of tested versions
 // (scripts/versions.json) that package.json agrees with, one version number in package.json,
-// deno.json and CHANGELOG.md, and clean `deno doc --lint` and `deno publish --dry-run`.
+// deno.json and CHANGELOG.md, clean `deno doc --lint` and `deno publish --dry-run`, and JSDoc
+// examples that type-check.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
@@ -58,6 +59,22 @@ test("deno doc --lint is clean (no warnings, bun-types included)", () => {
   const r = denoRun(["doc", "--lint", "mod.ts", "cli.ts", "http/mod.ts"]);
   assert.equal(r.code, 0, r.output);
   assert.doesNotMatch(r.output, /warning|error/i);
+});
+
+test("every JSDoc example type-checks as a program of its own (deno check --doc)", () => {
+  // The published modules whose comments hold examples; each example is checked on its own, so
+  // it must import and make what it uses (a snippet on an undeclared `conn` fails here).
+  const files = [
+    "mod.ts",
+    "cli.ts",
+    ...["core", "windows", "http", "posix", "ffi"].flatMap((d) =>
+      readdirSync(d).filter((f) => f.endsWith(".ts")).map((f) => join(d, f))
+    ),
+  ].filter((f) => readFileSync(f, "utf8").includes("@example"));
+  assert.ok(files.length >= 10, `only ${files.length} files with examples: ${files}`);
+  const r = denoRun(["check", "--doc", ...files]);
+  assert.equal(r.code, 0, r.output);
+  assert.match(r.output, /#\d+-\d+\.ts/, "no example was checked");
 });
 
 test("deno publish --dry-run is clean", () => {
