@@ -121,7 +121,15 @@ test("slowloris on a pipe: a trickled head gets 408 at headersTimeout, an idle c
     const start = performance.now();
     let sent = 0;
     const timer = setInterval(() => {
-      if (sent < head.length) conn.writer!.write(head[sent++]);
+      if (sent >= head.length) return;
+      try {
+        conn.writer!.write(head[sent]);
+        sent++;
+      } catch {
+        // A tick between the server's cut and the clearInterval below: readToEnd has closed
+        // the writer, and a write after close() throws (by contract).
+        clearInterval(timer);
+      }
     }, 50);
     const out = await readToEnd(conn).finally(() => clearInterval(timer));
     return { out, ms: performance.now() - start, sent };
