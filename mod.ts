@@ -8,7 +8,7 @@
  *
  * Deno needs `--allow-ffi` on Windows; on Linux and macOS, `--allow-read`, `--allow-write` and
  * `--allow-net=unix:PATH` (the README's "One API on every OS" lists them). What only Windows has
- * (`fromHandle`, `security`, `messageMode`) is refused elsewhere with a {@link PipeError} that
+ * (`fromHandle`, `messageMode`, a security descriptor) is refused elsewhere with an error that
  * names it.
  *
  * @example
