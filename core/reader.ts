@@ -427,14 +427,7 @@ export class PipeReader {
         c.close();
         c.byobRequest?.respond(0);
       } else {
-        c.error(
-          this.#internalError ?? result.pipeError ?? new PipeError({
-            errno: failureCode(error),
-            syscall: result.syscall ?? "ReadFile",
-            path: this.#channel.path,
-            detail: result.detail,
-          }),
-        );
+        c.error(this.#failure(result));
       }
       void this.#release();
       return true;
@@ -450,6 +443,16 @@ export class PipeReader {
     }
   }
 
+  /** The error a failed read ends the reads with (the stream's and `readInto`'s alike). */
+  #failure(result: IoResult): PipeError {
+    return this.#internalError ?? result.pipeError ?? new PipeError({
+      errno: failureCode(result.error),
+      syscall: result.syscall ?? "ReadFile",
+      path: this.#channel.path,
+      detail: result.detail,
+    });
+  }
+
   /**
    * The first `bytes` of the reader's buffer as a chunk of their own. A large read hands the
    * buffer itself over (a new one is made for the next read), a small one is copied out.
@@ -458,18 +461,24 @@ export class PipeReader {
     const size = this.#buffer.byteLength;
     if (this.#messageMode || bytes < size / 2) {
       const data = this.#buffer.slice(0, bytes);
-      // Back to the default size once reads come back small (a burst is over).
-      if (this.#adaptive && size > this.#readSize && bytes < size / 4) {
-        this.#buffer = new Uint8Array(new ArrayBuffer(this.#readSize));
-      }
+      const next = this.#nextReadSize(bytes, size);
+      if (next !== size) this.#buffer = new Uint8Array(new ArrayBuffer(next));
       return data;
     }
     const data = this.#buffer.subarray(0, bytes);
-    // A read that came back full: more is waiting, so the next one asks for twice as much (up to
-    // MAX_ADAPTIVE_READ), one call instead of several.
-    const next = this.#adaptive && bytes === size ? Math.min(2 * size, MAX_ADAPTIVE_READ) : size;
-    this.#buffer = new Uint8Array(new ArrayBuffer(next));
+    this.#buffer = new Uint8Array(new ArrayBuffer(this.#nextReadSize(bytes, size)));
     return data;
+  }
+
+  /**
+   * The next read's size, after a read of `size` bytes gave `bytes`. One that came back full:
+   * more is waiting, so twice as much (up to MAX_ADAPTIVE_READ), one call instead of several.
+   * One that came back under a quarter: the default size again (a burst is over).
+   */
+  #nextReadSize(bytes: number, size: number): number {
+    if (!this.#adaptive) return size;
+    if (bytes === size) return Math.min(2 * size, MAX_ADAPTIVE_READ);
+    return size > this.#readSize && bytes < size / 4 ? this.#readSize : size;
   }
 
   #deliver(c: ReadableByteStreamController, data: Uint8Array): void {
@@ -611,35 +620,25 @@ export class PipeReader {
     }
     this.#ended = true;
     if (!isPeerGone(error)) {
-      this.#heldError = this.#internalError ?? result.pipeError ?? new PipeError({
-        errno: failureCode(error),
-        syscall: result.syscall ?? "ReadFile",
-        path: this.#channel.path,
-        detail: result.detail,
-      });
+      this.#heldError = this.#failure(result);
     }
     void this.#release();
   }
 
   /**
-   * `readInto`'s reads grow as the stream's do, whatever `p`'s size, where each read is a call
-   * into the system (a named pipe's `ReadFile`; under Wine, a trip through the wineserver): what
-   * `p` has no room for is kept, so one large read serves many calls. A read that came back
-   * full: the next asks twice as much (up to MAX_ADAPTIVE_READ); one that came back under a
-   * quarter: back to the default size. The kept bytes are a view of the old buffer, which lives
-   * as long as they do. Not where the channel reads ahead into memory of its own (a Unix
-   * socket's `takeChunk`): there a read is a copy, and a larger buffer only copies through more
-   * memory (measured in Deno on Linux: 64 KiB and 1 MiB reads 0.43× and 0.55× of `Deno.connect`
-   * with growth, 0.57× and 0.61× without; under Wine, growth took 1 MiB reads from 230 to 427
-   * MB/s).
+   * `readInto`'s reads grow as the stream's do (`#nextReadSize`), whatever `p`'s size, where
+   * each read is a call into the system (a named pipe's `ReadFile`; under Wine, a trip through
+   * the wineserver): what `p` has no room for is kept, so one large read serves many calls. The
+   * kept bytes are a view of the old buffer, which lives as long as they do. Not where the
+   * channel reads ahead into memory of its own (a Unix socket's `takeChunk`): there a read is a
+   * copy, and a larger buffer only copies through more memory (measured in Deno on Linux: 64 KiB
+   * and 1 MiB reads 0.43× and 0.55× of `Deno.connect` with growth, 0.57× and 0.61× without;
+   * under Wine, growth took 1 MiB reads from 230 to 427 MB/s).
    */
   #adapt(bytes: number, size: number): void {
-    if (!this.#adaptive || this.#channel.takeChunk) return;
-    if (bytes === size && size < MAX_ADAPTIVE_READ) {
-      this.#buffer = new Uint8Array(new ArrayBuffer(Math.min(2 * size, MAX_ADAPTIVE_READ)));
-    } else if (size > this.#readSize && bytes < size / 4) {
-      this.#buffer = new Uint8Array(new ArrayBuffer(this.#readSize));
-    }
+    if (this.#channel.takeChunk) return;
+    const next = this.#nextReadSize(bytes, size);
+    if (next !== size) this.#buffer = new Uint8Array(new ArrayBuffer(next));
   }
 
   /** Settles the current `readInto` call; the next one waiting becomes the current. */
