@@ -25,7 +25,16 @@ const writers: { name: string; cmd: string; args: string[] }[] = [
   { name: "Bun node:net", cmd: bun, args: ["bench/peers/net_writer.cjs"] },
   ...(c.built ? [{ name: "C, 2 writes in flight", cmd: c.exe("writer"), args: [] }] : []),
 ];
-const sink = c.built
+// WINPIPE_BENCH_SINK=node makes Node's net the sink even where the C sink is built: a reader that
+// takes 64 KiB at a time, as most programs' readers do, where the C sink takes 1 MiB.
+const sinkChoice = process.env.WINPIPE_BENCH_SINK || "c";
+if (!["c", "node"].includes(sinkChoice)) {
+  console.error(
+    `WINPIPE_BENCH_SINK is "c" (the default) or "node", not ${JSON.stringify(sinkChoice)}`,
+  );
+  process.exit(2);
+}
+const sink = c.built && sinkChoice === "c"
   ? { name: "C", cmd: c.exe("reader"), args: [] }
   : { name: "node net", cmd: node, args: ["bench/peers/reader.cjs"] };
 if (!c.built) {
@@ -138,6 +147,7 @@ writeFileSync(
       chunkSizes,
       writers: writers.map((w) => w.name),
       sink: sink.name,
+      sinkChosen: sinkChoice === "node",
       c: c.built ? { compiler: c.compiler } : { missing: c.reason },
       versions,
       runs,

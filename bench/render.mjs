@@ -93,6 +93,9 @@ export function render(results, ipc, denoBench, bunBench) {
     cSink
       ? "  The sink is a C program (`bench/peers/reader.c`: blocking 1 MiB reads, a 1 MiB pipe buffer),"
         + "\n  so that the reader is not what limits a writer."
+      : results.sinkChosen
+      ? "  The sink is Node's `net` (`bench/peers/reader.cjs`, 64 KiB reads), as `WINPIPE_BENCH_SINK=node`"
+        + "\n  asked: a reader that takes the pipe in small pieces, as most programs' readers do."
       : "  The sink is Node's `net` (`bench/peers/reader.cjs`): the C sink could not be built.",
     `  Figures are medians in MB/s (10^6 bytes/s); the ratio is to node's \`net\` at the same chunk size.`,
     `  The machine is small (2 cores) and noisy: read ratios, not digits.`,

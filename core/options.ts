@@ -96,6 +96,8 @@ export function stringOption(
 /** The writer's settings. */
 export interface WriterSettings {
   readonly highWaterMark: number;
+  /** No `highWaterMark` was given: the writer may make room for two large chunks (PipeWriter). */
+  readonly defaultMark: boolean;
   readonly messageMode: boolean;
   /** How long `close()` waits for its flush (ms; `Infinity`: no bound). */
   readonly closeTimeout: number;
@@ -121,6 +123,7 @@ export function writerSettings(o: Record<string, unknown>, where: string): Write
       fallback: DEFAULT_HIGH_WATER_MARK,
       unit: "bytes",
     }),
+    defaultMark: o.highWaterMark === undefined,
     messageMode: booleanOption(o, "messageMode", where, false),
   };
 }

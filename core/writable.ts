@@ -5,7 +5,7 @@
  * - **Backpressure has one place.** The writer's queue is the buffer: the stream's own queue is
  *   one byte deep, so it holds at most the chunk being handed over. A sink `write()` returns at
  *   once while the writer is below its `highWaterMark`, and waits for `drain` above it, so what
- *   is buffered stays within `highWaterMark` plus one chunk (not twice the mark).
+ *   is buffered stays within the writer's mark plus one chunk (not twice the mark).
  * - **`abort()` is `stop()` at once.** The Streams standard calls the sink's `abort()` only after
  *   the write in progress settles, and that write may be waiting for a `drain` that a peer who
  *   does not read never gives. So the controller's `signal` stops the writer as soon as

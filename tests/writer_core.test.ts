@@ -102,6 +102,51 @@ test("write returns false at the high-water mark, and drain fires once it has fa
   await channel.drain();
 });
 
+const MiB = 1024 * 1024;
+
+test("the default mark makes room for two large chunks where two writes can be in flight", async () => {
+  const { channel, writer } = fakeWriter({ writesInFlight: 2 });
+  const events = recordEvents(writer);
+  assert.equal(writer.highWaterMark, MiB); // the option's value is still what it reports
+  assert.equal(writer.write(new Uint8Array(MiB)), true); // room for a second 1 MiB chunk
+  await channel.settle();
+  assert.equal(writer.write(new Uint8Array(MiB)), false); // 2 MiB to write
+  await channel.settle();
+  assert.equal(channel.pending.length, 2); // the second waits in the pipe behind the first
+  await channel.complete(); // 1 MiB left, still in flight: half of two chunks
+  assert.deepEqual(events, ["byteswritten", "drain"]);
+  await channel.drain();
+  // Small chunks keep the mark as it is: 4 × 256 KiB fill it.
+  for (let i = 0; i < 3; i++) assert.equal(writer.write(new Uint8Array(256 * 1024)), true);
+  assert.equal(writer.write(new Uint8Array(256 * 1024)), false);
+  await channel.drain();
+});
+
+test("the widened mark stops at two largest writes, and drain waits for half of it", async () => {
+  const { channel, writer } = fakeWriter({ writesInFlight: 2 });
+  const events = recordEvents(writer);
+  assert.equal(writer.write(new Uint8Array(4 * MiB)), false); // two chunks would be 8 MiB
+  await channel.complete();
+  await channel.complete(); // 2 MiB left
+  assert.deepEqual(events, ["byteswritten", "byteswritten"]);
+  await channel.complete(); // 1 MiB left, in flight: half of 2 MiB
+  assert.deepEqual(events.slice(2), ["byteswritten", "drain"]);
+  await channel.drain();
+});
+
+test("a mark the caller chose, or one write in flight, keeps room for one large chunk", async () => {
+  for (
+    const options of [{ writesInFlight: 2, highWaterMark: MiB }, { writesInFlight: 1 }, {
+      writesInFlight: 2,
+      messageMode: true,
+    }]
+  ) {
+    const { channel, writer } = fakeWriter(options);
+    assert.equal(writer.write(new Uint8Array(MiB)), false, JSON.stringify(options));
+    await channel.drain();
+  }
+});
+
 test("byteswritten carries the byte count of each completion", async () => {
   const { channel, writer } = fakeWriter();
   const counts: number[] = [];
