@@ -4,14 +4,20 @@
  *
  * - "write() cost": the writer's own CPU cost per chunk against a completion source that
  *   completes at once (any OS).
+ * - "echo exchange": what a server's exchange costs in winpipe's own JavaScript: 10,000 reads
+ *   (`readInto`, as `conn.read(p)` does) each echoed by a `write()`, against fake channels whose
+ *   reads complete on the next turn of the event loop, as a pool callback would; the baseline is
+ *   the same 10,000 turns with nothing else (any OS). The difference is per 10,000 exchanges.
  * - "pipe": 16 MiB through a real pipe into an in-process reader, by chunk size (Windows).
  * - "largest write" and "high-water mark": the measurements behind MAX_BLOCK and the default
  *   highWaterMark (Windows). The candidates derive from the chosen values, so that a change of
  *   either is measured against its neighbours; the chosen one is the baseline, named "(chosen)"
  *   (bench/render.mjs reads it from there and says when a neighbour is more than 10% faster).
  */
-import { openSettings, writerSettings } from "../core/options.ts";
+import type { IoResult, ReadChannel } from "../core/channel.ts";
+import { openSettings, readerSettings, writerSettings } from "../core/options.ts";
 import { MAX_BLOCK } from "../core/queue.ts";
+import { PipeReader } from "../core/reader.ts";
 import { writerOverChannel } from "../core/writer.ts";
 import { isWindows } from "../ffi/runtime.ts";
 import { ServerEnd, uniqueName } from "../tests/win/server_end.ts";
@@ -57,6 +63,47 @@ for (const [size, atOnce] of [256, 4096, 65536].flatMap((s) => [[s, false], [s, 
     },
   );
 }
+
+const EXCHANGES = 10_000;
+
+Deno.bench(
+  `echo exchange: ${EXCHANGES} turns of the event loop alone`,
+  { group: "echo exchange", baseline: true, n: 20 },
+  async () => {
+    let n = 0;
+    await new Promise<void>((done) => {
+      const turn = () => ++n === EXCHANGES ? done() : setImmediate(turn);
+      setImmediate(turn);
+    });
+  },
+);
+
+Deno.bench(
+  `echo exchange: ${EXCHANGES} reads by readInto, each written back by write()`,
+  { group: "echo exchange", n: 20 },
+  async () => {
+    // Every read goes pending, as a server's does, and completes with 64 B on the next turn.
+    let reading: ((r: IoResult) => void) | undefined;
+    const channel: ReadChannel = {
+      path: undefined,
+      startRead(_buffer, onComplete) {
+        reading = onComplete;
+        setImmediate(() => reading?.({ error: 0, bytes: 64 }));
+        return undefined;
+      },
+      cancelRead: () => 1168,
+      available: () => 0,
+      abortHandle: () => false,
+      release: () => Promise.resolve(),
+    };
+    const reader = PipeReader.overChannel(channel, readerSettings({}, "bench"));
+    reader.takeForReadInto();
+    const w = writerOverChannel(instantChannel(true), writerSettings({}, "bench"));
+    const p = new Uint8Array(64 * 1024);
+    for (let n = 0; n < EXCHANGES; n++) w.write(p.subarray(0, (await reader.readInto(p))!));
+    await w.close();
+  },
+);
 
 // Setup (a pipe instance and a connection, about 1 ms) is inside the timing: Deno's b.start()
 // cannot follow an await. The bench functions are `async`: Deno times a plain function that
