@@ -83,6 +83,13 @@ export interface WriteChannel {
    */
   startWrite(bytes: Uint8Array, onComplete: (result: IoResult) => void): Started;
   /**
+   * Writes as much of `bytes` as the system takes at once, and returns that count (0 when it
+   * takes nothing now), or a failure. The bytes taken are copied out before it returns, and
+   * nothing keeps `bytes` afterwards, so the caller's own memory may be given. Only where a
+   * write can be made synchronously (Bun's sockets); only while no write is in flight.
+   */
+  writeNow?(bytes: Uint8Array): number | IoFailure;
+  /**
    * `CancelIoEx` on every write in flight: 0, or the first Win32 code (1168: they had already
    * completed).
    */

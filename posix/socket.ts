@@ -81,6 +81,8 @@ export interface Wire {
    * is pending; then `onDone` comes later, never from inside this call, with the count taken.
    */
   write(bytes: Uint8Array, onDone: (error: unknown, bytes: number) => void): number | undefined;
+  /** As much of `bytes` as the socket takes now, copied out before it returns (Bun only). */
+  writeNow?(bytes: Uint8Array): number;
   /** Ends a pending write, if the runtime can (Bun: drops the rest; Deno: cannot). */
   cancelWrite(): boolean;
   /** Closes the socket; idempotent. */
@@ -291,9 +293,25 @@ export class UnixSocket implements WireSink {
   // --- writes ---------------------------------------------------------------------------------
 
   writeChannel(): WriteChannel {
+    const wire = this.#wire;
     return {
       path: this.path,
       writesInFlight: 1,
+      writeNow: wire.writeNow
+        ? (bytes) => {
+          if (this.#closed) {
+            return socketFailure(errorWith("EBADF"), "write", this.path, "the socket was closed");
+          }
+          if (this.#ended !== undefined && this.#ended !== null) {
+            return socketFailure(this.#ended, "write", this.path);
+          }
+          try {
+            return wire.writeNow!(bytes);
+          } catch (e) {
+            return socketFailure(e, "write", this.path);
+          }
+        }
+        : undefined,
       startWrite: (bytes, onComplete): Started => {
         if (this.#closed) {
           return socketFailure(errorWith("EBADF"), "write", this.path, "the socket was closed");

@@ -172,6 +172,14 @@ class BunWire implements Wire {
     return undefined;
   }
 
+  /** As much of `bytes` as the socket takes now (Bun copies it out); never while one is short. */
+  writeNow(bytes: Uint8Array): number {
+    if (this.#rest) return 0;
+    const n = this.#socket.write(bytes);
+    if (n < 0) throw errorWith("EPIPE");
+    return n;
+  }
+
   /** Bun's drain: the socket has room again, so the rest of a short write goes now. */
   drain(): void {
     const rest = this.#rest;

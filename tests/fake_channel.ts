@@ -6,7 +6,7 @@
  * pool's callback always comes), synchronous failures with any code, and operations that
  * complete at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), in full or short.
  */
-import type { IoResult, ReadChannel, Started, WriteChannel } from "../core/channel.ts";
+import type { IoFailure, IoResult, ReadChannel, Started, WriteChannel } from "../core/channel.ts";
 import { optionsObject, readerSettings, writerSettings } from "../core/options.ts";
 import { PipeReader, type PipeReaderOptions } from "../core/reader.ts";
 import { type PipeWriterOptions, writerOverChannel } from "../core/writer.ts";
@@ -116,6 +116,12 @@ export class FakeChannel implements WriteChannel {
     this.started.push(w);
     this.pending.push(w);
     return undefined;
+  }
+
+  /** A write that completed at once outside startWrite (FakeSyncChannel's writeNow): `n` taken. */
+  protected recordAtOnce(bytes: Uint8Array, n: number): void {
+    this.started.push({ bytes: bytes.slice(), view: bytes, onComplete: () => {}, written: n });
+    this.#deliver();
   }
 
   /**
@@ -243,11 +249,38 @@ export class FakeChannel implements WriteChannel {
   }
 }
 
+/**
+ * A channel that can also write synchronously, as Bun's sockets can (`writeNow`): the "socket"
+ * takes what `takeNext` says (all by default) and copies it out before it returns.
+ */
+export class FakeSyncChannel extends FakeChannel {
+  /** Bytes the next writeNow takes (then reset: all). */
+  takeNext: number | null = null;
+  /** Win32 code (never 0) for the next writeNow to fail with (then reset). */
+  failNextNow: number | null = null;
+  /** Every view writeNow was given, as given. */
+  nowViews: Uint8Array[] = [];
+
+  writeNow(bytes: Uint8Array): number | IoFailure {
+    if (this.pending.length > 0) this.violations.push("writeNow while a write is in flight");
+    if (this.failNextNow !== null) {
+      const error = this.failNextNow;
+      this.failNextNow = null;
+      return { error, syscall: "write" };
+    }
+    const n = Math.min(this.takeNext ?? bytes.byteLength, bytes.byteLength);
+    this.takeNext = null;
+    this.nowViews.push(bytes);
+    this.recordAtOnce(bytes, n);
+    return n;
+  }
+}
+
 export function fakeWriter(
-  options: PipeWriterOptions & { maxBlock?: number; writesInFlight?: number } = {},
+  options: PipeWriterOptions & { maxBlock?: number; writesInFlight?: number; sync?: boolean } = {},
 ) {
-  const channel = new FakeChannel();
-  const { maxBlock, writesInFlight, ...rest } = options;
+  const { maxBlock, writesInFlight, sync, ...rest } = options;
+  const channel = sync ? new FakeSyncChannel() : new FakeChannel();
   channel.writesInFlight = writesInFlight ?? 1;
   const writer = writerOverChannel(channel, writerSettings(rest, "fakeWriter()"), maxBlock);
   return { channel, writer };

@@ -456,6 +456,34 @@ test("64 MiB byte-exact both ways with socat", { skip }, async () => {
   fs.unlinkSync(input);
 });
 
+test("a writer's caller may reuse a chunk's memory as soon as write() returns", {
+  skip,
+}, async () => {
+  // One buffer, refilled with the next chunk's bytes right after each write(): in Bun a large
+  // chunk goes straight to the socket, and only what the socket took may skip the copy.
+  for (const size of [64 * 1024, MiB]) {
+    const data = bytes(size, 16 * MiB);
+    const path = join(root, unique("reuse"));
+    await using server = listen(path);
+    const out = join(root, unique("reuse-out"));
+    const child = run("socat", ["-u", `UNIX-CONNECT:${path}`, `CREATE:${out}`]);
+    const conn = (await server.accept())!;
+    const buffer = new Uint8Array(size);
+    for (let at = 0; at < data.byteLength; at += size) {
+      buffer.set(data.subarray(at, at + size));
+      const below = conn.writer!.write(buffer);
+      buffer.fill(0xee); // scribbled over at once: what was not taken must have been copied
+      if (!below) {
+        await new Promise((r) => conn.writer!.addEventListener("drain", r, { once: true }));
+      }
+    }
+    await conn.close();
+    await child;
+    assert.equal(sha(fs.readFileSync(out)), sha(data), `${size} B chunks`);
+    fs.unlinkSync(out);
+  }
+});
+
 test("50 concurrent clients, a slow reader, and close() without loss", { skip }, async () => {
   const path = join(root, unique("many"));
   const server = listen(path);

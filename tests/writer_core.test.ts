@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { PipeError, type PipeErrorEvent } from "../mod.ts";
-import { fakeWriter, prng, recordEvents, tick } from "./fake_channel.ts";
+import { FakeSyncChannel, fakeWriter, prng, recordEvents, tick } from "./fake_channel.ts";
 
 const bytes = (...v: number[]) => new Uint8Array(v);
 
@@ -145,6 +145,77 @@ test("a mark the caller chose, or one write in flight, keeps room for one large 
     assert.equal(writer.write(new Uint8Array(MiB)), false, JSON.stringify(options));
     await channel.drain();
   }
+});
+
+test("a large chunk goes straight from the caller's memory where the channel can write at once", async () => {
+  const { channel, writer } = fakeWriter({ sync: true });
+  const sync = channel as FakeSyncChannel;
+  const events = recordEvents(writer);
+  const chunk = new Uint8Array(64 * 1024).fill(7);
+  assert.equal(writer.write(chunk), true);
+  assert.equal(sync.nowViews.length, 1);
+  assert.equal(sync.nowViews[0].buffer, chunk.buffer); // not a copy
+  assert.equal(writer.bytesToWrite, 0);
+  assert.equal(channel.started.length, 1); // and no write through the queue
+  assert.deepEqual(events, []); // events on a microtask, never inside write()
+  await tick();
+  assert.deepEqual(events, ["byteswritten"]);
+  await writer.flush();
+  assert.deepEqual(channel.received, [...chunk]);
+  await writer.close();
+});
+
+test("what a direct write leaves is copied and written next, in order, and nothing passes it", async () => {
+  const { channel, writer } = fakeWriter({ sync: true });
+  const sync = channel as FakeSyncChannel;
+  const rand = prng(11);
+  const expected: number[] = [];
+  const send = (n: number) => {
+    const chunk = new Uint8Array(n).map(() => rand.next() & 0xff);
+    expected.push(...chunk);
+    writer.write(chunk);
+    chunk.fill(0); // the caller reuses its memory at once: what was queued is a copy
+  };
+  sync.takeNext = 10_000; // the socket takes part of it
+  send(70_000);
+  assert.equal(writer.bytesToWrite, 60_000);
+  send(100); // queued behind the rest
+  send(80_000); // something is queued: through the queue too, not straight
+  assert.equal(sync.nowViews.length, 1);
+  await channel.drain();
+  send(90_000); // nothing queued or in flight again: straight
+  assert.equal(sync.nowViews.length, 2);
+  sync.takeNext = 0; // the socket is full
+  send(70_000);
+  await tick(); // the whole chunk is in flight now, and nothing is queued
+  assert.equal(channel.pending.length, 1);
+  send(75_000); // through the queue, behind the write in flight
+  assert.equal(sync.nowViews.length, 3);
+  await channel.drain();
+  await writer.close();
+  assert.deepEqual(channel.received, expected);
+  assert.deepEqual(channel.violations, []);
+});
+
+test("small chunks coalesce and message pipes write whole messages, never straight", async () => {
+  for (const options of [{ sync: true }, { sync: true, messageMode: true }]) {
+    const { channel, writer } = fakeWriter(options);
+    writer.write(new Uint8Array(options.messageMode ? 64 * 1024 : 4096));
+    assert.equal((channel as FakeSyncChannel).nowViews.length, 0, JSON.stringify(options));
+    await channel.drain();
+  }
+});
+
+test("a direct write that fails fails the writer with its error", async () => {
+  const { channel, writer } = fakeWriter({ sync: true });
+  (channel as FakeSyncChannel).failNextNow = 232; // ERROR_NO_DATA: the reader has gone
+  const events = recordEvents(writer);
+  writer.write(new Uint8Array(64 * 1024));
+  assert.equal(writer.error?.errno, 232);
+  assert.equal(writer.error?.syscall, "write");
+  assert.throws(() => writer.write(new Uint8Array(1)), PipeError);
+  await tick();
+  assert.equal(events[0], "error");
 });
 
 test("byteswritten carries the byte count of each completion", async () => {
