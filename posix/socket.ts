@@ -292,6 +292,17 @@ export class UnixSocket implements WireSink {
 
   // --- writes ---------------------------------------------------------------------------------
 
+  /** Why a write cannot start: the socket was closed, or failed; undefined when it can. */
+  #writeRefused(): IoFailure | undefined {
+    if (this.#closed) {
+      return socketFailure(errorWith("EBADF"), "write", this.path, "the socket was closed");
+    }
+    if (this.#ended !== undefined && this.#ended !== null) {
+      return socketFailure(this.#ended, "write", this.path);
+    }
+    return undefined;
+  }
+
   writeChannel(): WriteChannel {
     const wire = this.#wire;
     return {
@@ -299,12 +310,8 @@ export class UnixSocket implements WireSink {
       writesInFlight: 1,
       writeNow: wire.writeNow
         ? (bytes) => {
-          if (this.#closed) {
-            return socketFailure(errorWith("EBADF"), "write", this.path, "the socket was closed");
-          }
-          if (this.#ended !== undefined && this.#ended !== null) {
-            return socketFailure(this.#ended, "write", this.path);
-          }
+          const refused = this.#writeRefused();
+          if (refused) return refused;
           try {
             return wire.writeNow!(bytes);
           } catch (e) {
@@ -313,12 +320,8 @@ export class UnixSocket implements WireSink {
         }
         : undefined,
       startWrite: (bytes, onComplete): Started => {
-        if (this.#closed) {
-          return socketFailure(errorWith("EBADF"), "write", this.path, "the socket was closed");
-        }
-        if (this.#ended !== undefined && this.#ended !== null) {
-          return socketFailure(this.#ended, "write", this.path);
-        }
+        const refused = this.#writeRefused();
+        if (refused) return refused;
         const done = (error: unknown, n: number) => {
           if (this.#writeDone !== done) return; // ended already (cancelled, or the socket gone)
           this.#writeDone = null;
