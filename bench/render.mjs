@@ -135,6 +135,44 @@ export function render(results, ipc, denoBench, bunBench) {
     });
     lines.push(`| ${size(chunk)} | ${row.join(" | ")} |`);
   }
+  // The slow reader's pass (compare_windows.ts): 1 MiB chunks into Node's net, 64 KiB reads.
+  const slow = results.slowSink;
+  const slowWriters = slow ? [...new Set(slow.runs.map((r) => r.writer))] : [];
+  const slowCell = (w) => {
+    const runs = slow.runs.filter((r) => r.writer === w);
+    const ok = runs.map((r) => r.mbps).filter((v) => v !== undefined);
+    return {
+      median: ok.length ? median(ok) : undefined,
+      min: Math.min(...ok),
+      max: Math.max(...ok),
+      failed: runs.length - ok.length,
+      n: runs.length,
+    };
+  };
+  if (slow) {
+    const node = slowCell("node net").median;
+    lines.push(
+      "",
+      `### ${
+        size(slow.chunk)
+      } writes into a reader that takes 64 KiB at a time (median MB/s, ratio to node)`,
+      "",
+      "The same writers, but Node's `net` as the sink (`bench/peers/reader.cjs`): a reader that",
+      "drains the pipe in small pieces, as most programs' readers do, waits whenever the pipe runs",
+      "dry between two writes, which the C sink's 1 MiB reads hide. Spread in brackets.",
+      "",
+      `| | ${slowWriters.join(" | ")} |`,
+      `| --- | ${slowWriters.map(() => "---:").join(" | ")} |`,
+      `| ${size(slow.chunk)} | ${
+        slowWriters.map((w) => {
+          const c = slowCell(w);
+          if (c.median === undefined) return `failed (${c.failed}/${c.n})`;
+          const ratio = node ? ` (${(c.median / node).toFixed(2)}×)` : "";
+          return `${c.median.toFixed(1)}${ratio} [${c.min.toFixed(0)} – ${c.max.toFixed(0)}]`;
+        }).join(" | ")
+      } |`,
+    );
+  }
   const errors = Object.entries(cell).filter(([, c]) => c.errors.length);
   if (errors.length) {
     lines.push("", "### Failed runs", "");
@@ -317,6 +355,20 @@ export function render(results, ipc, denoBench, bunBench) {
     const c = results.writers.includes(cWriter) ? at(cWriter) : undefined;
     for (const w of results.writers.filter(isWinpipe)) {
       compare(`${size(chunk)} write`, w, at(w), peers, c, " MB/s", 1);
+    }
+  }
+  if (slow) {
+    const peers = slowWriters.filter(isPeer).map((w) => ({ name: w, ...slowCell(w) }));
+    for (const w of slowWriters.filter(isWinpipe)) {
+      compare(
+        `${size(slow.chunk)} write into node net`,
+        w,
+        slowCell(w),
+        peers,
+        undefined,
+        " MB/s",
+        1,
+      );
     }
   }
   for (const chunk of ipc.chunkSizes) {

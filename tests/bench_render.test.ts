@@ -73,6 +73,31 @@ const ahead = {
   "hop alone (Bun)": 1050,
 };
 
+test("the slow reader's pass: its table, and a winpipe cell below Node's net named in the guard", () => {
+  const slowRuns = Object.entries({ "winpipe (Deno)": 280, "winpipe (Bun)": 240, "node net": 260 })
+    .flatMap(([writer, mbps]) =>
+      [0.9, 1, 1.1].map((f, round) => ({ writer, chunk: 1024 * KiB, round, mbps: mbps * f }))
+    );
+  const withSlow = {
+    ...results(ahead),
+    slowSink: { name: "node net", chunk: 1024 * KiB, runs: slowRuns },
+  };
+  const r = render(withSlow, ipc(ahead), "", "");
+  assert.match(r.markdown, /### 1 MiB writes into a reader that takes 64 KiB at a time/);
+  assert.match(
+    r.markdown,
+    /\| 1 MiB \| 280\.0 \(1\.08×\) \[252 – 308\] \| 240\.0 \(0\.92×\) \[216 – 264\] \| 260\.0 \(1\.00×\)/,
+  );
+  assert.deepEqual(
+    r.behind.filter((l) => l.includes("into node net")),
+    ["1 MiB write into node net, winpipe (Bun): 240.0 MB/s, 0.92× best peer node net (260.0)"],
+  );
+  // Without the pass (WINPIPE_BENCH_SINK=node, or no 1 MiB chunks), no such section or line.
+  const plain = render(results(ahead), ipc(ahead), "", "");
+  assert.doesNotMatch(plain.markdown, /takes 64 KiB at a time/);
+  assert.equal(plain.behind.filter((l) => l.includes("into node net")).length, 0);
+});
+
 test("a winpipe cell below the best peer is named, with its ratio; the C reference is apart", () => {
   const r = rendered(
     {
