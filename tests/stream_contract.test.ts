@@ -72,6 +72,28 @@ test("the stream buffers at most highWaterMark plus one chunk, and sizes strings
   await within(writer.stop(), 1_000, "stop()");
 });
 
+test("with the default mark, the stream buffers at most two large chunks (2 MiB) plus one; abort settles", async () => {
+  const MiB = 1024 * 1024;
+  for (const size of [MiB, 4 * MiB]) {
+    // The default mark, two writes in flight: the mark widens for large chunks, up to 2 MiB.
+    const { channel, writer } = fakeWriter({ writesInFlight: 2 });
+    channel.kernelCancel = true;
+    channel.stalled = true;
+    const w = writer.writable.getWriter();
+    let offered = 0;
+    for (let i = 0; i < 20; i++) {
+      const ready = await Promise.race([w.ready.then(() => true), tick().then(() => false)]);
+      if (!ready) break;
+      void w.write(new Uint8Array(size)).catch(() => {});
+      offered += size;
+      await tick();
+    }
+    assert.ok(offered <= 2 * MiB + size, `${size} B chunks: the producer wrote ${offered} bytes`);
+    await within(w.abort(new Error("the peer stopped reading")), 1_000, "abort()");
+    assert.equal(channel.released, true);
+  }
+});
+
 test("a failure with two writes in flight cancels the other one: close() and stop() settle", async () => {
   for (const end of ["close", "stop"] as const) {
     const { channel, writer } = stalledWriter({ writesInFlight: 2 });
