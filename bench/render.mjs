@@ -51,6 +51,19 @@ function perChunk(r) {
   return Object.entries(by).map(([c, mib]) => `${mib} MiB at ${size(Number(c))}`).join(", ");
 }
 
+/** Median, spread and failures of write runs (each with `mbps`, or an `error`). */
+function summary(runs) {
+  const ok = runs.filter((r) => r.mbps !== undefined).map((r) => r.mbps);
+  return {
+    median: ok.length ? median(ok) : undefined,
+    min: Math.min(...ok),
+    max: Math.max(...ok),
+    failed: runs.length - ok.length,
+    errors: [...new Set(runs.filter((r) => r.error).map((r) => r.error))],
+    runs: runs.length,
+  };
+}
+
 /**
  * RESULTS.md and the guard, from bench/compare_windows.ts's results.json (`results`),
  * bench/ipc_windows.ts's ipc.json (`ipc`), and the text of `deno bench` and
@@ -64,16 +77,9 @@ export function render(results, ipc, denoBench, bunBench) {
   const cell = {};
   for (const chunk of results.chunkSizes) {
     for (const writer of results.writers) {
-      const runs = results.runs.filter((r) => r.chunk === chunk && r.writer === writer);
-      const ok = runs.filter((r) => r.mbps !== undefined).map((r) => r.mbps);
-      cell[`${chunk}/${writer}`] = {
-        median: ok.length ? median(ok) : undefined,
-        min: Math.min(...ok),
-        max: Math.max(...ok),
-        failed: runs.length - ok.length,
-        errors: [...new Set(runs.filter((r) => r.error).map((r) => r.error))],
-        runs: runs.length,
-      };
+      cell[`${chunk}/${writer}`] = summary(
+        results.runs.filter((r) => r.chunk === chunk && r.writer === writer),
+      );
     }
   }
 
@@ -139,15 +145,8 @@ export function render(results, ipc, denoBench, bunBench) {
   const slow = results.slowSink;
   const slowWriters = slow ? [...new Set(slow.runs.map((r) => r.writer))] : [];
   const slowCell = (w) => {
-    const runs = slow.runs.filter((r) => r.writer === w);
-    const ok = runs.map((r) => r.mbps).filter((v) => v !== undefined);
-    return {
-      median: ok.length ? median(ok) : undefined,
-      min: Math.min(...ok),
-      max: Math.max(...ok),
-      failed: runs.length - ok.length,
-      n: runs.length,
-    };
+    const c = summary(slow.runs.filter((r) => r.writer === w));
+    return { ...c, n: c.runs };
   };
   if (slow) {
     const node = slowCell("node net").median;

@@ -165,8 +165,7 @@ class BunWire implements Wire {
   }
 
   write(bytes: Uint8Array, onDone: (error: unknown, bytes: number) => void): number | undefined {
-    const n = this.#socket.write(bytes);
-    if (n < 0) throw errorWith("EPIPE");
+    const n = this.writeNow(bytes);
     if (n === bytes.byteLength) return n;
     this.#rest = { bytes, offset: n, onDone };
     return undefined;
