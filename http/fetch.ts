@@ -155,7 +155,12 @@ export class HttpClient {
       return undefined;
     }
     const req = httpRequest({ ...options, agent: this.#agent });
-    const onAbort = () => req.destroy(signal.reason);
+    // Rejected here, not only from the request's "error": Deno's node:http emits none when it
+    // destroys a request on a kept-alive connection, and the fetch would wait for the answer.
+    const onAbort = () => {
+      reject(signal.reason);
+      req.destroy(signal.reason);
+    };
     const unhook = () => signal.removeEventListener("abort", onAbort);
     signal.addEventListener("abort", onAbort, { once: true });
     req.on("close", unhook);
@@ -299,23 +304,32 @@ export interface UpgradedConnection {
 }
 
 function upgraded(headers: Headers, socket: Duplex, head: Uint8Array): UpgradedConnection {
-  let closed = false;
+  // The readable ends once, at the server's end, an error, or the socket's close (close() and
+  // a destroy send no "end": a read pending then would wait for ever).
+  let ended = false;
   const readable = new ReadableStream<Uint8Array>({
     start(c) {
+      const end = (e?: unknown) => {
+        if (ended) return;
+        ended = true;
+        if (e === undefined) c.close();
+        else c.error(e);
+      };
       if (head.byteLength > 0) c.enqueue(new Uint8Array(head));
       socket.on("data", (chunk: Uint8Array) => {
+        if (ended) return;
         c.enqueue(new Uint8Array(chunk));
         if ((c.desiredSize ?? 0) <= 0) socket.pause();
       });
-      socket.once("end", () => {
-        if (!closed) c.close();
-      });
-      socket.once("error", (e) => c.error(e));
+      socket.once("end", () => end());
+      socket.once("error", (e) => end(e));
+      socket.once("close", () => end());
     },
     pull() {
       socket.resume();
     },
     cancel() {
+      ended = true;
       socket.destroy();
     },
   }, { highWaterMark: 4 });
@@ -338,7 +352,6 @@ function upgraded(headers: Headers, socket: Duplex, head: Uint8Array): UpgradedC
     readable,
     writable,
     close() {
-      closed = true;
       return new Promise<void>((ok) => {
         if (socket.destroyed) return ok();
         socket.once("close", () => ok());

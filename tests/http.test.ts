@@ -532,6 +532,44 @@ test(
   },
 );
 
+test(
+  "init.signal ends a request on a kept-alive connection, and the connection's slot is free again",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("abort-kept");
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    await using server = serve(path, async (request) => {
+      if (request.url.endsWith("/never")) await released;
+      return new Response("answered");
+    });
+    // One connection: the aborted request must have had the one the first request left open.
+    await using client = new HttpClient(path, { maxConnections: 1 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await (await client.fetch("/")).text(), "answered");
+        const t0 = performance.now();
+        const failed = await within(
+          3_000,
+          client.fetch("/never", { signal: AbortSignal.timeout(200) }).then(
+            () => assert.fail("an aborted request resolved"),
+            (e) => e,
+          ),
+          `the aborted request on a kept-alive connection (${i})`,
+        );
+        assert.equal((failed as Error).name, "TimeoutError", String(failed));
+        assert.ok(performance.now() - t0 < 2_000);
+      }
+      assert.equal(await (await client.fetch("/")).text(), "answered");
+    } finally {
+      release();
+    }
+    void server;
+  },
+);
+
 test("1000 requests leave the descriptors where they were", { skip }, async () => {
   const path = sock("fds");
   const count = () =>
@@ -617,8 +655,14 @@ test(
       writing.catch(() => {});
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(settled, false, "16 MiB cannot be queued below the mark of a deaf peer");
+      // A read waiting when close() is called ends with the stream: the server sends nothing.
+      const reading = up.readable.getReader().read();
       const t0 = performance.now();
       await within(5_000, up.close(), "close() against a server that stops reading");
+      assert.deepEqual(
+        await within(1_000, reading, "a read pending across close()"),
+        { done: true, value: undefined },
+      );
       assert.ok(performance.now() - t0 >= 400, "close() flushed for its closeTimeout first");
       await assert.rejects(within(5_000, writing, "the pending write"));
     } finally {
