@@ -287,9 +287,14 @@ export function serve(
         return;
       }
       const reader = response.body.getReader();
+      // A client that leaves while the body has nothing to give (an event stream between
+      // events) ends the read it waits in: else that read, and the body, would be held for ever.
+      const left = () => void reader.cancel(aborted.signal.reason).catch(() => {});
+      aborted.signal.addEventListener("abort", left, { once: true });
       try {
         for (;;) {
           const r = await reader.read();
+          if (aborted.signal.aborted) throw aborted.signal.reason;
           if (r.done) break;
           if (res.destroyed) throw new Error("the client left");
           if (!res.write(r.value)) await drainOrClose(res);
@@ -299,6 +304,8 @@ export function serve(
         await reader.cancel(e).catch(() => {});
         res.destroy();
         void Promise.resolve(onError(e)).catch(() => {});
+      } finally {
+        aborted.signal.removeEventListener("abort", left);
       }
     } finally {
       state.busy--;

@@ -533,6 +533,52 @@ test(
 );
 
 test(
+  "a client that leaves while the response body is idle: the body is cancelled and onError told",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("leave-idle");
+    let cancelled!: (reason: unknown) => void;
+    let cancel = new Promise((r) => (cancelled = r));
+    const told: unknown[] = [];
+    await using server = serve(path, () =>
+      // One event, then nothing more until the client has gone (an event stream between events).
+      new Response(
+        new ReadableStream({
+          start: (c) => c.enqueue(new TextEncoder().encode("data: first\n\n")),
+          cancel: (reason) => cancelled(reason),
+        }),
+      ), {
+      onError: (e) => {
+        told.push(e);
+        return new Response("failed", { status: 500 });
+      },
+    });
+    for (const leave of ["cancel", "close"] as const) {
+      const client = new HttpClient(path);
+      const r = await client.fetch("/events");
+      const reader = r.body!.getReader();
+      assert.equal(new TextDecoder().decode((await reader.read()).value), "data: first\n\n");
+      if (leave === "cancel") await reader.cancel();
+      await client.close();
+      const reason = await within(5_000, cancel, `the idle body's cancel() (${leave})`);
+      assert.match(String(reason), /the client left/);
+      cancel = new Promise((r) => (cancelled = r));
+      await within(
+        5_000,
+        (async () => {
+          while (told.length === 0) await new Promise((r) => setTimeout(r, 10));
+        })(),
+        `onError (${leave})`,
+      );
+      assert.match(String(told.shift()), /the client left/);
+    }
+    void server;
+  },
+);
+
+test(
   "init.signal ends a request on a kept-alive connection, and the connection's slot is free again",
   {
     skip,
