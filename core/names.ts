@@ -13,7 +13,9 @@
  * @module
  */
 import { isWindows } from "../ffi/runtime.ts";
-import { env, lstat, platform, tmpdir, uid } from "../posix/system.ts";
+import { denoFlags, env, isNotCapable, lstat, platform, tmpdir, uid } from "../posix/system.ts";
+import { PipeError } from "./errors.ts";
+import { posixErrno } from "./posix_errors.ts";
 
 /** Options that bear on which names are accepted. */
 export interface PipeNameOptions {
@@ -221,7 +223,7 @@ export function resolveEndpoint(name: unknown, options: EndpointOptions, where: 
     return { path: name, address: name };
   }
   bareProblem(name, where);
-  const privateDir = privateDirectory();
+  const privateDir = privateDirectory(name, where);
   const path = `${privateDir}/${name}`;
   fits(path, `the bare name ${JSON.stringify(name)} resolves to`);
   return { path, privateDir, address: path };
@@ -255,14 +257,48 @@ function platformLabel(): string {
  * absolute path to a directory of this user's with no group or other bits (as the XDG Base
  * Directory spec requires it to be), else `$TMPDIR/winpipe-UID`.
  */
-function privateDirectory(): string {
-  const me = uid();
-  const xdg = env("XDG_RUNTIME_DIR");
-  if (xdg && xdg.startsWith("/")) {
-    const st = lstat(xdg);
-    if (st?.isDirectory() && st.uid === me && (st.mode & 0o077) === 0) {
-      return `${xdg.replace(/\/+$/, "")}/winpipe`;
+function privateDirectory(name: string, where: string): string {
+  try {
+    const me = uid();
+    const xdg = env("XDG_RUNTIME_DIR");
+    if (xdg && xdg.startsWith("/")) {
+      const st = lstat(xdg);
+      if (st?.isDirectory() && st.uid === me && (st.mode & 0o077) === 0) {
+        return `${xdg.replace(/\/+$/, "")}/winpipe`;
+      }
     }
+    return `${tmpdir().replace(/\/+$/, "")}/winpipe-${me}`;
+  } catch (e) {
+    if (!isNotCapable(e)) throw e;
+    // Deno without a flag this takes: the flags the name needs, as far as they can be told.
+    const known = <T>(read: () => T): { v: T } | undefined => {
+      try {
+        return { v: read() };
+      } catch {
+        return undefined;
+      }
+    };
+    const xdg = known(() => env("XDG_RUNTIME_DIR"));
+    const tmp = known(tmpdir)?.v;
+    const me = known(uid)?.v;
+    const dir = !xdg
+      ? undefined
+      : xdg.v?.startsWith("/")
+      ? `${xdg.v.replace(/\/+$/, "")}/winpipe`
+      : tmp !== undefined && me !== undefined
+      ? `${tmp.replace(/\/+$/, "")}/winpipe-${me}`
+      : undefined;
+    const flags = dir
+      ? denoFlags(`${dir}/${name}`, true)
+      : "--allow-env=XDG_RUNTIME_DIR,TMPDIR --allow-sys=uid, and then read and write on the "
+        + "private directory and unix: net access to the socket, which the error then lists";
+    throw new PipeError({
+      errno: posixErrno("EACCES"),
+      code: "EACCES",
+      syscall: "resolve",
+      path: name,
+      detail: `${where}: Deno needs permissions for a bare name's socket: ${flags}`,
+      cause: e,
+    });
   }
-  return `${tmpdir().replace(/\/+$/, "")}/winpipe-${me}`;
 }

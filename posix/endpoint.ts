@@ -26,18 +26,22 @@ import {
 } from "./system.ts";
 import { wireConnect, wireListen, type WireListener } from "./wire.ts";
 
-/** A PipeError for a runtime's or the system's error `e` from `syscall` on `path`. */
+/**
+ * A PipeError for a runtime's or the system's error `e` from `syscall` on `path`; a Deno
+ * permission denial lists the flags that the socket at `socketPath` needs.
+ */
 export function posixError(
   e: unknown,
   syscall: string,
   path: string,
   detail?: string,
   bare = false,
+  socketPath = path,
 ): PipeError {
   if (e instanceof PipeError) return e;
   const code = errorCode(e) ?? "EIO";
   const denied = isNotCapable(e)
-    ? `Deno needs permissions for Unix sockets: ${denoFlags(path, bare)}`
+    ? `Deno needs permissions for Unix sockets: ${denoFlags(socketPath, bare)}`
     : undefined;
   return new PipeError({
     errno: posixErrno(code),
@@ -149,7 +153,7 @@ export function listenSocket(
   try {
     if (endpoint.privateDir) ensurePrivateDir(endpoint.privateDir, true, where);
   } catch (e) {
-    throw posixError(e, "mkdir", endpoint.privateDir!, undefined, true);
+    throw posixError(e, "mkdir", endpoint.privateDir!, undefined, true, path);
   }
   let closed = false;
   let listener: WireListener | undefined;

@@ -7,7 +7,6 @@
  * @module
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import process from "node:process";
 
 /** Deno's error class names, and the errno each stands for. */
@@ -46,20 +45,20 @@ export function isNotCapable(e: unknown): boolean {
 }
 
 /**
- * The Deno flags a Unix socket at `path` needs, measured with Deno 2.9: the socket itself needs
- * read, write and `unix:` net access; a bare name also reads the environment
- * (`XDG_RUNTIME_DIR`, `TMPDIR`) and the user id, and a server sets the umask.
+ * The Deno flags a Unix socket at `path` needs, measured with Deno 2.9: read and write on its
+ * directory and `unix:` net access to it. A bare name also reads the environment
+ * (`XDG_RUNTIME_DIR`, `TMPDIR`) and the user id, and under `$XDG_RUNTIME_DIR` it checks that
+ * directory itself (`lstat`), which takes read access to it. A server may also be given
+ * `--allow-sys=umask`, so that its socket is made with its mode rather than narrowed to it right
+ * after the bind; nothing needs it.
  */
 export function denoFlags(path: string | undefined, bare: boolean): string {
   const where = path ?? "PATH";
   const dir = path ? path.slice(0, path.lastIndexOf("/")) || "/" : "DIR";
-  const flags = [
-    `--allow-read=${dir}`,
-    `--allow-write=${dir}`,
-    `--allow-net=unix:${where}`,
-    "--allow-sys=uid,umask",
-  ];
-  if (bare) flags.unshift("--allow-env=XDG_RUNTIME_DIR,TMPDIR");
+  // $XDG_RUNTIME_DIR/winpipe, as against $TMPDIR/winpipe-UID: the parent is checked too.
+  const read = bare && dir.endsWith("/winpipe") ? dir.slice(0, -"/winpipe".length) || "/" : dir;
+  const flags = [`--allow-read=${read}`, `--allow-write=${dir}`, `--allow-net=unix:${where}`];
+  if (bare) flags.unshift("--allow-env=XDG_RUNTIME_DIR,TMPDIR", "--allow-sys=uid");
   return flags.join(" ");
 }
 
@@ -78,9 +77,14 @@ export function env(name: string): string | undefined {
   return process.env[name];
 }
 
-/** The temp directory (`$TMPDIR`, else `/tmp`). */
+/**
+ * The temp directory: `$TMPDIR`, else `/tmp`. Not `os.tmpdir()`, which also reads `TMP` and
+ * `TEMP`: in Deno each variable read is a permission of its own, and one more directory rule
+ * would have to be the same in every runtime for two processes to meet.
+ */
 export function tmpdir(): string {
-  return os.tmpdir();
+  const dir = env("TMPDIR");
+  return dir && dir.startsWith("/") ? dir : "/tmp";
 }
 
 /** `lstat`, or undefined when nothing is there. */

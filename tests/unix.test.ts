@@ -80,9 +80,14 @@ async function hashStream(readable: ReadableStream<Uint8Array>): Promise<[string
 }
 
 /** Runs a child to completion; resolves with its stdout, rejects with its stderr. */
-function run(cmd: string, args: string[], input?: Uint8Array): Promise<string> {
+function run(
+  cmd: string,
+  args: string[],
+  input?: Uint8Array,
+  env?: Record<string, string>,
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -686,6 +691,82 @@ await (await got)!.close(); await c.close(); await s.close(); console.log("ok");
     run(deno, ["run", "--no-prompt", ...flags.slice(0, 2), script]),
     /Deno needs permissions for Unix sockets: --allow-read=.* --allow-net=unix:/,
   );
+});
+
+test(
+  "Deno needs exactly the flags the README names for a bare name, and a missing one is a PipeError that lists them",
+  {
+    skip: skip || (runtimeName() !== "deno" ? "Deno's permissions" : false),
+  },
+  async () => {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const name = unique("bare-perm");
+    const script = join(root, unique("perm") + ".ts");
+    fs.writeFileSync(
+      script,
+      `import { connect, listen } from ${JSON.stringify(mod)};
+try {
+  const s = listen(${JSON.stringify(name)});
+  const got = s.accept();
+  const c = await connect(${JSON.stringify(name)});
+  await (await got)!.close(); await c.close(); await s.close(); console.log("ok");
+} catch (e) {
+  console.log(e.name, e.code, e.message);
+}`,
+    );
+    const deno = process.execPath;
+    const base = fs.mkdtempSync(join(root, "perm-"));
+    const xdg = fs.mkdtempSync(join(root, "xdg-"));
+    fs.chmodSync(xdg, 0o700);
+    // Only what the run is given: TMP and TEMP are set, and must not be asked for.
+    const plain = { PATH: process.env.PATH ?? "/usr/bin:/bin", TMP: "/nowhere", TEMP: "/nowhere" };
+    const cases = [
+      { env: { ...plain, TMPDIR: base }, dir: `${base}/winpipe-${process.getuid!()}`, read: "" },
+      { env: { ...plain, TMPDIR: base, XDG_RUNTIME_DIR: xdg }, dir: `${xdg}/winpipe`, read: xdg },
+    ];
+    for (const { env, dir, read } of cases) {
+      const flags = [
+        "--allow-env=XDG_RUNTIME_DIR,TMPDIR",
+        "--allow-sys=uid",
+        `--allow-read=${read || dir}`,
+        `--allow-write=${dir}`,
+        `--allow-net=unix:${dir}/${name}`,
+      ];
+      const said = (f: string[]) => run(deno, ["run", "--no-prompt", ...f, script], undefined, env);
+      assert.equal((await said(flags)).trim(), "ok", JSON.stringify(env));
+      // Each flag left out in turn: a PipeError (never Deno's own NotCapable) that lists the flags.
+      for (let i = 0; i < flags.length; i++) {
+        const out = (await said(flags.filter((_, j) => j !== i))).trim();
+        assert.match(
+          out,
+          /^PipeError EACCES .*Deno needs permissions for (Unix sockets|a bare name's socket): --allow-env=XDG_RUNTIME_DIR,TMPDIR --allow-sys=uid/,
+          `without ${flags[i]}`,
+        );
+        if (i >= 2) assert.ok(out.includes(flags.join(" ")), `without ${flags[i]}: ${out}`);
+      }
+    }
+  },
+);
+
+test("a bare name's directory reads TMPDIR only: TMP and TEMP are not the temp directory", {
+  skip,
+}, async () => {
+  const { tmpdir: winpipeTmp } = await import("../posix/system.ts");
+  const saved = { TMPDIR: process.env.TMPDIR, TMP: process.env.TMP };
+  try {
+    delete process.env.TMPDIR;
+    process.env.TMP = root;
+    assert.equal(winpipeTmp(), "/tmp");
+    process.env.TMPDIR = "relative/dir";
+    assert.equal(winpipeTmp(), "/tmp");
+    process.env.TMPDIR = root;
+    assert.equal(winpipeTmp(), root);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 });
 
 test("read(p) and write(p) work as Deno.Conn's do", { skip }, async () => {
