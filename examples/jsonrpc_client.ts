@@ -2,8 +2,8 @@
  * A JSON-RPC client in the Language Server Protocol's style, with `vscode-jsonrpc` over a pipe
  * connection made into a Node stream by `Duplex.fromWeb`.
  *
- *     deno run -A examples/jsonrpc_client.ts [pipe]
- *     bun examples/jsonrpc_client.ts [pipe]
+ *     deno run -A examples/jsonrpc_client.ts [name]
+ *     bun examples/jsonrpc_client.ts [name]
  *
  * It runs `initialize`, `initialized`, `textDocument/didOpen`, `textDocument/hover`, `shutdown`
  * and `exit` against `examples/jsonrpc_server.ts`, and prints the answers.
@@ -15,7 +15,7 @@ import * as rpc from "vscode-jsonrpc/node.js";
 // In your project: from "@winpipe/winpipe" in Deno, from "winpipe" in Bun.
 import { connect } from "../mod.ts";
 
-const name = process.argv[2] ?? String.raw`\\.\pipe\winpipe-jsonrpc`;
+const name = process.argv[2] ?? "winpipe-jsonrpc";
 
 await using conn = await connect(name, { wait: true, timeout: 10_000 });
 // Duplex.fromWeb takes any { readable, writable } pair; the casts are for the types only.

@@ -2,8 +2,11 @@
  * A JSON-RPC server speaking the Language Server Protocol's framing (`Content-Length` headers),
  * with `vscode-jsonrpc` over a pipe connection made into a Node stream by `Duplex.fromWeb`.
  *
- *     deno run -A examples/jsonrpc_server.ts [pipe] [--once]
- *     bun examples/jsonrpc_server.ts [pipe] [--once]
+ *     deno run -A examples/jsonrpc_server.ts [name] [--once]
+ *     bun examples/jsonrpc_server.ts [name] [--once]
+ *
+ * The name defaults to `winpipe-jsonrpc`, a bare name: `\\.\pipe\winpipe-jsonrpc` on Windows, and a
+ * socket in a directory of this user's on Linux and macOS (`pipePath()` says where).
  *
  * It answers `initialize`, remembers documents from `textDocument/didOpen`, answers
  * `textDocument/hover` with a word count, and closes the connection on `exit`, as a language
@@ -17,7 +20,7 @@ import * as rpc from "vscode-jsonrpc/node.js";
 import { listen, type PipeConnection } from "../mod.ts";
 
 const args = process.argv.slice(2);
-const name = args.find((a) => !a.startsWith("--")) ?? String.raw`\\.\pipe\winpipe-jsonrpc`;
+const name = args.find((a) => !a.startsWith("--")) ?? "winpipe-jsonrpc";
 
 /** The connection as a Node `Duplex` (the casts: Node's web-stream types and the DOM's differ). */
 function nodeDuplex(conn: PipeConnection): Duplex {

@@ -1,8 +1,8 @@
 /**
  * The client of `examples/line_server.ts`: sends commands, one per line, and prints the replies.
  *
- *     deno run -A examples/line_client.ts [pipe] [command...]
- *     bun examples/line_client.ts [pipe] [command...]
+ *     deno run -A examples/line_client.ts [name] [command...]
+ *     bun examples/line_client.ts [name] [command...]
  *
  * Without commands it sends `upper hello, pipe`, `add 2 40` and `quit`. It reads replies until
  * the server closes the connection after `bye`: the pipe has no half-close, so the client does
@@ -15,7 +15,7 @@ import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 // In your project: from "@winpipe/winpipe" in Deno, from "winpipe" in Bun.
 import { connect } from "../mod.ts";
 
-const [name = String.raw`\\.\pipe\winpipe-lines`, ...given] = process.argv.slice(2);
+const [name = "winpipe-lines", ...given] = process.argv.slice(2);
 const commands = given.length ? given : ["upper hello, pipe", "add 2 40", "quit"];
 
 // wait: the server may not have made the pipe yet; give up after 10 s.

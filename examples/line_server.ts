@@ -1,8 +1,11 @@
 /**
  * A line-oriented server: one command per line in, one reply per line out.
  *
- *     deno run -A examples/line_server.ts [pipe] [--once]
- *     bun examples/line_server.ts [pipe] [--once]
+ *     deno run -A examples/line_server.ts [name] [--once]
+ *     bun examples/line_server.ts [name] [--once]
+ *
+ * The name defaults to `winpipe-lines`, a bare name: `\\.\pipe\winpipe-lines` on Windows, and a
+ * socket in a directory of this user's on Linux and macOS (`pipePath()` says where).
  *
  * Commands: `upper TEXT`, `add A B`, and `quit`, which the server answers with `bye` before it
  * closes the connection. A byte pipe has no half-close, so the protocol itself says where a
@@ -17,7 +20,7 @@ import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { listen, type PipeConnection } from "../mod.ts";
 
 const args = process.argv.slice(2);
-const name = args.find((a) => !a.startsWith("--")) ?? String.raw`\\.\pipe\winpipe-lines`;
+const name = args.find((a) => !a.startsWith("--")) ?? "winpipe-lines";
 
 function reply(line: string): string {
   const [command, ...rest] = line.trim().split(/\s+/);
