@@ -211,8 +211,12 @@ export class PipeConnection {
    * ```
    */
   close(options: CloseOptions = {}): Promise<void> {
-    const o = optionsObject(options, "close()");
-    if (o.timeout !== undefined) timeoutValue(o.timeout, "timeout", "close()");
+    try {
+      const o = optionsObject(options, "close()");
+      if (o.timeout !== undefined) timeoutValue(o.timeout, "timeout", "close()");
+    } catch (e) {
+      return Promise.reject(e); // bad options close nothing
+    }
     // The writer's close() is asked every time: a later call may shorten its bound.
     const flushed = this.writer?.close(options);
     flushed?.catch(() => {}); // awaited below, once

@@ -435,11 +435,15 @@ export class PipeWriter extends EventTarget {
    * ```
    */
   flush(options: FlushOptions = {}): Promise<void> {
-    const o = optionsObject(options, "flush()");
-    const signal = signalOption(o, "flush()");
-    const timeout = o.timeout === undefined
-      ? Infinity
-      : timeoutValue(o.timeout, "timeout", "flush()");
+    let signal: AbortSignal | undefined;
+    let timeout: number;
+    try {
+      const o = optionsObject(options, "flush()");
+      signal = signalOption(o, "flush()");
+      timeout = o.timeout === undefined ? Infinity : timeoutValue(o.timeout, "timeout", "flush()");
+    } catch (e) {
+      return Promise.reject(e); // bad options: a rejection, as every failure of a promise here
+    }
     if (this.#error) return Promise.reject(this.#error);
     if (this.#state === "stopped") return Promise.reject(this.#notWritable("flush"));
     if (this.#written) return Promise.resolve();
@@ -513,10 +517,15 @@ export class PipeWriter extends EventTarget {
    * ```
    */
   close(options: CloseOptions = {}): Promise<void> {
-    const o = optionsObject(options, "close()");
-    const timeout = o.timeout === undefined
-      ? this.#closeTimeout
-      : timeoutValue(o.timeout, "timeout", "close()");
+    let timeout: number;
+    try {
+      const o = optionsObject(options, "close()");
+      timeout = o.timeout === undefined
+        ? this.#closeTimeout
+        : timeoutValue(o.timeout, "timeout", "close()");
+    } catch (e) {
+      return Promise.reject(e); // bad options close nothing
+    }
     if (this.#closeResult) {
       this.#closeWithin(timeout);
       return this.#closeResult;

@@ -769,6 +769,28 @@ test("a bare name's directory reads TMPDIR only: TMP and TEMP are not the temp d
   }
 });
 
+test(
+  "close() with bad options rejects with a TypeError, and closes nothing",
+  { skip },
+  async () => {
+    const path = join(root, unique("badclose"));
+    await using server = listen(path);
+    const got = server.accept();
+    const c = await connect(path);
+    const s = (await got)!;
+    for (const bad of [5, null, { timeout: "x" }, { timeout: -1 }]) {
+      let promise: Promise<void> | undefined;
+      assert.doesNotThrow(() => (promise = c.close(bad as never)), JSON.stringify(bad));
+      await assert.rejects(promise!, TypeError);
+    }
+    assert.equal(await c.write(new TextEncoder().encode("open")), 4);
+    const buf = new Uint8Array(8);
+    assert.equal(new TextDecoder().decode(buf.subarray(0, (await s.read(buf))!)), "open");
+    await c.close();
+    await s.close();
+  },
+);
+
 test("read(p) and write(p) work as Deno.Conn's do", { skip }, async () => {
   const path = join(root, unique("rw"));
   await using server = listen(path);

@@ -280,15 +280,31 @@ test("bad chunks are a TypeError and lose nothing already queued", async () => {
   assert.deepEqual(channel.received, [1]);
 });
 
-test("bad options are a TypeError", () => {
+test("bad options are a TypeError: thrown by the synchronous calls, a rejection from the promises", async () => {
   for (const highWaterMark of [0, -1, 1.5, NaN, "64" as never]) {
     assert.throws(() => fakeWriter({ highWaterMark }), TypeError);
   }
-  const { writer } = fakeWriter();
+  const { channel, writer } = fakeWriter();
   assert.throws(() => writer.flushSync(-1), TypeError);
   assert.throws(() => writer.flushSync("1" as never), TypeError);
-  assert.throws(() => writer.flush({ timeout: -5 }), TypeError);
-  assert.throws(() => writer.flush({ signal: {} as never }), TypeError);
+  // A promise's caller handles its failures with .catch(): never a throw from the call itself.
+  const bad = [
+    () => writer.flush({ timeout: -5 }),
+    () => writer.flush({ signal: {} as never }),
+    () => writer.close({ timeout: -5 }),
+    () => writer.close(5 as never),
+  ];
+  for (const call of bad) {
+    let promise: Promise<void> | undefined;
+    assert.doesNotThrow(() => (promise = call()), String(call));
+    await assert.rejects(promise!, TypeError);
+  }
+  // And a close() with bad options closed nothing.
+  assert.equal(writer.write("still open"), true);
+  const closing = writer.close();
+  await channel.complete();
+  await closing;
+  assert.equal(new TextDecoder().decode(new Uint8Array(channel.received)), "still open");
 });
 
 test("flush resolves when every byte is written", async () => {
@@ -789,15 +805,15 @@ test("an exception while starting the next write inside a completion fails the w
   assert.equal(writer.error?.code, "ERROR_GEN_FAILURE");
 });
 
-test("options are checked: bad types are a TypeError naming the option", () => {
+test("options are checked: bad types are a TypeError naming the option", async () => {
   assert.throws(
     () => fakeWriter({ messageMode: "yes" as never }),
     /messageMode must be true or false/,
   );
   assert.throws(() => fakeWriter({ highWaterMark: 2 ** 60 }), /highWaterMark/);
   const { writer } = fakeWriter();
-  assert.throws(() => writer.flush(null as never), /options must be an object/);
-  assert.throws(() => writer.flush({ timeout: "1" as never }), /timeout must be a number/);
+  await assert.rejects(writer.flush(null as never), /options must be an object/);
+  await assert.rejects(writer.flush({ timeout: "1" as never }), /timeout must be a number/);
   assert.throws(() => writer.flushSync(NaN), /timeoutMs must be a number/);
 });
 
