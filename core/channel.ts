@@ -77,6 +77,8 @@ export interface WriteChannel {
    * thread (see windows/completion/mod.ts).
    */
   readonly writesInFlight?: number;
+  /** The system call a write makes, for errors: `WriteFile` (the default), or `write`. */
+  readonly writeCall?: string;
   /**
    * Starts one write of `bytes`, which are writer-owned (over a `new ArrayBuffer`). The channel
    * keeps them referenced until the completion. See {@link Started} for what it returns.
@@ -114,6 +116,8 @@ export interface WriteChannel {
 export interface ReadChannel {
   /** The pipe's name, for error messages. */
   readonly path: string | undefined;
+  /** The system call a read makes, for errors: `ReadFile` (the default), or `read`. */
+  readonly readCall?: string;
   /**
    * Starts one read into `buffer` (over an ArrayBuffer that nobody else can detach or reuse
    * meanwhile), which the channel keeps referenced until the completion. See {@link Started}.

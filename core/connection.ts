@@ -175,7 +175,7 @@ export class PipeConnection {
       write: () => {
         throw new PipeError({
           errno: Win32.ERROR_ACCESS_DENIED,
-          syscall: "WriteFile",
+          syscall: isWindows() ? "WriteFile" : "write",
           path: this.path,
           detail: "this connection was opened without write access",
         });

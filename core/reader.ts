@@ -304,6 +304,11 @@ export class PipeReader {
     await this.cancel();
   }
 
+  /** The system call a read makes, for errors (`ReadFile`, or `read` on a socket). */
+  get #call(): string {
+    return this.#channel.readCall ?? "ReadFile";
+  }
+
   #release(): Promise<void> {
     this.#released ??= this.#channel.release();
     return this.#released;
@@ -381,7 +386,7 @@ export class PipeReader {
         pipeError: started.pipeError,
       });
     } catch (e) {
-      this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
+      this.#internalError = asPipeError(e, this.#call, this.#channel.path);
       return Promise.resolve({ error: this.#internalError.errno, bytes: 0 });
     }
   }
@@ -447,7 +452,7 @@ export class PipeReader {
   #failure(result: IoResult): PipeError {
     return this.#internalError ?? result.pipeError ?? new PipeError({
       errno: failureCode(result.error),
-      syscall: result.syscall ?? "ReadFile",
+      syscall: result.syscall ?? this.#call,
       path: this.#channel.path,
       detail: result.detail,
     });
@@ -577,8 +582,8 @@ export class PipeReader {
       try {
         started = this.#channel.startRead(this.#buffer, this.#readIntoDone, true);
       } catch (e) {
-        this.#internalError = asPipeError(e, "ReadFile", this.#channel.path);
-        started = { error: this.#internalError.errno, syscall: "ReadFile" };
+        this.#internalError = asPipeError(e, this.#call, this.#channel.path);
+        started = { error: this.#internalError.errno, syscall: this.#call };
       }
       if (started === undefined) {
         this.#atOnce = false;

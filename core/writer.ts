@@ -622,7 +622,7 @@ export class PipeWriter extends EventTarget {
     this.#endWaiters(
       new PipeError({
         errno: Win32.ERROR_OPERATION_ABORTED,
-        syscall: "WriteFile",
+        syscall: this.#call,
         path: this.path,
         detail: "the writer was stopped",
       }),
@@ -733,6 +733,11 @@ export class PipeWriter extends EventTarget {
    * MB/s, Deno 249 → 265, where the C sink did not tell them apart. A mark the caller chose is
    * used as given.
    */
+  /** The system call a write makes, for errors (`WriteFile`, or `write` on a socket). */
+  get #call(): string {
+    return this.#channel.writeCall ?? "WriteFile";
+  }
+
   #widen(chunk: number): void {
     this.#mark = Math.max(this.#highWaterMark, Math.min(2 * chunk, this.#wideMark));
   }
@@ -820,7 +825,7 @@ export class PipeWriter extends EventTarget {
         );
       } catch (e) {
         // Also from inside a completion callback (the next write starts there): never thrown on.
-        const error = asPipeError(e, "WriteFile", this.path);
+        const error = asPipeError(e, this.#call, this.path);
         started = { error: error.errno, syscall: error.syscall, detail: error.detail };
         cause = e;
       }
@@ -871,7 +876,7 @@ export class PipeWriter extends EventTarget {
       // Only a PIPE_NOWAIT pipe with a full buffer does this; writing again would spin.
       this.#fail({
         error: Win32.ERROR_WRITE_FAULT,
-        syscall: "WriteFile",
+        syscall: this.#call,
         detail: "WriteFile reported success but wrote nothing (is the pipe in PIPE_NOWAIT mode?)",
       });
       return false;
@@ -901,7 +906,7 @@ export class PipeWriter extends EventTarget {
     }
     try {
       if (error !== 0) {
-        this.#fail({ error, syscall: syscall ?? "WriteFile", detail, pipeError });
+        this.#fail({ error, syscall: syscall ?? this.#call, detail, pipeError });
         return;
       }
       const short = this.#account(op, bytes);
@@ -913,7 +918,7 @@ export class PipeWriter extends EventTarget {
           // this, on Windows or Wine.
           this.#fail({
             error: Win32.ERROR_WRITE_FAULT,
-            syscall: "WriteFile",
+            syscall: this.#call,
             detail:
               `a write completed short (${bytes} of ${op.block.byteLength - op.offset + bytes}`
               + " bytes) after a later one was issued: the stream's order cannot be kept",
@@ -925,7 +930,7 @@ export class PipeWriter extends EventTarget {
       this.#startNext();
       this.#progressed(bytes);
     } catch (e) {
-      const error = asPipeError(e, "WriteFile", this.path);
+      const error = asPipeError(e, this.#call, this.path);
       this.#fail({ error: error.errno, syscall: error.syscall, detail: error.detail }, e);
     }
   }

@@ -53,7 +53,9 @@ export function socketFailure(
     code,
     syscall,
     path,
-    detail: detail ?? (e instanceof Error && !/os error|Failed to/.test(e.message)
+    // The runtime's own words, unless they only restate the code (Bun's "EPIPE",
+    // "ECONNRESET: connection reset by peer, read") or name the OS error by number (Deno's).
+    detail: detail ?? (e instanceof Error && !/os error|Failed to|^E[A-Z0-9]+\b/.test(e.message)
       ? e.message
       : undefined),
     cause: e,
@@ -249,6 +251,7 @@ export class UnixSocket implements WireSink {
   readChannel(): ReadChannel {
     return {
       path: this.path,
+      readCall: "read",
       startRead: (buffer, onComplete, mayHandOver = false): Started => {
         // Chunks are handed over only where the runtime gives each its own fresh buffer (Bun).
         // Deno's pump reads into buffers it reuses: copying out of those into the reader's
@@ -308,6 +311,7 @@ export class UnixSocket implements WireSink {
     return {
       path: this.path,
       writesInFlight: 1,
+      writeCall: "write",
       writeNow: wire.writeNow
         ? (bytes) => {
           const refused = this.#writeRefused();

@@ -791,6 +791,35 @@ test(
   },
 );
 
+test(
+  "a peer that leaves: the writer's error names the socket's call once, with no words repeated",
+  {
+    skip,
+  },
+  async () => {
+    const path = join(root, unique("gone"));
+    await using server = listen(path);
+    const got = server.accept();
+    const c = await connect(path);
+    await (await got)!.close();
+    const w = c.writer!;
+    for (let i = 0; i < 200 && !w.error; i++) {
+      w.write(new Uint8Array(64 * 1024));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const e = w.error;
+    assert.ok(e instanceof PipeError && e.peerGone, `the writer failed: ${e}`);
+    assert.equal(e.syscall, "write");
+    // "EPIPE: write failed on …: EPIPE (32)" repeated the code as words of its own.
+    assert.match(
+      e.message,
+      /^write failed on \/.*: (EPIPE|ECONNRESET|ENOTCONN) \(\d+\): /,
+      e.message,
+    );
+    await c.close();
+  },
+);
+
 test("read(p) and write(p) work as Deno.Conn's do", { skip }, async () => {
   const path = join(root, unique("rw"));
   await using server = listen(path);
@@ -921,7 +950,10 @@ test(
     await c2.writer!.stop();
     await assert.rejects(
       flushed,
-      (e: unknown) => e instanceof PipeError && e.code === "ERROR_OPERATION_ABORTED",
+      (e: unknown) =>
+        e instanceof PipeError && e.code === "ERROR_OPERATION_ABORTED"
+        // A socket's call, not Windows' (it said "WriteFile failed" here).
+        && e.syscall === "write" && /^the writer was stopped: write failed on /.test(e.message),
     );
     assert.throws(
       () => c2.writer!.write(new Uint8Array(1)),
