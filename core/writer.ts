@@ -242,6 +242,8 @@ export class PipeWriter extends EventTarget {
   /** When the flush of `close()` gives up (performance.now() time), and its timer. */
   #closeBy = Infinity;
   #closeTimer: Timer | undefined;
+  /** close() is waiting for the flush (the part that its timeout bounds). */
+  #flushing = false;
   #stopResult: Promise<void> | undefined;
   /** stop() came after a failure: bytesToWrite still counts what is not written. */
   #countKept = false;
@@ -543,6 +545,7 @@ export class PipeWriter extends EventTarget {
 
   async #closeFlow(timeout: number): Promise<void> {
     if (!this.#written) {
+      this.#flushing = true;
       this.#closeWithin(timeout);
       try {
         await this.#wait(this.#flushWaiters, undefined, Infinity);
@@ -553,7 +556,9 @@ export class PipeWriter extends EventTarget {
         }
         return this.#afterFailure();
       } finally {
+        this.#flushing = false;
         this.#closeTimer?.clear();
+        this.#closeTimer = undefined;
       }
     }
     await this.#releaseWithin();
@@ -569,7 +574,13 @@ export class PipeWriter extends EventTarget {
    */
   #closeWithin(timeout: number): void {
     const by = performance.now() + timeout;
-    if (this.#state !== "closing" || timeout === Infinity || by >= this.#closeBy) return;
+    // Only a flush under way has a bound: a later close() during the release arms nothing (a
+    // timer armed then would hold the process for closeTimeout after everything had closed).
+    if (
+      this.#state !== "closing" || !this.#flushing || timeout === Infinity || by >= this.#closeBy
+    ) {
+      return;
+    }
     this.#closeBy = by;
     this.#closeTimer?.clear();
     this.#closeTimer = longTimeout(() => {

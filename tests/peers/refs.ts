@@ -5,7 +5,18 @@ import process from "node:process";
 import { connect, listen } from "../../mod.ts";
 
 const [mode, name] = process.argv.slice(2);
-if (mode.startsWith("server")) {
+if (mode === "close-twice") {
+  // Its own server and client, closed with close() calls that overlap: nothing may be left
+  // holding the process (a second close() once armed a closeTimeout timer that nobody cleared).
+  const server = listen(name);
+  const client = connect(name);
+  const accepted = (await server.accept())!;
+  const conn = await client;
+  await Promise.all([conn.close(), conn.close()]);
+  void accepted.writer!.close();
+  await accepted.close();
+  await server.close();
+} else if (mode.startsWith("server")) {
   const server = listen(name);
   void server.accept().catch(() => {});
   if (mode === "server-unref" || mode === "server-unref-ref") server.unref();
