@@ -182,9 +182,7 @@ interface Waiter {
  * import { PipeWriter } from "@winpipe/winpipe";
  *
  * await using w = await PipeWriter.open(String.raw`\\.\pipe\my-app`, { timeout: 5_000 });
- * if (!w.write("hello\n")) {
- *   await new Promise((r) => w.addEventListener("drain", r, { once: true }));
- * }
+ * if (!w.write("hello\n")) await w.drained();
  * await w.flush();
  * ```
  *
@@ -388,8 +386,8 @@ export class PipeWriter extends EventTarget {
    * Queues a copy of `chunk` (a `Uint8Array`, another `ArrayBufferView`, an `ArrayBuffer`, or a
    * string as UTF-8) and starts writing if nothing is in flight. Returns false once
    * `bytesToWrite >= highWaterMark` (with the default mark, room for two chunks larger than half
-   * of it: see {@link PipeWriterOptions.highWaterMark}): wait for `drain` (when it has fallen to
-   * half the mark) before writing more.
+   * of it: see {@link PipeWriterOptions.highWaterMark}): wait for {@link PipeWriter.drained}
+   * (or the `drain` event: when it has fallen to half the mark) before writing more.
    *
    * @throws {TypeError} for anything that is not bytes, or a detached buffer.
    * @throws {PipeError} after `close()`, `stop()`, or a failure (then the failure itself).
@@ -399,7 +397,7 @@ export class PipeWriter extends EventTarget {
    * import { PipeWriter } from "@winpipe/winpipe";
    * const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
    * for (const line of ["a\n", "b\n"]) {
-   *   if (!w.write(line)) await new Promise((r) => w.addEventListener("drain", r, { once: true }));
+   *   if (!w.write(line)) await w.drained();
    * }
    * ```
    */
@@ -420,6 +418,27 @@ export class PipeWriter extends EventTarget {
     const below = this.#bytesToWrite < this.#mark;
     if (!below) this.#needDrain = true;
     return below;
+  }
+
+  /**
+   * Waits for room after `write()` returned false: resolves when `drain` fires (`bytesToWrite`
+   * has fallen to half the mark in force), and at once when the writer is below its mark
+   * already. Rejects with the writer's {@link PipeError} once it fails (the peer gone, say), is
+   * stopped or is closed, so a loop that waits for room never outlives the writer; a `drain`
+   * listener would wait for ever then.
+   *
+   * @example
+   * ```ts
+   * import { PipeWriter } from "@winpipe/winpipe";
+   * await using w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+   * for (const line of ["a\n", "b\n"]) {
+   *   if (!w.write(line)) await w.drained(); // rejects if the peer goes
+   * }
+   * ```
+   */
+  drained(): Promise<void> {
+    if (this.#issuing && !this.#needDrain) return Promise.resolve();
+    return this.#drained();
   }
 
   /**

@@ -44,10 +44,9 @@ async function serve(conn: PipeConnection): Promise<void> {
     });
     for await (const line of lines) {
       const answer = reply(line);
-      // write() queues a copy; false asks the caller to wait for "drain" before writing more.
-      if (!conn.writer!.write(`${answer}\n`)) {
-        await new Promise((r) => conn.writer!.addEventListener("drain", r, { once: true }));
-      }
+      // write() queues a copy; false asks the caller to wait for room (drained() rejects if the
+      // client leaves meanwhile).
+      if (!conn.writer!.write(`${answer}\n`)) await conn.writer!.drained();
       if (answer === "bye") break;
     }
   } finally {

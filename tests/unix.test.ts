@@ -820,6 +820,37 @@ test(
   },
 );
 
+test("the README's write loop ends with the failure when the peer leaves mid-stream (drained())", {
+  skip,
+}, async () => {
+  const path = join(root, unique("usage-gone"));
+  await using server = listen(path);
+  const got = server.accept();
+  const w = await PipeWriter.open(path);
+  const peer = (await got)!;
+  // The peer reads about 1 MiB, then leaves.
+  void (async () => {
+    const buf = new Uint8Array(64 * 1024);
+    for (let n = 0; n < 1 << 20;) n += (await peer.read(buf)) ?? 1 << 20;
+    await peer.close();
+  })();
+  const line = "x".repeat(8191) + "\n";
+  const loop = (async () => {
+    for (let i = 0; i < 4000; i++) {
+      if (!w.write(line)) await w.drained();
+    }
+    await w.flush();
+  })();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const failed = await Promise.race([
+    loop.then(() => "finished", (e) => e),
+    new Promise((r) => (timer = setTimeout(() => r("still waiting after 10 s"), 10_000))),
+  ]);
+  clearTimeout(timer);
+  assert.ok(failed instanceof PipeError && failed.peerGone, String(failed));
+  await w.close().catch(() => {});
+});
+
 test("read(p) and write(p) work as Deno.Conn's do", { skip }, async () => {
   const path = join(root, unique("rw"));
   await using server = listen(path);

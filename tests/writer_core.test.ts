@@ -1077,3 +1077,44 @@ test("stop() after a failure: a write the cancel came too late for still counts 
   await stopped;
   assert.equal(writer.bytesToWrite, 0);
 });
+
+test("drained(): at once below the mark; at drain after write() returned false; rejects when the writer fails, is stopped or closed", async () => {
+  const { channel, writer } = fakeWriter({ highWaterMark: 8 });
+  await writer.drained(); // nothing written: room already
+  assert.equal(writer.write(new Uint8Array(4)), true);
+  await writer.drained(); // below the mark: room already
+  assert.equal(writer.write(new Uint8Array(8)), false);
+  let settled = false;
+  const waiting = writer.drained().then(() => (settled = true));
+  await channel.settle();
+  assert.equal(settled, false, "no room yet");
+  await channel.complete(); // the first write: 8 of 12 left, above half the mark
+  await channel.complete(); // all written
+  await waiting;
+  // The peer leaves while a caller waits for room: the wait ends with the failure.
+  assert.equal(writer.write(new Uint8Array(16)), false);
+  const failing = writer.drained();
+  await channel.complete(232); // ERROR_NO_DATA
+  await assert.rejects(
+    failing,
+    (e: unknown) => e instanceof PipeError && e.code === "ERROR_NO_DATA",
+  );
+  await assert.rejects(
+    writer.drained(),
+    (e: unknown) => e instanceof PipeError && e.code === "ERROR_NO_DATA",
+  );
+  await writer.close().catch(() => {});
+
+  const stopped = fakeWriter({ highWaterMark: 8 });
+  assert.equal(stopped.writer.write(new Uint8Array(16)), false);
+  const waitingStop = stopped.writer.drained();
+  const stopping = stopped.writer.stop();
+  await stopped.channel.complete(995).catch(() => {});
+  await assert.rejects(waitingStop, PipeError);
+  await stopping.catch(() => {});
+  await assert.rejects(stopped.writer.drained(), /stopped/);
+
+  const closed = fakeWriter();
+  await closed.writer.close();
+  await assert.rejects(closed.writer.drained(), /closed/);
+});

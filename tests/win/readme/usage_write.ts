@@ -6,8 +6,8 @@ import { PipeError, PipeWriter } from "../../../mod.ts"; // "winpipe" in Bun
 await using w = await PipeWriter.open(String.raw`\\.\pipe\my-app`, { timeout: 5_000 });
 
 for (const line of lines) {
-  // write() queues a copy; false means "wait for drain before writing more"
-  if (!w.write(line)) await new Promise((r) => w.addEventListener("drain", r, { once: true }));
+  // write() queues a copy; false means "wait for room": drained() rejects if the peer goes
+  if (!w.write(line)) await w.drained();
 }
 await w.flush(); // every byte is in the pipe
 // leaving the block closes the writer: flush, then release
