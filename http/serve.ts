@@ -327,10 +327,14 @@ export function serve(
     let n = 0;
     const limited = max === Infinity ? req : req.on("data", (chunk: Uint8Array) => {
       n += chunk.byteLength;
-      if (n > max && !res.headersSent) {
+      if (n <= max || req.destroyed) return;
+      const error = new Error(`the request body passed maxBodySize (${max} bytes)`);
+      if (!res.headersSent) {
         res.writeHead(413, { "Content-Length": "0", Connection: "close" }).end();
-        req.destroy(new Error(`the request body passed maxBodySize (${max} bytes)`));
-      }
+      } // A handler that answered before reading (an echo) has begun its response, which cannot
+      // become a 413 now: the connection ends instead, and the limit holds all the same.
+      else res.destroy(error);
+      req.destroy(error);
     });
     return Readable.toWeb(limited) as unknown as ReadableStream;
   }
