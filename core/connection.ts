@@ -326,7 +326,8 @@ export class PipeConnection {
    * Lets the process exit while this connection is open (as `Deno.Conn.unref()` and Node's
    * `socket.unref()`): its pending reads and writes no longer keep it alive. On Windows the
    * pipe's share of the process-wide completion callback is let go; on Linux and macOS the
-   * runtime's socket is unref'ed.
+   * runtime's socket is unref'ed. Without it, an open connection holds the process until it is
+   * closed or its peer is seen gone (a read reached the end, or a write found the peer gone).
    *
    * @example
    * ```ts

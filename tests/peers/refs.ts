@@ -16,6 +16,19 @@ if (mode === "close-twice") {
   void accepted.writer!.close();
   await accepted.close();
   await server.close();
+} else if (mode === "ended-unclosed") {
+  // The peer has gone and the end was read; the connection is never closed. Nothing can come
+  // on it any more, and nothing is pending: it must not hold the process (as a Deno.Conn does
+  // not, and a Unix socket here does not).
+  const server = listen(name);
+  const client = connect(name);
+  const accepted = (await server.accept())!;
+  const conn = await client;
+  accepted.writer!.write("bye");
+  await accepted.close();
+  await server.close();
+  const buf = new Uint8Array(16);
+  while ((await conn.read(buf)) !== null);
 } else if (mode.startsWith("server")) {
   const server = listen(name);
   void server.accept().catch(() => {});

@@ -39,6 +39,7 @@ async function expectHeld(mode: string, name: string, dir: string): Promise<void
 export async function checkRefs(fresh: () => string, dir: string): Promise<void> {
   // Well within closeTimeout (30 s), which a stray timer would hold the process for.
   await expectEnds("close-twice", fresh(), dir, 15_000);
+  await expectEnds("ended-unclosed", fresh(), dir, 15_000);
   await expectEnds("server-unref", fresh(), dir);
   await expectHeld("server-held", fresh(), dir);
   await expectHeld("server-unref-ref", fresh(), dir);

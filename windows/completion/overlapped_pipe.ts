@@ -89,6 +89,12 @@ export class OverlappedPipe {
   #users = 1;
   /** Whether this pipe keeps the process alive (see unref()). */
   #held = true;
+  /**
+   * The peer was seen gone (a read or a write failed with it): nothing can come any more, so
+   * the pipe no longer holds the process even while it stays open (as a Unix socket's does not
+   * after its end, and a `Deno.Conn` with nothing pending does not).
+   */
+  #ended = false;
 
   private constructor(nat: Native, handle: bigint, options: BindOptions) {
     this.#nat = nat;
@@ -261,6 +267,7 @@ export class OverlappedPipe {
         op.data = null;
         op.onComplete = null;
         this.#free.push(op);
+        this.#failedWith(code);
         return code === 0
           ? {
             error: Win32.ERROR_UNIDENTIFIED_ERROR,
@@ -335,6 +342,7 @@ export class OverlappedPipe {
     op.data = null;
     op.onComplete = null;
     this.#free.push(op);
+    if (ioResult !== 0) this.#failedWith(ioResult);
     try {
       if (!consumed) onComplete?.({ error: ioResult, bytes });
     } finally {
@@ -356,14 +364,21 @@ export class OverlappedPipe {
   unref(): void {
     if (!this.#held || this.#tornDown) return;
     this.#held = false;
-    hold(-1);
+    if (!this.#ended) hold(-1);
   }
 
   /** Undoes unref(). */
   ref(): void {
     if (this.#held || this.#tornDown) return;
     this.#held = true;
-    hold(1);
+    if (!this.#ended) hold(1);
+  }
+
+  /** An operation failed with `code`: one that says the peer has gone ends the pipe's hold. */
+  #failedWith(code: number): void {
+    if (this.#ended || this.#tornDown || !isPeerGone(code)) return;
+    this.#ended = true;
+    if (this.#held) hold(-1);
   }
 
   /** One more user of the handle: each user calls release() once. */
@@ -417,7 +432,7 @@ export class OverlappedPipe {
     }
     for (const e of this.#events.splice(0)) k.CloseHandle(e);
     this.#free = [];
-    releaseCallback(this.#held);
+    releaseCallback(this.#held && !this.#ended);
   }
 
   #closeHandle(): void {
