@@ -113,7 +113,14 @@ export async function openPipeHandle(
           errno: e,
           syscall: "CreateFileW",
           path: name,
-          detail: timedOut ? `gave up after ${settings.timeout} ms` : undefined,
+          detail: !timedOut
+            ? undefined
+            : e === Win32.ERROR_PIPE_BUSY
+            // Busy means instances exist, none waiting: the server is at its maxInstances, or it
+            // stopped listening while connections it accepted are still open.
+            ? `gave up after ${settings.timeout} ms: every instance of the pipe was busy (the `
+              + "server is serving its most connections, or stopped listening with some still open)"
+            : `gave up after ${settings.timeout} ms`,
         })
         : e,
   );
