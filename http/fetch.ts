@@ -93,10 +93,21 @@ export class HttpClient {
    */
   fetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
     const { request, options } = prepare(input, init);
-    return new Promise<Response>((resolve, reject) => {
-      this.#send(request, options, reject)?.req
-        .on("response", (res) => resolve(responseOf(res, request.method)));
-    });
+    const attempt = (retry: boolean) =>
+      new Promise<Response>((resolve, reject) => {
+        // deno-lint-ignore prefer-const -- read by the callback, which may run before the call returns
+        let sent: { req: ClientRequest; unhook: () => void } | undefined;
+        sent = this.#send(request, options, (e) => {
+          // A kept-alive connection that the server closed as this request went out (its idle
+          // timeout, say): nothing was answered, so a request that may be repeated is, once, on
+          // a fresh connection (as browsers and undici do).
+          if (retry && sent?.req.reusedSocket && repeatable(request) && !request.signal.aborted) {
+            resolve(attempt(false));
+          } else reject(e);
+        });
+        sent?.req.on("response", (res) => resolve(responseOf(res, request.method)));
+      });
+    return attempt(true);
   }
 
   /**
@@ -221,6 +232,12 @@ function prepare(
   }
   const options = { method: request.method, path: url.pathname + url.search, headers };
   return { request, options };
+}
+
+/** Idempotent and bodiless (RFC 9110, 9.2.2): safe to send again when no answer came. */
+function repeatable(request: Request): boolean {
+  return request.body === null
+    && ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"].includes(request.method);
 }
 
 /** A node:http message's headers, repeated ones kept apart. */

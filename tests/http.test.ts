@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import { createConnection } from "node:net";
+import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -575,6 +575,56 @@ test(
       assert.match(String(told.shift()), /the client left/);
     }
     void server;
+  },
+);
+
+test(
+  "a kept-alive connection that the server drops as a request goes out: a GET is sent again on a fresh one; a POST fails (in Bun: Deno's node:http resends it)",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("drop-reused");
+    // Answers each connection's first request (keep-alive) and drops the connection at its second:
+    // the race of a server's idle timeout against a request on a pooled connection, made sure.
+    const requests: string[] = [];
+    const server = createServer((socket) => {
+      let seen = 0;
+      socket.on("data", (d) => {
+        const line = String(d).split("\r\n")[0];
+        requests.push(line);
+        if (++seen > 1) return socket.destroy();
+        socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok");
+      });
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    try {
+      await using client = new HttpClient(path, { maxConnections: 1 });
+      assert.equal(await (await client.fetch("/a")).text(), "ok");
+      assert.equal(await (await client.fetch("/b")).text(), "ok", "the GET, sent again");
+      assert.deepEqual(requests, ["GET /a HTTP/1.1", "GET /b HTTP/1.1", "GET /b HTTP/1.1"]);
+      const posted = await client.fetch("/c", { method: "POST", body: "once" }).then(
+        async (r) => `answered ${r.status} ${await r.text()}`,
+        (e) => e,
+      );
+      if (runtimeName() === "bun") {
+        assert.ok(posted instanceof Error, String(posted));
+        assert.deepEqual(
+          requests.slice(3),
+          ["POST /c HTTP/1.1"],
+          "winpipe never sends a POST twice",
+        );
+      } else {
+        // Deno's node:http sends it again by itself (Deno 2.9), GET or POST: docs/http.md says so.
+        assert.deepEqual(
+          requests.slice(3),
+          ["POST /c HTTP/1.1", "POST /c HTTP/1.1"],
+          String(posted),
+        );
+      }
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   },
 );
 
