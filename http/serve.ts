@@ -178,7 +178,9 @@ export function serve(
 
   const http = createServer({ maxHeaderSize }, (req, res) => {
     void respond(req, res).catch(() => {
-      // the client left; respond() reported what it could
+      // What no response could report (onError itself failed, say): the request must not be
+      // left waiting for an answer that never comes, nor its connection held.
+      if (!res.writableFinished) res.destroy();
     });
   });
   // node:http never listens here (connections are handed to it), and Deno's closes a connection
@@ -269,8 +271,14 @@ export function serve(
         if (!(response instanceof Response)) {
           throw new TypeError(`the handler returned ${typeof response}, not a Response`);
         }
+        if (response.bodyUsed || response.body?.locked) {
+          throw new TypeError("the handler returned a Response whose body was already read");
+        }
       } catch (e) {
         response = await onError(e);
+      }
+      if (!(response instanceof Response) || response.bodyUsed || response.body?.locked) {
+        throw new TypeError("onError must return a Response with an unread body");
       }
       if (res.headersSent) return; // 413 mid-body
       const out: Record<string, string | string[]> = {};

@@ -628,6 +628,66 @@ test(
   },
 );
 
+test(
+  "a handler's Response whose body was read gets onError's answer; a failing onError ends the request; a body failing mid-way tells onError once",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("bad-response");
+    const told: string[] = [];
+    await using server = serve(path, async (request) => {
+      const what = new URL(request.url).pathname;
+      if (what === "/read") {
+        const r = new Response("once");
+        await r.text();
+        return r;
+      }
+      if (what === "/locked") {
+        const r = new Response("once");
+        r.body!.getReader();
+        return r;
+      }
+      if (what === "/broken") throw new Error("for onError, which fails too");
+      return new Response(
+        new ReadableStream({
+          start(c) {
+            c.enqueue(new Uint8Array([97]));
+            c.error(new Error("mid-body"));
+          },
+        }),
+      );
+    }, {
+      onError: (e) => {
+        told.push(String((e as Error).message));
+        if (String(e).includes("fails too")) throw new Error("onError failed");
+        return new Response("from onError", { status: 500 });
+      },
+    });
+    await using client = new HttpClient(path);
+    for (const what of ["/read", "/locked"]) {
+      const r = await within(5_000, client.fetch(what), `the answer to ${what}`);
+      assert.equal(r.status, 500);
+      assert.equal(await r.text(), "from onError");
+    }
+    assert.match(told.join("|"), /already read.*\|.*already read/);
+    told.length = 0;
+    await assert.rejects(
+      within(5_000, client.fetch("/broken"), "the answer to /broken"),
+      /hang up|ECONNRESET|closed|EPIPE/i,
+    );
+    told.length = 0;
+    await within(
+      5_000,
+      client.fetch("/mid").then((r) => r.text()).catch(() => {}),
+      "the body that fails mid-way",
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(told, ["mid-body"], "onError is told once");
+    void server;
+  },
+);
+
 test("maxBodySize holds when the handler answers before it reads the body (an echo)", {
   skip,
 }, async () => {
