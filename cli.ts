@@ -399,11 +399,14 @@ async function recv(args: CliArgs, io: CliIo): Promise<number> {
   let server: PipeServer | undefined;
   let conn: PipeConnection | null = null;
   let progress: Progress | undefined;
+  // Ended by a signal while it listens, it takes its socket file away first.
+  const unhook = onTermination(() => server?.close() ?? Promise.resolve());
   try {
     server = listen(args.pipe, { ...(args.message ? { messageMode: true } : {}), maxInstances: 1 });
     conn = await server.accept();
     if (!conn) return 1;
     await server.close(); // one client: stop listening
+    unhook();
     progress = new Progress(io.stderr, showsProgress(args, io));
     let received = 0;
     const reader = conn.readable.getReader();
@@ -417,12 +420,32 @@ async function recv(args: CliArgs, io: CliIo): Promise<number> {
     await closeFile();
     return 0;
   } finally {
+    unhook();
     // Every path: an open connection or server would keep the process alive.
     progress?.end();
     await conn?.close().catch(() => {});
     await server?.close().catch(() => {});
     await closeFile().catch(() => {});
   }
+}
+
+/**
+ * On Linux and macOS, SIGINT and SIGTERM run `cleanup` (a listening server's close, which removes
+ * its socket file) and then end the process as the signal would have (130, 143); a socket file
+ * left behind makes the next server's bind wait for a check. On Windows a pipe's name goes with
+ * its process. Returns the way to stop listening for them.
+ */
+function onTermination(cleanup: () => Promise<void>): () => void {
+  if (isWindows()) return () => {};
+  const handler = (signal: string) => {
+    void cleanup().catch(() => {}).finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
 }
 
 /** A promise that never settles: a race entrant that only its failure could end. */

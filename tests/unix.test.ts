@@ -997,6 +997,32 @@ test(
   },
 );
 
+test("the CLI's recv, ended by SIGINT or SIGTERM while it waits, takes its socket file away", {
+  skip,
+}, async () => {
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    const path = join(root, unique("recv-sig"));
+    const args = runtimeName() === "deno" ? ["run", "-A", cli] : [cli];
+    const child = spawn(process.execPath, [...args, "recv", "--quiet", path], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr!.on("data", (d) => (err += d));
+    const exited = new Promise<number | string | null>((r) =>
+      // Deno's node:child_process reports an exit status of 128 + n as signal n.
+      child.on("exit", (c, s) => r(c ?? (s === signal ? code : s)))
+    );
+    for (let i = 0; i < 200 && !fs.existsSync(path); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(fs.existsSync(path), `recv did not listen: ${err}`);
+    child.kill(signal);
+    assert.equal(await exited, code, `${signal}: ${err}`);
+    assert.equal(fs.existsSync(path), false, `${signal}: the socket file was left behind`);
+  }
+});
+
 test("the CLI's send, recv and relay work on Linux with the same names", { skip }, async () => {
   const cli = new URL("../cli.ts", import.meta.url).pathname;
   const exe = process.execPath;
