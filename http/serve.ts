@@ -322,8 +322,16 @@ export function serve(
         if (res.writableFinished || res.destroyed) awaitHead(socket, state);
         else res.once("close", () => awaitHead(socket, state));
       }
-      // Shutting down: a connection closes once its last response is out (close() flushes).
-      if (stopping && state.busy === 0) {
+      // Shutting down, or an answer that said `Connection: close` (the client asked for it, or
+      // spoke HTTP/1.0 without keep-alive, whose body without a length ends only with the
+      // connection): the connection closes once its last response is out (close() flushes).
+      const asked = String(req.headers.connection ?? "");
+      const closing = stopping
+        || /\bclose\b/i.test(asked)
+        || (req.httpVersion === "1.0" && !/\bkeep-alive\b/i.test(asked))
+        || (res as { shouldKeepAlive?: boolean }).shouldKeepAlive === false
+        || /\bclose\b/i.test(String(res.getHeader("connection") ?? ""));
+      if (closing && state.busy === 0) {
         if (res.writableFinished || res.destroyed) socket.destroy();
         else res.once("close", () => socket.destroy());
       }

@@ -688,6 +688,33 @@ test(
   },
 );
 
+test("an answer with Connection: close ends the connection at once (HTTP/1.0, or asked for)", {
+  skip,
+}, async () => {
+  const path = sock("conn-close");
+  await using server = serve(path, () => new Response("hi"));
+  for (
+    const request of [
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET / HTTP/1.0\r\n\r\n",
+      // Pipelined, the last asking for close: all answered, in order, then the end.
+      "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ]
+  ) {
+    const t0 = performance.now();
+    const answer = await raw(path, request);
+    const took = performance.now() - t0;
+    const answers = answer.match(/HTTP\/1\.[01] 200/g)?.length ?? 0;
+    assert.equal(answers, request.split("GET").length - 1, JSON.stringify(answer));
+    assert.match(answer, /\bhi\b/, JSON.stringify(answer));
+    assert.ok(
+      took < 2_000,
+      `${JSON.stringify(request)}: the end came after ${Math.round(took)} ms`,
+    );
+  }
+  void server;
+});
+
 test("maxBodySize holds when the handler answers before it reads the body (an echo)", {
   skip,
 }, async () => {

@@ -154,6 +154,35 @@ test("slowloris on a pipe: a trickled head gets 408 at headersTimeout, an idle c
   }
 });
 
+test("an answer with Connection: close ends the pipe's connection at once (HTTP/1.0, or asked for)", async () => {
+  // A pipe has no half-close: node:http's end of the answer alone left the connection open until
+  // keepAliveTimeout, and an HTTP/1.0 client, whose body has no length, waited that long.
+  const name = uniqueName("http-close");
+  const server = serve(name, () => new Response("hi"));
+  try {
+    for (
+      const request of [
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.0\r\n\r\n",
+        "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      ]
+    ) {
+      const conn = await connect(name);
+      const t0 = performance.now();
+      conn.writer!.write(request);
+      const out = await within(10_000, readToEnd(conn), `the end after ${JSON.stringify(request)}`);
+      const took = performance.now() - t0;
+      assert.equal(out.match(/HTTP\/1\.[01] 200/g)?.length, request.split("GET").length - 1, out);
+      assert.ok(
+        took < 2_500,
+        `${JSON.stringify(request)}: the end came after ${Math.round(took)} ms`,
+      );
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
 test("malformed requests on a pipe get 400 and the connection's end, oversized heads 431; the server goes on", async () => {
   const name = uniqueName("http-bad");
   const server = serve(name, () => new Response("fine"), { maxHeaderSize: 4096 });
