@@ -49,6 +49,9 @@ export class HttpClient {
   /** The endpoint, as given (a bare name, a pipe path or a socket path). */
   readonly name: string;
   readonly #agent: Agent;
+  /** Every connection open, idle or busy: close() ends them all. */
+  readonly #sockets = new Set<Duplex>();
+  #closed = false;
 
   /** A client for `name`; nothing is opened until the first request. */
   constructor(name: string, options: HttpClientOptions = {}) {
@@ -67,8 +70,15 @@ export class HttpClient {
     this.#agent = new Agent({ keepAlive: o.keepAlive !== false, maxSockets: max });
     // node:http asks for a socket and must have it at once: the stream waits for the connect.
     (this.#agent as unknown as { createConnection: () => Socket }).createConnection = () => {
-      const socket = connectionDuplex(connect(name, connectOptions));
+      // After close(), no connection: a request sent again (Deno's node:http resends by itself)
+      // fails instead of reaching the server.
+      const socket = connectionDuplex(
+        this.#closed ? Promise.reject(closedError()) : connect(name, connectOptions),
+      );
       socket.on("error", () => {}); // reported through the request
+      // Kept here too: the runtimes' agents' destroy() ends only the idle ones.
+      this.#sockets.add(socket);
+      socket.once("close", () => this.#sockets.delete(socket));
       return socket as unknown as Socket;
     };
   }
@@ -101,7 +111,10 @@ export class HttpClient {
           // A kept-alive connection that the server closed as this request went out (its idle
           // timeout, say): nothing was answered, so a request that may be repeated is, once, on
           // a fresh connection (as browsers and undici do).
-          if (retry && sent?.req.reusedSocket && repeatable(request) && !request.signal.aborted) {
+          if (
+            retry && !this.#closed && sent?.req.reusedSocket && repeatable(request)
+            && !request.signal.aborted
+          ) {
             resolve(attempt(false));
           } else reject(e);
         });
@@ -198,9 +211,15 @@ export class HttpClient {
     return { req, unhook };
   }
 
-  /** Closes every connection of the pool at once; requests in flight fail. Resolves at once. */
+  /**
+   * Closes every connection of the pool at once, idle or busy: requests in flight fail, and so
+   * do requests made afterwards ("the HttpClient was closed"). Resolves at once.
+   */
   close(): Promise<void> {
+    this.#closed = true;
     this.#agent.destroy();
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
     return Promise.resolve();
   }
 
@@ -232,6 +251,11 @@ function prepare(
   }
   const options = { method: request.method, path: url.pathname + url.search, headers };
   return { request, options };
+}
+
+/** What a request on a closed client fails with. */
+function closedError(): Error {
+  return new Error("the HttpClient was closed");
 }
 
 /** Idempotent and bodiless (RFC 9110, 9.2.2): safe to send again when no answer came. */

@@ -715,6 +715,42 @@ test("an answer with Connection: close ends the connection at once (HTTP/1.0, or
   void server;
 });
 
+test(
+  "HttpClient.close() ends the requests in flight on kept connections too, and later ones fail",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("client-close");
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    await using server = serve(path, async (request) => {
+      if (request.url.endsWith("/slow")) await released;
+      return new Response("ok");
+    });
+    const client = new HttpClient(path);
+    try {
+      // Three connections in the pool, then a slow request on each of them.
+      await Promise.all([1, 2, 3].map(() => client.fetch("/").then((r) => r.text())));
+      const slow = [1, 2, 3].map(() => client.fetch("/slow").then((r) => r.text()));
+      for (const p of slow) p.catch(() => {});
+      await new Promise((r) => setTimeout(r, 200));
+      await client.close();
+      // Not sent again on a fresh connection (winpipe's retry, or Deno's own): they fail.
+      const results = await within(
+        2_000,
+        Promise.allSettled(slow),
+        "the requests in flight at close()",
+      );
+      assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected", "rejected"]);
+      await assert.rejects(within(2_000, client.fetch("/"), "a request after close()"));
+    } finally {
+      release();
+    }
+    void server;
+  },
+);
+
 test("maxBodySize holds when the handler answers before it reads the body (an echo)", {
   skip,
 }, async () => {
