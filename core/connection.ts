@@ -465,6 +465,14 @@ export function setMessageReadMode(pipe: OverlappedPipe, path: string | undefine
       null,
     )
   ) {
-    throw lastError(kernel32, { syscall: "SetNamedPipeHandleState", path });
+    const error = lastError(kernel32, { syscall: "SetNamedPipeHandleState", path });
+    // A byte pipe cannot be read in message mode: say so, not only "the parameter is incorrect".
+    if (error.errno !== Win32.ERROR_INVALID_PARAMETER) throw error;
+    throw new PipeError({
+      errno: error.errno,
+      syscall: error.syscall,
+      path,
+      detail: "messageMode needs a message pipe, and the server made a byte pipe",
+    });
   }
 }

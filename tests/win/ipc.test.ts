@@ -651,3 +651,18 @@ test("conn.write(p) and conn.read(p) as Deno.Conn's: write(p) to a peer that sto
   await conn.close();
   await server.close(); // the client's close() rejected above, as it should
 });
+
+test("a messageMode client on a byte pipe is refused with words that say why", async () => {
+  const name = uniqueName("byte-for-message");
+  const server = listen(name);
+  try {
+    await assert.rejects(connect(name, { messageMode: true }), (e: unknown) => {
+      assert.ok(e instanceof PipeError, String(e));
+      assert.equal(e.code, "ERROR_INVALID_PARAMETER");
+      assert.match(e.message, /messageMode needs a message pipe, and the server made a byte pipe/);
+      return true;
+    });
+  } finally {
+    await server.close();
+  }
+});

@@ -159,7 +159,8 @@ export class OverlappedPipe {
         path: this.path,
         // A handle is associated with one completion port for good (CreateIoCompletionPort).
         detail: code === Win32.ERROR_INVALID_PARAMETER
-          ? "the handle is already bound to a completion port (a handle can be bound once)"
+          ? "the handle is already bound to a completion port (a handle can be bound once), or "
+            + "was opened without FILE_FLAG_OVERLAPPED"
           : undefined,
       });
     }
