@@ -245,12 +245,24 @@ function prepare(
   const headers: Record<string, string> = {};
   request.headers.forEach((v, k) => (headers[k] = v));
   headers.host ??= url.host || "localhost";
+  // A body of known length goes with Content-Length, not chunked: some servers require one.
+  const length = request.body ? knownLength(init.body) : undefined;
+  if (length !== undefined) headers["content-length"] ??= String(length);
   if (upgrade) {
     headers.connection = "Upgrade";
     headers.upgrade ??= "tcp";
   }
   const options = { method: request.method, path: url.pathname + url.search, headers };
   return { request, options };
+}
+
+/** The byte length of a body that fetch sends as it is (not a stream, not a form's parts). */
+function knownLength(body: RequestInit["body"]): number | undefined {
+  if (typeof body === "string") return new TextEncoder().encode(body).byteLength;
+  if (body instanceof URLSearchParams) return new TextEncoder().encode(body.toString()).byteLength;
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
+  if (body instanceof Blob) return body.size;
+  return undefined;
 }
 
 /** What a request on a closed client fails with. */

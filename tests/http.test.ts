@@ -751,6 +751,51 @@ test(
   },
 );
 
+test(
+  "a body of known length goes with Content-Length; a stream goes chunked",
+  { skip },
+  async () => {
+    const path = sock("length");
+    await using server = serve(path, async (request) =>
+      new Response(
+        JSON.stringify({
+          length: request.headers.get("content-length"),
+          chunked: request.headers.get("transfer-encoding"),
+          body: await request.text(),
+        }),
+      ));
+    await using client = new HttpClient(path);
+    const sent = async (body: RequestInit["body"]) =>
+      await (await client.fetch("/", {
+        method: "POST",
+        body,
+        // @ts-ignore: a streamed request body needs it
+        duplex: "half",
+      })).json();
+    assert.deepEqual(await sent("héllo"), { length: "6", chunked: null, body: "héllo" });
+    assert.deepEqual(await sent(new TextEncoder().encode("bytes")), {
+      length: "5",
+      chunked: null,
+      body: "bytes",
+    });
+    assert.deepEqual(await sent(new Blob(["a blob"])), {
+      length: "6",
+      chunked: null,
+      body: "a blob",
+    });
+    assert.deepEqual(await sent(new URLSearchParams({ a: "1 2" })), {
+      length: "5",
+      chunked: null,
+      body: "a=1+2",
+    });
+    const stream = new ReadableStream({
+      start: (c) => (c.enqueue(new TextEncoder().encode("streamed")), c.close()),
+    });
+    assert.deepEqual(await sent(stream), { length: null, chunked: "chunked", body: "streamed" });
+    void server;
+  },
+);
+
 test("maxBodySize holds when the handler answers before it reads the body (an echo)", {
   skip,
 }, async () => {
