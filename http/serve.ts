@@ -235,6 +235,7 @@ export function serve(
     const state = sockets.get(socket) ?? newConn();
     state.busy++;
     state.due = undefined; // no head is awaited while a request is in hand
+    let answeredClose = false; // the handler's answer said `Connection: close`
     try {
       if (stopping) res.setHeader("Connection", "close");
       const declared = Number(req.headers["content-length"] ?? 0);
@@ -288,6 +289,7 @@ export function serve(
       const cookies = response.headers.getSetCookie();
       if (cookies.length) out["set-cookie"] = cookies;
       if (stopping) out.connection = "close";
+      answeredClose = /\bclose\b/i.test(String(out.connection ?? ""));
       res.writeHead(response.status, response.statusText || undefined, out);
       if (!response.body || req.method === "HEAD") {
         res.end();
@@ -326,7 +328,7 @@ export function serve(
       // spoke HTTP/1.0 without keep-alive, whose body without a length ends only with the
       // connection): the connection closes once its last response is out (close() flushes).
       const asked = String(req.headers.connection ?? "");
-      const closing = stopping
+      const closing = stopping || answeredClose
         || /\bclose\b/i.test(asked)
         || (req.httpVersion === "1.0" && !/\bkeep-alive\b/i.test(asked))
         || (res as { shouldKeepAlive?: boolean }).shouldKeepAlive === false

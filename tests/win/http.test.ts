@@ -154,17 +154,25 @@ test("slowloris on a pipe: a trickled head gets 408 at headersTimeout, an idle c
   }
 });
 
-test("an answer with Connection: close ends the pipe's connection at once (HTTP/1.0, or asked for)", async () => {
+test("an answer with Connection: close ends the pipe's connection at once (HTTP/1.0, asked for, or the handler's)", async () => {
   // A pipe has no half-close: node:http's end of the answer alone left the connection open until
   // keepAliveTimeout, and an HTTP/1.0 client, whose body has no length, waited that long.
   const name = uniqueName("http-close");
-  const server = serve(name, () => new Response("hi"));
+  const server = serve(
+    name,
+    (request) =>
+      new Response("hi", {
+        headers: request.url.endsWith("/bye") ? { connection: "close" } : {},
+      }),
+  );
   try {
     for (
       const request of [
         "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         "GET / HTTP/1.0\r\n\r\n",
         "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        // The handler's answer says close.
+        "GET /bye HTTP/1.1\r\nHost: x\r\n\r\n",
       ]
     ) {
       const conn = await connect(name);
