@@ -264,10 +264,10 @@ function privateDirectory(name: string, where: string): string {
     if (xdg && xdg.startsWith("/")) {
       const st = lstat(xdg);
       if (st?.isDirectory() && st.uid === me && (st.mode & 0o077) === 0) {
-        return `${xdg.replace(/\/+$/, "")}/winpipe`;
+        return xdgDirectory(xdg);
       }
     }
-    return `${tmpdir().replace(/\/+$/, "")}/winpipe-${me}`;
+    return tmpDirectory(tmpdir(), me);
   } catch (e) {
     if (!isNotCapable(e)) throw e;
     // Deno without a flag this takes: the flags the name needs, as far as they can be told.
@@ -284,9 +284,9 @@ function privateDirectory(name: string, where: string): string {
     const dir = !xdg
       ? undefined
       : xdg.v?.startsWith("/")
-      ? `${xdg.v.replace(/\/+$/, "")}/winpipe`
+      ? xdgDirectory(xdg.v)
       : tmp !== undefined && me !== undefined
-      ? `${tmp.replace(/\/+$/, "")}/winpipe-${me}`
+      ? tmpDirectory(tmp, me)
       : undefined;
     const flags = dir
       ? denoFlags(`${dir}/${name}`, true)
@@ -302,3 +302,6 @@ function privateDirectory(name: string, where: string): string {
     });
   }
 }
+
+const xdgDirectory = (xdg: string) => `${xdg.replace(/\/+$/, "")}/winpipe`;
+const tmpDirectory = (tmp: string, uid: number) => `${tmp.replace(/\/+$/, "")}/winpipe-${uid}`;

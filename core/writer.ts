@@ -425,7 +425,8 @@ export class PipeWriter extends EventTarget {
    * has fallen to half the mark in force), and at once when the writer is below its mark
    * already. Rejects with the writer's {@link PipeError} once it fails (the peer gone, say), is
    * stopped or is closed, so a loop that waits for room never outlives the writer; a `drain`
-   * listener would wait for ever then.
+   * listener would wait for ever then. Against a peer that stops reading it waits as long as the
+   * peer does: `stop()`, `close({ timeout })` or {@link PipeWriter.addAbortSignal} end it.
    *
    * @example
    * ```ts
@@ -753,6 +754,11 @@ export class PipeWriter extends EventTarget {
     return this.#state === "open";
   }
 
+  /** The system call a write makes, for errors (`WriteFile`, or `write` on a socket). */
+  get #call(): string {
+    return this.#channel.writeCall ?? "WriteFile";
+  }
+
   /**
    * With the default mark, where two writes can be in flight: room for two of the caller's
    * chunks, up to two largest writes. With room for one large chunk, one write is in flight when
@@ -763,11 +769,6 @@ export class PipeWriter extends EventTarget {
    * MB/s, Deno 249 → 265, where the C sink did not tell them apart. A mark the caller chose is
    * used as given.
    */
-  /** The system call a write makes, for errors (`WriteFile`, or `write` on a socket). */
-  get #call(): string {
-    return this.#channel.writeCall ?? "WriteFile";
-  }
-
   #widen(chunk: number): void {
     this.#mark = Math.max(this.#highWaterMark, Math.min(2 * chunk, this.#wideMark));
   }

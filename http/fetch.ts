@@ -106,7 +106,7 @@ export class HttpClient {
     const attempt = (retry: boolean) =>
       new Promise<Response>((resolve, reject) => {
         // deno-lint-ignore prefer-const -- read by the callback, which may run before the call returns
-        let sent: { req: ClientRequest; unhook: () => void } | undefined;
+        let sent: Sent | undefined;
         sent = this.#send(request, options, (e) => {
           // A kept-alive connection that the server closed as this request went out (its idle
           // timeout, say): nothing was answered, so a request that may be repeated is, once, on
@@ -172,7 +172,7 @@ export class HttpClient {
     request: Request,
     options: RequestOptions,
     reject: (e: unknown) => void,
-  ): { req: ClientRequest; unhook: () => void } | undefined {
+  ): Sent | undefined {
     const signal = request.signal;
     if (signal.aborted) {
       reject(signal.reason);
@@ -264,6 +264,9 @@ function knownLength(body: RequestInit["body"]): number | undefined {
   if (body instanceof Blob) return body.size;
   return undefined;
 }
+
+/** A request under way: node:http's, and the way to let go of its signal. */
+type Sent = { req: ClientRequest; unhook: () => void };
 
 /** What a request on a closed client fails with. */
 function closedError(): Error {

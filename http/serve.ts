@@ -331,8 +331,7 @@ export function serve(
       const closing = stopping || answeredClose
         || /\bclose\b/i.test(asked)
         || (req.httpVersion === "1.0" && !/\bkeep-alive\b/i.test(asked))
-        || (res as { shouldKeepAlive?: boolean }).shouldKeepAlive === false
-        || /\bclose\b/i.test(String(res.getHeader("connection") ?? ""));
+        || (res as { shouldKeepAlive?: boolean }).shouldKeepAlive === false;
       if (closing && state.busy === 0) {
         if (res.writableFinished || res.destroyed) socket.destroy();
         else res.once("close", () => socket.destroy());
@@ -349,9 +348,11 @@ export function serve(
       const error = new Error(`the request body passed maxBodySize (${max} bytes)`);
       if (!res.headersSent) {
         res.writeHead(413, { "Content-Length": "0", Connection: "close" }).end();
-      } // A handler that answered before reading (an echo) has begun its response, which cannot
-      // become a 413 now: the connection ends instead, and the limit holds all the same.
-      else res.destroy(error);
+      } else {
+        // A handler that answered before reading (an echo) has begun its response, which cannot
+        // become a 413 now: the connection ends instead, and the limit holds all the same.
+        res.destroy(error);
+      }
       req.destroy(error);
     });
     return Readable.toWeb(limited) as unknown as ReadableStream;

@@ -32,6 +32,17 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
   });
 }
 
+/** serve() at `path`, answering `answer`, but a request to `held` only once `release()` is called. */
+function heldServer(path: string, held: string, answer: string) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const server = serve(path, async (request) => {
+    if (request.url.endsWith(held)) await released;
+    return new Response(answer);
+  });
+  return { server, release };
+}
+
 /** Sends raw bytes on a new connection and returns all that comes back until the server closes. */
 function raw(path: string, bytes: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -722,12 +733,9 @@ test(
   },
   async () => {
     const path = sock("client-close");
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    await using server = serve(path, async (request) => {
-      if (request.url.endsWith("/slow")) await released;
-      return new Response("ok");
-    });
+    const held = heldServer(path, "/slow", "ok");
+    const release = held.release;
+    await using server = held.server;
     const client = new HttpClient(path);
     try {
       // Three connections in the pool, then a slow request on each of them.
@@ -837,12 +845,9 @@ test(
   },
   async () => {
     const path = sock("abort-kept");
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    await using server = serve(path, async (request) => {
-      if (request.url.endsWith("/never")) await released;
-      return new Response("answered");
-    });
+    const held = heldServer(path, "/never", "answered");
+    const release = held.release;
+    await using server = held.server;
     // One connection: the aborted request must have had the one the first request left open.
     await using client = new HttpClient(path, { maxConnections: 1 });
     try {
