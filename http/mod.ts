@@ -34,4 +34,5 @@ export {
   type ServeHandler,
   type ServeInfo,
   type ServeOptions,
+  type ShutdownOptions,
 } from "./serve.ts";

@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import { optionsObject } from "../core/options.ts";
+import { optionsObject, timeoutValue } from "../core/options.ts";
 import { listen, type ListenOptions, type PipeServer } from "../core/server.ts";
 import { connectionDuplex, drainOrClose, type PipeSocket } from "./duplex.ts";
 
@@ -62,11 +62,33 @@ export interface HttpServer {
    * open connections get `Connection: close`. Resolves with `finished`. It waits for each
    * handler in flight to return and for its response to be handed to the connection; a client
    * that stops reading holds a connection's close at most its `closeTimeout` (30 s unless
-   * set), and a handler that never returns holds it for ever. Never rejects.
+   * set). With `timeout` (milliseconds), the connections still open when it runs out are closed
+   * (their requests' `signal`s abort), so a handler that never returns holds it no longer;
+   * without one it waits as long as they take. `timeout: 0` closes them at once. A later call
+   * may shorten the bound. Rejects only for bad options.
+   *
+   * @example Give requests in flight 10 s
+   * ```ts
+   * import { serve } from "@winpipe/winpipe/http";
+   * const server = serve("my-app-api", () => new Response("ok"));
+   * await server.shutdown({ timeout: 10_000 });
+   * ```
    */
-  shutdown(): Promise<void>;
+  shutdown(options?: ShutdownOptions): Promise<void>;
   /** `shutdown()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The longest delay setTimeout keeps (a longer one fires at once). */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/** What {@link HttpServer.shutdown} takes. */
+export interface ShutdownOptions {
+  /**
+   * Milliseconds to wait for requests in flight before their connections are closed
+   * (default `Infinity`: as long as they take).
+   */
+  timeout?: number;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -170,6 +192,8 @@ export function serve(
   });
   const sockets = new Map<PipeSocket, Conn>();
   let stopping = false;
+  /** shutdown()'s bound ran out: connections are closed, also one accepted after it. */
+  let forced = false;
   let allClosed!: () => void;
   const drained = new Promise<void>((r) => (allClosed = r));
   const checkDone = () => {
@@ -369,6 +393,7 @@ export function serve(
         },
       });
       sockets.set(socket, state);
+      if (forced) socket.destroy(); // accepted as the bound ran out
       awaitHead(socket, state);
       socket.on("close", () => {
         clearTimeout(state.timer);
@@ -381,7 +406,34 @@ export function serve(
   })();
 
   let shuttingDown: Promise<void> | undefined;
-  const shutdown = (): Promise<void> => {
+  /** When the connections still open are closed (a `timeout` given to shutdown()). */
+  let forceAt = Infinity;
+  let forceTimer: ReturnType<typeof setTimeout> | undefined;
+  const force = () => {
+    forceTimer = undefined;
+    const left = forceAt - performance.now();
+    // setTimeout fires at once past 2^31 - 1 ms: a longer bound waits in steps.
+    if (left > 0) return void (forceTimer = setTimeout(force, Math.min(left, MAX_DELAY)));
+    forced = true;
+    for (const socket of sockets.keys()) socket.destroy();
+  };
+  void drained.then(() => clearTimeout(forceTimer));
+  const shutdown = (options: ShutdownOptions = {}): Promise<void> => {
+    let timeout: number;
+    try {
+      const o = optionsObject(options, "shutdown()");
+      timeout = o.timeout === undefined
+        ? Infinity
+        : timeoutValue(o.timeout, "timeout", "shutdown()");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const at = performance.now() + timeout;
+    if (at < forceAt) {
+      forceAt = at;
+      clearTimeout(forceTimer);
+      forceTimer = setTimeout(force, Math.min(timeout, MAX_DELAY));
+    }
     shuttingDown ??= (async () => {
       stopping = true;
       await endpoint.close().catch(() => {});
@@ -402,6 +454,6 @@ export function serve(
     path: endpoint.path,
     finished,
     shutdown,
-    [Symbol.asyncDispose]: shutdown,
+    [Symbol.asyncDispose]: () => shutdown(),
   };
 }

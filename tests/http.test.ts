@@ -308,6 +308,50 @@ test(
   },
 );
 
+test(
+  "shutdown({ timeout }): a handler that never returns holds it no longer; its signal aborts",
+  { skip },
+  async () => {
+    const path = sock("bound");
+    let seen!: (reason: unknown) => void;
+    const aborted = new Promise((r) => (seen = r));
+    const server = serve(path, (request) => {
+      request.signal.addEventListener("abort", () => seen(request.signal.reason));
+      return new Promise<Response>(() => {}); // never answers
+    });
+    const client = new HttpClient(path, { keepAlive: false });
+    const inFlight = client.fetch("/stuck");
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = performance.now();
+    // A later call with a shorter bound shortens it; one with a longer bound does not lengthen it.
+    void server.shutdown({ timeout: 60_000 });
+    const down = server.shutdown({ timeout: 300 });
+    void server.shutdown({ timeout: 30_000 });
+    await within(5_000, down, "shutdown({ timeout: 300 })");
+    const took = performance.now() - t0;
+    assert.ok(took >= 250 && took < 5_000, `shutdown took ${took.toFixed(0)} ms`);
+    assert.equal(String(await aborted), "Error: the client left");
+    await assert.rejects(inFlight);
+    await server.finished;
+    await assert.rejects(
+      server.shutdown({ timeout: -1 }),
+      /shutdown\(\): timeout must be a number of milliseconds >= 0/,
+    );
+    await client.close();
+  },
+);
+
+test("shutdown({ timeout: 0 }) closes the connections at once", { skip }, async () => {
+  const path = sock("now");
+  const server = serve(path, () => new Promise<Response>(() => {}));
+  const client = new HttpClient(path, { keepAlive: false });
+  const inFlight = client.fetch("/stuck");
+  await new Promise((r) => setTimeout(r, 200));
+  await within(2_000, server.shutdown({ timeout: 0 }), "shutdown({ timeout: 0 })");
+  await assert.rejects(inFlight);
+  await client.close();
+});
+
 test("the handler's failure becomes a 500 (or onError's response), and the server goes on", {
   skip,
 }, async () => {
