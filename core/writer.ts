@@ -789,7 +789,16 @@ export class PipeWriter extends EventTarget {
       !channel.writeNow || this.#messageMode || this.#inFlight.length > 0
       || this.#queue.queuedBytes > 0 || this.#yielding
     ) return bytes;
-    const taken = channel.writeNow(bytes);
+    let taken: number | IoFailure;
+    try {
+      taken = channel.writeNow(bytes);
+    } catch (e) {
+      // A channel that throws rather than reporting (its contract): the writer fails, as from
+      // startWrite, and write() does not throw past the bytes it was given.
+      const error = asPipeError(e, this.#call, this.path);
+      this.#fail({ error: error.errno, syscall: error.syscall, detail: error.detail }, e);
+      return null;
+    }
     if (typeof taken !== "number") {
       this.#fail(taken);
       return null;

@@ -218,6 +218,20 @@ test("a direct write that fails fails the writer with its error", async () => {
   assert.equal(events[0], "error");
 });
 
+test("a direct write whose channel throws fails the writer; write() does not throw", async () => {
+  const { channel, writer } = fakeWriter({ sync: true });
+  (channel as FakeSyncChannel).writeNow = () => {
+    throw new Error("the socket broke");
+  };
+  const events = recordEvents(writer);
+  writer.write(new Uint8Array(64 * 1024)); // no throw
+  assert.equal((writer.error?.cause as Error).message, "the socket broke");
+  assert.throws(() => writer.write(new Uint8Array(1)), PipeError);
+  await assert.rejects(writer.flush(), PipeError);
+  await tick();
+  assert.equal(events[0], "error");
+});
+
 test("byteswritten carries the byte count of each completion", async () => {
   const { channel, writer } = fakeWriter();
   const counts: number[] = [];
