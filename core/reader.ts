@@ -277,7 +277,11 @@ export class PipeReader {
     }
     await this.#release();
     this.#endStream();
-    return concat([...this.#leftover.splice(0), ...this.#parts.splice(0)]);
+    // Bytes read for `readInto` that no call took came first; they are handed back too, not
+    // served to a read() after the cancel.
+    const held = this.#held;
+    this.#held = null;
+    return concat([...(held ? [held] : []), ...this.#leftover.splice(0), ...this.#parts.splice(0)]);
   }
 
   /** Pending reads of the stream reject with `error` (a BYOB view is not handed back). */

@@ -374,6 +374,17 @@ test("readInto: cancel() ends the calls waiting with null and hands back what th
   assert.deepEqual(channel.violations, []);
 });
 
+test("readInto: cancel() hands back what a call had no room for; read after it is null", async () => {
+  const { channel, reader } = fakeReader();
+  channel.atOnce = true;
+  channel.write(enc("abcdefghij"));
+  const p = new Uint8Array(4);
+  assert.equal(await reader.readInto(p), 4);
+  assert.equal(decode(await reader.cancel()), "efghij");
+  assert.equal(await reader.readInto(p), null);
+  assert.deepEqual(channel.violations, []);
+});
+
 test("readInto: a long chain of reads that complete at once gives timers their turn", async () => {
   const { channel, reader } = fakeReader({ readSize: 1 });
   channel.atOnce = true;
