@@ -18,6 +18,7 @@ import {
   errorCode,
   isNotCapable,
   link,
+  listeningAt,
   lstat,
   readText,
   rename,
@@ -64,7 +65,9 @@ export interface SocketConnectSettings {
 
 /**
  * Connects, retrying `EAGAIN` (the server's backlog is full) and, with `wait`, `ENOENT` and
- * `ECONNREFUSED` (no server yet) until the timeout, without blocking the JS thread.
+ * `ECONNREFUSED` (no server yet) until the timeout, without blocking the JS thread. Bun reports
+ * a full backlog as `ECONNREFUSED`: where a socket is seen listening at the address, that is
+ * retried as `EAGAIN` is.
  */
 export async function connectSocket(
   endpoint: Endpoint,
@@ -86,7 +89,9 @@ export async function connectSocket(
     (e) => {
       if (e instanceof PipeError) return false;
       const code = errorCode(e);
-      return code === "EAGAIN" || (settings.wait && (code === "ENOENT" || code === "ECONNREFUSED"));
+      if (code === "EAGAIN") return true;
+      if (settings.wait && (code === "ENOENT" || code === "ECONNREFUSED")) return true;
+      return code === "ECONNREFUSED" && listeningAt(endpoint.address);
     },
     (e, timedOut) =>
       posixError(

@@ -104,6 +104,31 @@ export const unlink = (path: string): void => fs.unlinkSync(path);
 export const rename = (from: string, to: string): void => fs.renameSync(from, to);
 export const link = (from: string, to: string): void => fs.linkSync(from, to);
 
+/** __SO_ACCEPTCON in /proc/net/unix's Flags: the socket listens. */
+const ACCEPTCON = 0x10000;
+
+/**
+ * Is a socket listening at `address` (a path, or "@name" for an abstract one)? Linux only, from
+ * /proc/net/unix, matched on the address as it was bound; false where it cannot tell (no /proc,
+ * no permission to read it).
+ */
+export function listeningAt(address: string): boolean {
+  let table: string;
+  try {
+    table = fs.readFileSync("/proc/net/unix", "utf8");
+  } catch {
+    return false;
+  }
+  for (const line of table.split("\n")) {
+    // Num RefCount Protocol Flags Type St Inode Path
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && f.slice(7).join(" ") === address && (parseInt(f[3], 16) & ACCEPTCON)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** "linux", "darwin", … */
 export function platform(): string {
   return process.platform;

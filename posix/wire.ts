@@ -52,8 +52,10 @@ interface BunListener {
   unref(): void;
 }
 interface BunNet {
-  connect(o: { unix: string; socket: BunHandlers; data?: unknown }): Promise<BunSocket>;
-  listen(o: { unix: string; socket: BunHandlers }): BunListener;
+  connect(
+    o: { unix: string; socket: BunHandlers; data?: unknown; allowHalfOpen?: boolean },
+  ): Promise<BunSocket>;
+  listen(o: { unix: string; socket: BunHandlers; allowHalfOpen?: boolean }): BunListener;
 }
 
 const g = globalThis as unknown as { Deno?: DenoNet; Bun?: BunNet };
@@ -151,6 +153,10 @@ class BunWire implements Wire {
   readonly #socket: BunSocket;
   #rest: { bytes: Uint8Array; offset: number; onDone(e: unknown, n: number): void } | null = null;
   #closed = false;
+  /** The owner's ref() or unref(). */
+  #refd = true;
+  /** The peer has finished writing (its FIN): only a write in flight still needs the socket. */
+  #peerEnded = false;
 
   constructor(socket: BunSocket) {
     this.#socket = socket;
@@ -168,6 +174,7 @@ class BunWire implements Wire {
     const n = this.writeNow(bytes);
     if (n === bytes.byteLength) return n;
     this.#rest = { bytes, offset: n, onDone };
+    this.#hold();
     return undefined;
   }
 
@@ -186,18 +193,31 @@ class BunWire implements Wire {
     const n = this.#socket.write(rest.bytes.subarray(rest.offset));
     if (n < 0) {
       this.#rest = null;
+      this.#hold();
       rest.onDone(errorWith("EPIPE"), rest.offset);
       return;
     }
     rest.offset += n;
     if (rest.offset < rest.bytes.byteLength) return;
     this.#rest = null;
+    this.#hold();
     rest.onDone(null, rest.bytes.byteLength);
   }
 
   cancelWrite(): boolean {
     this.#rest = null;
+    this.#hold();
     return true;
+  }
+
+  /**
+   * The peer's FIN. The socket is half-open (`allowHalfOpen`), so this side may still write (a
+   * reply after the request's end); Bun's default closed both directions here, and the reply was
+   * lost. As a `Deno.Conn` with nothing pending, it then holds the process only while a write is.
+   */
+  peerEnded(): void {
+    this.#peerEnded = true;
+    this.#hold();
   }
 
   close(): void {
@@ -211,11 +231,19 @@ class BunWire implements Wire {
   }
 
   ref(): void {
-    this.#socket.ref();
+    this.#refd = true;
+    this.#hold();
   }
 
   unref(): void {
-    this.#socket.unref();
+    this.#refd = false;
+    this.#hold();
+  }
+
+  /** Holds the process while the owner wants it and something can still come or go. */
+  #hold(): void {
+    if (this.#refd && (!this.#peerEnded || this.#rest !== null)) this.#socket.ref();
+    else this.#socket.unref();
   }
 }
 
@@ -223,7 +251,10 @@ const bunHandlers: BunHandlers = {
   // Bun hands each chunk over as its own buffer.
   data: (s, d) => s.data?.sink.push(d),
   drain: (s) => s.data?.wire.drain(),
-  end: (s) => s.data?.sink.end(),
+  end: (s) => {
+    s.data?.wire.peerEnded();
+    s.data?.sink.end();
+  },
   close: (s, error) => s.data?.sink.gone(error),
   error: (s, error) => s.data?.sink.gone(error),
 };
@@ -232,7 +263,12 @@ const bunHandlers: BunHandlers = {
 export async function wireConnect(path: string): Promise<UnixSocket> {
   const socket = new UnixSocket(path);
   if (runtimeName() === "bun") {
-    const s = await g.Bun!.connect({ unix: path, socket: bunHandlers, data: undefined });
+    const s = await g.Bun!.connect({
+      unix: path,
+      socket: bunHandlers,
+      data: undefined,
+      allowHalfOpen: true, // a reply after the peer's end (see BunWire.peerEnded)
+    });
     const wire = new BunWire(s);
     s.data = { sink: socket, wire };
     return socket.attach(wire);
@@ -266,6 +302,7 @@ export function wireListen(
   if (runtimeName() === "bun") {
     const listener = g.Bun!.listen({
       unix: path,
+      allowHalfOpen: true, // a reply after the peer's end (see BunWire.peerEnded)
       socket: {
         ...bunHandlers,
         open: (s) => {

@@ -13,6 +13,7 @@ import { isWindows, runtimeName } from "../ffi/runtime.ts";
 import { connect, listen, PipeConnection, PipeError, pipePath, PipeWriter } from "../mod.ts";
 import { checkRefs } from "./peers/refs_check.ts";
 import { readInOddParts } from "./read_parts.ts";
+import { scriptCommand, start } from "./win/child.ts";
 
 const skip = isWindows() ? "this is Windows: tests/win covers named pipes" : false;
 // macOS: /tmp, not $TMPDIR (/var/folders/…/T/, about 50 bytes), so that the sockets' paths stay
@@ -669,6 +670,88 @@ test(
   { skip },
   () => checkRefs(() => join(root, unique("refs")), root),
 );
+
+test("a reply after the peer's half-close arrives, both ways (a socket is half-open)", {
+  skip,
+}, async () => {
+  const path = join(root, unique("half"));
+  await using server = listen(path);
+  // The client half-closes after its request; the server reads to the end, then answers late.
+  const answering = (async () => {
+    const conn = (await server.accept())!;
+    const request = await new Response(conn.readable).text();
+    await new Promise((r) => setTimeout(r, 50));
+    conn.writer!.write(`reply to ${request}`);
+    await conn.close();
+    return conn.writer!.error;
+  })();
+  const client = await connect(path);
+  client.writer!.write("request");
+  await client.writer!.close();
+  assert.equal(await new Response(client.readable).text(), "reply to request");
+  assert.equal(await answering, null);
+  await client.close();
+  // The server half-closes after a greeting; the client reads to the end, then answers late.
+  const hearing = (async () => {
+    const conn = (await server.accept())!;
+    conn.writer!.write("hello");
+    await conn.writer!.close();
+    const heard = await new Response(conn.readable).text();
+    await conn.close();
+    return heard;
+  })();
+  const c2 = await connect(path);
+  assert.equal(await new Response(c2.readable).text(), "hello");
+  await new Promise((r) => setTimeout(r, 50));
+  c2.writer!.write("x".repeat(100_000));
+  await c2.close();
+  assert.equal(c2.writer!.error, null);
+  assert.equal((await hearing).length, 100_000);
+});
+
+test("a burst of 600 connects past the listen backlog all connect (Bun says ECONNREFUSED for it)", {
+  skip,
+}, async () => {
+  const path = join(root, unique("burst"));
+  await using server = listen(path);
+  void (async () => {
+    for await (const conn of server) void conn.close();
+  })();
+  const results = await Promise.allSettled(
+    Array.from({ length: 600 }, () => connect(path, { timeout: 20_000 }).then((c) => c.close())),
+  );
+  const failed = results.flatMap((r) => r.status === "rejected" ? [String(r.reason)] : []);
+  assert.deepEqual(failed.slice(0, 3), [], `${failed.length} of 600 failed`);
+  // A socket file nobody listens on is still refused at once, not tried until the timeout.
+  const stale = join(root, unique("stale"));
+  execFileSync("python3", [
+    "-c",
+    `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(stale)})`,
+  ]);
+  const t0 = performance.now();
+  await assert.rejects(connect(stale), (e: PipeError) => e.code === "ECONNREFUSED");
+  assert.ok(performance.now() - t0 < 1_000, "the refusal took the timeout");
+});
+
+test("a connection whose peer half-closed, read to its end, does not hold the process", {
+  skip,
+}, async () => {
+  const path = join(root, unique("halfref"));
+  await using server = listen(path);
+  const kept: PipeConnection[] = [];
+  void (async () => {
+    for await (const conn of server) {
+      kept.push(conn);
+      conn.writer!.write("bye");
+      await conn.writer!.close(); // half-close, and the connection stays open
+    }
+  })();
+  const [exe, args] = scriptCommand(join("tests", "peers", "refs.ts"), ["-A"]);
+  const r = await start(exe, [...args, "conn-half-ended", path], root, 15_000).exited;
+  assert.equal(r.timedOut, false, "the child was still running after 15 s");
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}${r.stderr}`);
+  await Promise.all(kept.map((c) => c.close()));
+});
 
 test("Deno needs exactly the flags the README names for a socket path", {
   skip: skip || (runtimeName() !== "deno" ? "Deno's permissions" : false),

@@ -29,6 +29,12 @@ if (mode === "close-twice") {
   await server.close();
   const buf = new Uint8Array(16);
   while ((await conn.read(buf)) !== null);
+} else if (mode === "conn-half-ended") {
+  // The peer (the test) has half-closed and keeps its side open; the end was read and nothing
+  // is pending, nor closed here: as a Deno.Conn, the connection must not hold the process.
+  const conn = await connect(name);
+  const buf = new Uint8Array(16);
+  while ((await conn.read(buf)) !== null);
 } else if (mode.startsWith("server")) {
   const server = listen(name);
   void server.accept().catch(() => {});
