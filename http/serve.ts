@@ -7,7 +7,6 @@
  * @module
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { Readable } from "node:stream";
 import { optionsObject, timeoutValue } from "../core/options.ts";
 import { listen, type ListenOptions, type PipeServer } from "../core/server.ts";
 import { connectionDuplex, drainOrClose, type PipeSocket } from "./duplex.ts";
@@ -78,6 +77,9 @@ export interface HttpServer {
   /** `shutdown()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+/** Bytes of a request body read ahead of the handler. */
+const BODY_QUEUE = 64 * 1024;
 
 /** The longest delay setTimeout keeps (a longer one fires at once). */
 const MAX_DELAY = 2 ** 31 - 1;
@@ -282,13 +284,19 @@ export function serve(
         headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
       }
       const hasBody = req.method !== "GET" && req.method !== "HEAD";
+      const body = hasBody ? bodyOf(req, maxBodySize, res, socket) : undefined;
       const request = new Request(`http://localhost${req.url}`, {
         method: req.method,
         headers,
-        body: hasBody ? bodyOf(req, maxBodySize, res) : null,
+        body: body?.stream ?? null,
         signal: aborted.signal,
         // @ts-ignore: a streamed request body needs it (fetch's RequestInit in Deno and Bun)
         duplex: "half",
+      });
+      // A body the handler never touched is dropped once the response is out, as Node's own
+      // server dumps it: Deno's node:http left the connection stalled behind it.
+      res.once("finish", () => {
+        if (body && !req.complete && !request.bodyUsed && !request.body?.locked) body.discard();
       });
       let response: Response;
       try {
@@ -363,23 +371,67 @@ export function serve(
     }
   }
 
-  /** The request's body as a stream, cut at `max` bytes with a 413. */
-  function bodyOf(req: IncomingMessage, max: number, res: ServerResponse): ReadableStream {
+  /**
+   * The request's body as a stream, cut at `max` bytes with a 413. It reads only as fast as the
+   * handler does: while its queue is full the request and the connection are paused (Bun's
+   * node:http reads the connection on regardless of a paused request, and held a whole upload
+   * in memory). `discard()` drops the rest instead (a body the handler never read, once the
+   * response is out), so that the connection serves its next request.
+   */
+  function bodyOf(
+    req: IncomingMessage,
+    max: number,
+    res: ServerResponse,
+    socket: PipeSocket,
+  ): { stream: ReadableStream<Uint8Array>; discard(): void } {
     let n = 0;
-    const limited = max === Infinity ? req : req.on("data", (chunk: Uint8Array) => {
+    let discarding = false;
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const pause = () => {
+      req.pause();
+      socket.pause();
+    };
+    const resume = () => {
+      req.resume();
+      socket.resume();
+    };
+    const discard = () => {
+      if (discarding) return;
+      discarding = true;
+      resume();
+    };
+    req.on("data", (chunk: Uint8Array) => {
       n += chunk.byteLength;
-      if (n <= max || req.destroyed) return;
-      const error = new Error(`the request body passed maxBodySize (${max} bytes)`);
-      if (!res.headersSent) {
-        res.writeHead(413, { "Content-Length": "0", Connection: "close" }).end();
-      } else {
-        // A handler that answered before reading (an echo) has begun its response, which cannot
-        // become a 413 now: the connection ends instead, and the limit holds all the same.
-        res.destroy(error);
+      if (n > max && !req.destroyed) {
+        const error = new Error(`the request body passed maxBodySize (${max} bytes)`);
+        if (!res.headersSent) {
+          res.writeHead(413, { "Content-Length": "0", Connection: "close" }).end();
+        } else {
+          // A handler that answered before reading (an echo) has begun its response, which
+          // cannot become a 413 now: the connection ends instead, and the limit holds all the same.
+          res.destroy(error);
+        }
+        req.destroy(error);
+        return;
       }
-      req.destroy(error);
+      if (discarding) return;
+      controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      if ((controller.desiredSize ?? 0) <= 0) pause();
     });
-    return Readable.toWeb(limited) as unknown as ReadableStream;
+    req.on("end", () => {
+      if (!discarding) controller.close();
+    });
+    req.on("error", (e) => {
+      if (!discarding) controller.error(e);
+    });
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+      },
+      pull: resume,
+      cancel: discard,
+    }, new ByteLengthQueuingStrategy({ highWaterMark: BODY_QUEUE }));
+    return { stream, discard };
   }
 
   const accepting = (async () => {
