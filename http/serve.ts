@@ -59,12 +59,12 @@ export interface HttpServer {
   /**
    * Stops accepting; requests in flight finish, idle connections close, and new requests on
    * open connections get `Connection: close`. Resolves with `finished`. It waits for each
-   * handler in flight to return and for its response to be handed to the connection; a client
-   * that stops reading holds a connection's close at most its `closeTimeout` (30 s unless
-   * set). With `timeout` (milliseconds), the connections still open when it runs out are closed
-   * (their requests' `signal`s abort), so a handler that never returns holds it no longer;
-   * without one it waits as long as they take. `timeout: 0` closes them at once. A later call
-   * may shorten the bound. Rejects only for bad options.
+   * handler in flight to return and for its response body to be written out: a handler that
+   * never returns, an event stream, or a client that stops reading a long body holds it as long
+   * as that lasts. With `timeout` (milliseconds), the connections still open when it runs out
+   * are closed (their requests' `signal`s abort, their bodies are cancelled), so none of them
+   * holds it longer; `timeout: 0` closes them at once. A later call may shorten the bound.
+   * Rejects only for bad options.
    *
    * @example Give requests in flight 10 s
    * ```ts

@@ -341,6 +341,35 @@ test(
   },
 );
 
+test("shutdown({ timeout }) ends an event stream a live client reads; its body is cancelled", {
+  skip,
+}, async () => {
+  const path = sock("sse");
+  let cancelled!: (reason: unknown) => void;
+  const wasCancelled = new Promise((r) => (cancelled = r));
+  const server = serve(path, () => {
+    let timer: ReturnType<typeof setInterval>;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        timer = setInterval(() => c.enqueue(new TextEncoder().encode("data: tick\n\n")), 20);
+      },
+      cancel(reason) {
+        clearInterval(timer);
+        cancelled(reason);
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
+  const client = new HttpClient(path, { keepAlive: false });
+  const r = await client.fetch("/events");
+  const reading = r.text().catch(() => "ended"); // a live reader, to the end
+  await new Promise((t) => setTimeout(t, 100));
+  await within(5_000, server.shutdown({ timeout: 200 }), "shutdown({ timeout: 200 })");
+  await within(5_000, wasCancelled, "the event stream's cancel()");
+  await within(5_000, reading, "the client's read");
+  await client.close();
+});
+
 test("shutdown({ timeout: 0 }) closes the connections at once", { skip }, async () => {
   const path = sock("now");
   const server = serve(path, () => new Promise<Response>(() => {}));
