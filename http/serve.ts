@@ -333,13 +333,33 @@ export function serve(
       // events) ends the read it waits in: else that read, and the body, would be held for ever.
       const left = () => void reader.cancel(aborted.signal.reason).catch(() => {});
       aborted.signal.addEventListener("abort", left, { once: true });
+      // The handler's own Content-Length (a proxied answer's, say) is held to: bytes past it
+      // would start the next response on a kept connection, and bytes short of it keep the
+      // client waiting. node:http writes what it is given either way.
+      const length = out["content-length"] === undefined
+        ? undefined
+        : Number(out["content-length"]);
+      const promised = Number.isSafeInteger(length) ? length! : Infinity;
+      let sent = 0;
       try {
         for (;;) {
           const r = await reader.read();
           if (aborted.signal.aborted) throw aborted.signal.reason;
           if (r.done) break;
           if (res.destroyed) throw new Error("the client left");
+          sent += r.value.byteLength;
+          if (sent > promised) {
+            throw new TypeError(
+              `the response body is longer than its Content-Length (${promised} bytes)`,
+            );
+          }
           if (!res.write(r.value)) await drainOrClose(res);
+        }
+        if (sent < promised && promised !== Infinity) {
+          throw new TypeError(
+            `the response body ended after ${sent} of the ${promised} bytes its Content-Length `
+              + "declares",
+          );
         }
         res.end();
       } catch (e) {

@@ -943,6 +943,48 @@ test("a body the handler never reads does not stall the connection: the next req
   assert.equal(answered, 2);
 });
 
+test(
+  "a handler's Content-Length is held to: a body longer or shorter ends the connection, onError told",
+  {
+    skip,
+  },
+  async () => {
+    const path = sock("cl");
+    const errors: string[] = [];
+    await using server = serve(path, (request) => {
+      if (request.url.endsWith("/after")) return new Response("after");
+      const long = request.url.endsWith("/long");
+      return new Response("x".repeat(20), { headers: { "content-length": long ? "10" : "30" } });
+    }, {
+      onError: (e) => {
+        errors.push((e as Error).message);
+        return new Response("unused", { status: 500 });
+      },
+    });
+    for (const what of ["/long", "/short"]) {
+      const t0 = performance.now();
+      const out = await raw(
+        path,
+        `GET ${what} HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n`,
+      );
+      // Never a byte past the length (it would be read as the next response), and never a wait for
+      // bytes that will not come: the connection ends at once.
+      assert.ok(performance.now() - t0 < 3_000, `${what}: the connection was held`);
+      const body = out.split("\r\n\r\n")[1] ?? "";
+      assert.ok(body.length <= (what === "/long" ? 10 : 20), `${what}: ${JSON.stringify(out)}`);
+      assert.doesNotMatch(
+        out,
+        /HTTP\/1\.1 200[^]*HTTP\/1\.1/,
+        `${what}: a second response followed`,
+      );
+    }
+    assert.deepEqual(errors, [
+      "the response body is longer than its Content-Length (10 bytes)",
+      "the response body ended after 20 of the 30 bytes its Content-Length declares",
+    ]);
+  },
+);
+
 test("maxBodySize holds when the handler answers before it reads the body (an echo)", {
   skip,
 }, async () => {
