@@ -248,6 +248,9 @@ function prepare(
   // A body of known length goes with Content-Length, not chunked: some servers require one.
   const length = request.body ? knownLength(init.body) : undefined;
   if (length !== undefined) headers["content-length"] ??= String(length);
+  // fetch's own type for the body (Bun's Request leaves it to its fetch, which is not used here).
+  const type = request.body ? bodyType(init.body) : undefined;
+  if (type !== undefined) headers["content-type"] ??= type;
   if (upgrade) {
     headers.connection = "Upgrade";
     headers.upgrade ??= "tcp";
@@ -262,6 +265,14 @@ function knownLength(body: RequestInit["body"]): number | undefined {
   if (body instanceof URLSearchParams) return new TextEncoder().encode(body.toString()).byteLength;
   if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
   if (body instanceof Blob) return body.size;
+  return undefined;
+}
+
+/** The Content-Type the Fetch standard gives a body of this kind, if any ("extract a body"). */
+function bodyType(body: RequestInit["body"]): string | undefined {
+  if (typeof body === "string") return "text/plain;charset=UTF-8";
+  if (body instanceof URLSearchParams) return "application/x-www-form-urlencoded;charset=UTF-8";
+  if (body instanceof Blob && body.type !== "") return body.type;
   return undefined;
 }
 

@@ -833,7 +833,7 @@ test(
 );
 
 test(
-  "a body of known length goes with Content-Length; a stream goes chunked",
+  "a body of known length goes with Content-Length, and fetch's Content-Type; a stream goes chunked",
   { skip },
   async () => {
     const path = sock("length");
@@ -842,6 +842,7 @@ test(
         JSON.stringify({
           length: request.headers.get("content-length"),
           chunked: request.headers.get("transfer-encoding"),
+          type: request.headers.get("content-type"),
           body: await request.text(),
         }),
       ));
@@ -853,26 +854,46 @@ test(
         // @ts-ignore: a streamed request body needs it
         duplex: "half",
       })).json();
-    assert.deepEqual(await sent("héllo"), { length: "6", chunked: null, body: "héllo" });
+    assert.deepEqual(await sent("héllo"), {
+      length: "6",
+      chunked: null,
+      type: "text/plain;charset=UTF-8",
+      body: "héllo",
+    });
     assert.deepEqual(await sent(new TextEncoder().encode("bytes")), {
       length: "5",
       chunked: null,
+      type: null,
       body: "bytes",
     });
     assert.deepEqual(await sent(new Blob(["a blob"])), {
       length: "6",
       chunked: null,
+      type: null,
       body: "a blob",
+    });
+    const typed = new Blob(["{}"], { type: "application/json" });
+    assert.deepEqual(await sent(typed), {
+      length: "2",
+      chunked: null,
+      type: typed.type, // Bun's adds ";charset=utf-8"
+      body: "{}",
     });
     assert.deepEqual(await sent(new URLSearchParams({ a: "1 2" })), {
       length: "5",
       chunked: null,
+      type: "application/x-www-form-urlencoded;charset=UTF-8",
       body: "a=1+2",
     });
     const stream = new ReadableStream({
       start: (c) => (c.enqueue(new TextEncoder().encode("streamed")), c.close()),
     });
-    assert.deepEqual(await sent(stream), { length: null, chunked: "chunked", body: "streamed" });
+    assert.deepEqual(await sent(stream), {
+      length: null,
+      chunked: "chunked",
+      type: null,
+      body: "streamed",
+    });
     void server;
   },
 );
