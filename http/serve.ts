@@ -216,6 +216,12 @@ export function serve(
   Object.defineProperty(http, "listening", { get: () => !stopping, configurable: true });
   http.headersTimeout = headersTimeout;
   http.keepAliveTimeout = keepAliveTimeout;
+  // `Expect: 100-continue`: a body declared past maxBodySize is refused before the client sends
+  // it (respond() answers 413 without reading), where node:http would invite it with a 100.
+  http.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (!(Number(req.headers["content-length"] ?? 0) > maxBodySize)) res.writeContinue();
+    http.emit("request", req, res);
+  });
   http.on("clientError", (error: Error & { code?: string }, socket: PipeSocket) => {
     // A malformed or oversized request: answered (when the socket can still take it), closed,
     // and the server goes on.

@@ -1006,6 +1006,31 @@ test(
   },
 );
 
+test("Expect: 100-continue: a body within maxBodySize is invited; one past it gets 413, no 100", {
+  skip,
+}, async () => {
+  const path = sock("continue");
+  await using server = serve(
+    path,
+    async (request) => new Response(`got ${(await request.text()).length}`),
+    {
+      maxBodySize: 1000,
+    },
+  );
+  // Only the head is sent: the server's first answer is what is looked at.
+  const ask = (size: number) =>
+    new Promise<string>((resolve, reject) => {
+      const s = createConnection(path, () =>
+        s.write(
+          `POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: ${size}\r\n\r\n`,
+        ));
+      s.once("data", (d) => (s.destroy(), resolve(String(d))));
+      s.on("error", reject);
+    });
+  assert.match(await within(5_000, ask(10), "the 100"), /^HTTP\/1\.1 100 Continue\r\n/);
+  assert.match(await within(5_000, ask(5000), "the 413"), /^HTTP\/1\.1 413 /);
+});
+
 test("maxBodySize holds when the handler answers before it reads the body (an echo)", {
   skip,
 }, async () => {
