@@ -181,8 +181,13 @@ export class HttpClient {
     const req = httpRequest({ ...options, agent: this.#agent });
     // Rejected here, not only from the request's "error": Deno's node:http emits none when it
     // destroys a request on a kept-alive connection, and the fetch would wait for the answer.
+    // A response under way ends with the signal's reason too (its body's reads reject with it),
+    // not with node:http's "aborted".
+    let res: IncomingMessage | undefined;
+    req.once("response", (r: IncomingMessage) => (res = r));
     const onAbort = () => {
       reject(signal.reason);
+      res?.destroy(signal.reason);
       req.destroy(signal.reason);
     };
     const unhook = () => signal.removeEventListener("abort", onAbort);

@@ -616,6 +616,35 @@ test(
   },
 );
 
+test("an abort after the response's head ends its body with the signal's reason", {
+  skip,
+}, async () => {
+  const path = sock("abort-body");
+  await using server = serve(path, () =>
+    new Response(
+      new ReadableStream({
+        pull: (c) => new Promise((t) => setTimeout(t, 10)).then(() => c.enqueue(new Uint8Array(8))),
+      }),
+    ));
+  await using client = new HttpClient(path);
+  const abort = new AbortController();
+  const r = await client.fetch("/endless", { signal: abort.signal });
+  const reader = r.body!.getReader();
+  await reader.read();
+  const reason = new Error("enough");
+  abort.abort(reason);
+  await assert.rejects(
+    within(
+      5_000,
+      (async () => {
+        while (!(await reader.read()).done);
+      })(),
+      "the body's end",
+    ),
+    (e: unknown) => e === reason,
+  );
+});
+
 test(
   "a client that leaves while the response body is idle: the body is cancelled and onError told",
   {
