@@ -75,6 +75,7 @@ options:
                     pipe are out (without it, relay ends when the pipe ends)
   --quiet           no progress display
   --help            this text
+  --                the arguments after it are <pipe> and [file], even if they start with -
 `;
 
 /** Parsed arguments. */
@@ -114,6 +115,10 @@ function parseArgs(command: string, args: string[]): CliArgs {
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    if (a === "--") {
+      out.rest.push(...args.slice(i + 1)); // the rest are names, even one that starts with "-"
+      break;
+    }
     const takers = OPTION_COMMANDS.get(a);
     if (takers && !takers.includes(command)) {
       const who = `${takers.join(" and ")} ${takers.length === 1 ? "does" : "do"}`;
@@ -125,8 +130,9 @@ function parseArgs(command: string, args: string[]): CliArgs {
     else if (a === "--allow-remote") out.allowRemote = true;
     else if (a === "--quiet" || a === "-q") out.quiet = true;
     else if (a === "--timeout") out.timeout = milliseconds(a, args[++i]);
-    else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
-    else out.rest.push(a);
+    else if (a.startsWith("-") && a !== "-") {
+      throw new UsageError(`unknown option ${a} (a name that starts with "-" goes after --)`);
+    } else out.rest.push(a);
   }
   const most = command === "relay" ? 1 : 2;
   if (out.rest.length < 1 || out.rest.length > most) {

@@ -327,7 +327,9 @@ export class PipeConnection {
    * `socket.unref()`): its pending reads and writes no longer keep it alive. On Windows the
    * pipe's share of the process-wide completion callback is let go; on Linux and macOS the
    * runtime's socket is unref'ed. Without it, an open connection holds the process until it is
-   * closed or its peer is seen gone (a read reached the end, or a write found the peer gone).
+   * closed or its peer is seen gone (a read reached the end, or a write found the peer gone; on
+   * Linux and macOS the runtime reads ahead and sees it by itself, while on Windows a connection
+   * that is neither read nor closed holds the process).
    * One exception, Deno's own: on Linux and macOS a write still waiting for room (a peer that
    * does not read) holds the process all the same, because `Deno.Conn.unref()` covers reads
    * only; `close({ timeout })` or `writer.stop()` ends such a write.

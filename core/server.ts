@@ -102,7 +102,9 @@ interface ServerSettings {
 }
 
 const CONSTRUCT = Symbol("PipeServer.construct");
-const IN_USE = "the pipe name is already in use (EADDRINUSE): another server owns it";
+const IN_USE = "the pipe name is already in use (EADDRINUSE): another server owns it, or"
+  + " connections of a closed server are still open (a name stays taken until its last instance"
+  + " is closed)";
 
 /** The instance waiting for a client, and its ConnectNamedPipe. */
 interface Listener {

@@ -39,6 +39,7 @@ test("usage errors exit 2 and say what is wrong", async () => {
     [["send", "a", "b", "c"], /send takes <pipe> \[file\]/],
     [["send", "--timeout", "soon", String.raw`\\.\pipe\x`], /--timeout takes milliseconds/],
     [["send", "--bogus", String.raw`\\.\pipe\x`], /unknown option --bogus/],
+    [["send", "-x", "y"], /unknown option -x \(a name that starts with "-" goes after --\)/],
     [["relay", String.raw`\\.\pipe\x`, "extra"], /relay takes <pipe>$/m],
     [["recv"], /recv takes <pipe> \[file\]/],
   ];
@@ -47,6 +48,14 @@ test("usage errors exit 2 and say what is wrong", async () => {
     assert.equal(await main(args, c.io), 2, args.join(" "));
     assert.match(c.out.stderr, message);
   }
+});
+
+test("after --, an argument that starts with - is a name, not an option", async () => {
+  const c = io();
+  // Parsed as <pipe> and [file]: the command runs, and fails only at the pipe (there is none).
+  const pipe = `-winpipe-test-${process.pid}`; // a bare name nobody serves
+  assert.equal(await main(["send", "--timeout", "0", "--", pipe, "README.md"], c.io), 1);
+  assert.doesNotMatch(c.out.stderr, /usage:|unknown option/);
 });
 
 test("--timeout takes digits: an empty, blank or non-numeric value is a usage error", async () => {

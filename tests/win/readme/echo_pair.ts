@@ -4,7 +4,7 @@ import { connect, listen } from "../../../mod.ts"; // "winpipe" in Bun
 // The server. listen() keeps an instance listening at all times: it creates the next instance
 // before handing out a connected one, so a client never sees ERROR_FILE_NOT_FOUND from a live
 // server.
-const server = listen(String.raw`\\.\pipe\echo`);
+const server = listen("echo");
 (async () => {
   for await (const conn of server) {
     // Handle each connection on its own, and keep accepting.
@@ -16,7 +16,7 @@ const server = listen(String.raw`\\.\pipe\echo`);
 })();
 
 // The client: a line out, a line back; the newline says where the reply ends.
-await using conn = await connect(String.raw`\\.\pipe\echo`, { timeout: 2_000 });
+await using conn = await connect("echo", { timeout: 2_000 });
 conn.writer!.write("hello\n");
 const reader = conn.readable.pipeThrough(new TextDecoderStream()).getReader();
 let reply = "";

@@ -2,7 +2,7 @@
 // accepts, and never reads.
 import { PipeWriter } from "../../../mod.ts";
 
-const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+const w = await PipeWriter.open("my-app");
 const endless = new ReadableStream<Uint8Array>({
   pull: (c) => c.enqueue(new Uint8Array(64 * 1024)),
 });

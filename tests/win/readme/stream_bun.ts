@@ -2,5 +2,5 @@
 // in a directory that has big.bin.
 import { PipeWriter } from "../../../mod.ts";
 
-const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+const w = await PipeWriter.open("my-app");
 await Bun.file("big.bin").stream().pipeTo(w.writable); // closes the writer at the end

@@ -2,6 +2,6 @@
 // in a directory that has big.bin.
 import { PipeWriter } from "../../../mod.ts";
 
-const w = await PipeWriter.open(String.raw`\\.\pipe\my-app`);
+const w = await PipeWriter.open("my-app");
 const file = await Deno.open("big.bin");
 await file.readable.pipeTo(w.writable); // backpressure end to end; closes the writer at the end

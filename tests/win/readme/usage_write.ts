@@ -3,7 +3,7 @@ const lines = Array.from({ length: 2000 }, (_, i) => `line ${i}\n`);
 
 import { PipeError, PipeWriter } from "../../../mod.ts"; // "winpipe" in Bun
 
-await using w = await PipeWriter.open(String.raw`\\.\pipe\my-app`, { timeout: 5_000 });
+await using w = await PipeWriter.open("my-app", { timeout: 5_000 });
 
 for (const line of lines) {
   // write() queues a copy; false means "wait for room": drained() rejects if the peer goes
