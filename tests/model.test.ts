@@ -264,8 +264,13 @@ async function runWriter(
       case "streamAbort":
         if (face !== "stream") break;
         stream();
-        if (!stopCalled) stoppedWhileWritable = writer.error === null;
-        stopCalled = true; // abort() is stop()
+        // abort() is stop(), unless the writer has failed: its stream has errored then, the
+        // Streams standard calls no sink for abort(), and the failure's own events are still
+        // due (found by a random seed: a flushSync that failed, then abort()).
+        if (writer.error === null) {
+          if (!stopCalled) stoppedWhileWritable = true;
+          stopCalled = true;
+        }
         unaided.push(streamWriter!.abort(new Error("abort")).catch(() => {}));
         break;
       case "streamClose":
