@@ -20,10 +20,10 @@ import {
   link,
   listeningAt,
   lstat,
-  readText,
   rename,
   umask,
   unlink,
+  untilExit,
 } from "./system.ts";
 import { wireConnect, wireListen, type WireListener } from "./wire.ts";
 
@@ -163,6 +163,7 @@ export function listenSocket(
   let closed = false;
   let listener: WireListener | undefined;
   let made: Made | undefined;
+  let forget = () => {};
   let unref = false;
   const bind = () => {
     const l = withUmask(
@@ -179,12 +180,24 @@ export function listenSocket(
       l.close();
       throw posixError(e, "chmod", path, undefined, bare);
     }
+    // A process that exits with the server open takes its socket file away, as Deno does by
+    // itself (Bun left it; the next listen() replaced it, but a client saw ECONNREFUSED there).
+    const mine = made;
+    forget = untilExit(() => {
+      try {
+        const st = lstat(path);
+        if (mine && st && st.dev === mine.dev && st.ino === mine.ino) unlink(path);
+      } catch {
+        // exiting: nothing to report to
+      }
+    });
     return l;
   };
   const face = (ready: Promise<void>): SocketListener => ({
     ready,
     close: () => {
       closed = true;
+      forget();
       return listener ? closeListener(listener, path, made) : Promise.resolve();
     },
     ref: () => {
@@ -213,7 +226,9 @@ export function listenSocket(
         bare,
       );
     }
-    if (st && listedAsListening(path)) {
+    // Only a positive answer is trusted (a server may have bound another spelling of the path);
+    // anything else is left to refusesConnections().
+    if (st && listeningAt(path)) {
       throw posixError(e, "listen", path, "a live server is listening there", bare);
     }
     // Is anyone there? Only a connect can tell for sure, and the runtimes' connect is async.
@@ -248,28 +263,6 @@ function withUmask<T>(mode: number, bind: () => T): T {
   } finally {
     if (old !== undefined) umask(old);
   }
-}
-
-/**
- * Linux's `/proc/net/unix` lists listening sockets (flag `__SO_ACCEPTCON`, 0x10000) by the path
- * they were bound to. Only a positive answer is trusted (a server may have bound another spelling
- * of the path); anything else is left to {@link refusesConnections}.
- */
-function listedAsListening(path: string): boolean {
-  if (!path.startsWith("/")) return false;
-  let text: string;
-  try {
-    text = readText("/proc/net/unix");
-  } catch {
-    return false; // not Linux, or Deno without read access to it
-  }
-  for (const line of text.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length >= 8 && f.slice(7).join(" ") === path && (parseInt(f[3], 16) & 0x10000) !== 0) {
-      return true;
-    }
-  }
-  return false;
 }
 
 /** True when a connect to `path` is refused (nobody listens); false when someone answers. */

@@ -115,7 +115,7 @@ const ACCEPTCON = 0x10000;
 export function listeningAt(address: string): boolean {
   let table: string;
   try {
-    table = fs.readFileSync("/proc/net/unix", "utf8");
+    table = readText("/proc/net/unix");
   } catch {
     return false;
   }
@@ -127,6 +127,24 @@ export function listeningAt(address: string): boolean {
     }
   }
   return false;
+}
+
+const atExit = new Set<() => void>();
+let exitHooked = false;
+
+/**
+ * Runs `fn` when the process exits normally (as `process.on("exit")`, registered once), until
+ * the returned function is called. It must be synchronous and must not throw.
+ */
+export function untilExit(fn: () => void): () => void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on("exit", () => {
+      for (const f of atExit) f();
+    });
+  }
+  atExit.add(fn);
+  return () => void atExit.delete(fn);
 }
 
 /** "linux", "darwin", … */

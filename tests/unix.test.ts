@@ -733,6 +733,17 @@ test("a burst of 600 connects past the listen backlog all connect (Bun says ECON
   assert.ok(performance.now() - t0 < 1_000, "the refusal took the timeout");
 });
 
+test("a process that exits with its server open takes the socket file away", {
+  skip,
+}, async () => {
+  const path = join(root, unique("exitfile"));
+  const [exe, args] = scriptCommand(join("tests", "peers", "refs.ts"), ["-A"]);
+  const r = await start(exe, [...args, "server-unref", path], root, 15_000).exited;
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}${r.stderr}`);
+  assert.equal(r.stdout.trim(), "ready");
+  assert.equal(fs.existsSync(path), false, "the socket file was left behind");
+});
+
 test("a connection whose peer half-closed, read to its end, does not hold the process", {
   skip,
 }, async () => {
