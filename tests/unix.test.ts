@@ -174,6 +174,38 @@ test("the README's portable echo runs unchanged", { skip }, async () => {
   assert.equal((await run(process.execPath, args)).trim(), "hello, every OS");
 });
 
+test("the README's Usage examples and echo pair run natively, with their bare names", {
+  skip,
+}, async () => {
+  // The same files tests/win/readme.test.ts runs under Windows: "my-app" and "echo" are bare
+  // names, here sockets under this suite's TMPDIR.
+  const dir = fs.mkdtempSync(join(root, "readme-"));
+  const data = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff);
+  fs.writeFileSync(join(dir, "big.bin"), data);
+  await using server = listen("my-app");
+  const received: Uint8Array[] = [];
+  void (async () => {
+    for await (const conn of server) {
+      received.push(new Uint8Array(await new Response(conn.readable).arrayBuffer()));
+      await conn.close();
+    }
+  })();
+  const snippet = async (file: string) => {
+    const [exe, args] = scriptCommand(join(process.cwd(), "tests", "win", "readme", file), ["-A"]);
+    const r = await start(exe, args, dir, 30_000, { cwd: dir }).exited;
+    assert.equal(r.code, 0, `${file}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  await snippet("usage_write.ts");
+  await snippet(runtimeName() === "bun" ? "stream_bun.ts" : "stream_deno.ts");
+  assert.equal(
+    new TextDecoder().decode(received[0]),
+    Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(""),
+  );
+  assert.deepEqual(received[1], data);
+  assert.equal((await snippet("echo_pair.ts")).trim(), "hello");
+});
+
 test("the private directory is made 0700 and the socket 0600; mode widens only the socket", {
   skip,
 }, async () => {
