@@ -421,9 +421,19 @@ export function serve(
       req.resume();
       socket.resume();
     };
+    /** The body ends for its reader: a call on a stream that has ended already is a no-op. */
+    const end = (how: () => void) => {
+      try {
+        how();
+      } catch {
+        // closed, errored or cancelled already
+      }
+    };
     const discard = () => {
       if (discarding) return;
       discarding = true;
+      // A reader that comes later is told, rather than left waiting for bytes now dropped.
+      end(() => controller.error(new Error("the request body was dropped: it was not read")));
       resume();
     };
     req.on("data", (chunk: Uint8Array) => {
@@ -441,15 +451,13 @@ export function serve(
         return;
       }
       if (discarding) return;
-      controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      end(() =>
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+      );
       if ((controller.desiredSize ?? 0) <= 0) pause();
     });
-    req.on("end", () => {
-      if (!discarding) controller.close();
-    });
-    req.on("error", (e) => {
-      if (!discarding) controller.error(e);
-    });
+    req.on("end", () => end(() => controller.close()));
+    req.on("error", (e) => end(() => controller.error(e)));
     const stream = new ReadableStream<Uint8Array>({
       start(c) {
         controller = c;

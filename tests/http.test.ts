@@ -970,8 +970,10 @@ test("a body the handler never reads does not stall the connection: the next req
 }, async () => {
   const path = sock("unread");
   let answered = 0;
+  let ignored: Request | undefined;
   await using server = serve(path, (request) => {
     answered++;
+    if (request.method === "POST") ignored = request;
     return new Response(request.method === "POST" ? "no thanks" : "next", {
       status: request.method === "POST" ? 401 : 200,
     });
@@ -991,6 +993,8 @@ test("a body the handler never reads does not stall the connection: the next req
   });
   assert.match(out, /^HTTP\/1\.1 401 [^]*HTTP\/1\.1 200 [^]*\r\nnext\r\n/, out.slice(0, 400));
   assert.equal(answered, 2);
+  // Read after its response, the dropped body says so, rather than wait for bytes gone.
+  await assert.rejects(within(5_000, ignored!.arrayBuffer(), "the dropped body"), /dropped/);
 });
 
 test(
