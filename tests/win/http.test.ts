@@ -38,6 +38,73 @@ test("serve() and HttpClient on a named pipe: bodies both ways, 1 MiB", async ()
   }
 });
 
+test("a request body on a pipe is read as fast as the handler reads it, and one never read is dropped", async () => {
+  const name = uniqueName("http-body");
+  const MiB = 1024 * 1024;
+  let pulled = 0;
+  let worst = 0;
+  const server = serve(name, async (request) => {
+    if (new URL(request.url).pathname === "/ignored") return new Response("no", { status: 401 });
+    if (request.method === "GET") return new Response("next");
+    const reader = request.body!.getReader();
+    let read = 0;
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      read += r.value.byteLength;
+      worst = Math.max(worst, pulled - read);
+      if (read < 8 * MiB) await sleep(5); // slow at first
+    }
+    return new Response(String(read));
+  });
+  // One connection: a request stalled behind an unread body would hold the next one.
+  const client = new HttpClient(name, { maxConnections: 1 });
+  try {
+    const total = 32 * MiB;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulled >= total) return c.close();
+        c.enqueue(new Uint8Array(MiB));
+        pulled += MiB;
+      },
+    }, { highWaterMark: 0 });
+    const up = await within(
+      60_000,
+      client.fetch("/up", { method: "POST", body, duplex: "half" } as RequestInit),
+    );
+    assert.equal(await up.text(), String(total));
+    assert.ok(
+      worst < 20 * MiB,
+      `the client ran ${(worst / MiB).toFixed(0)} MiB ahead of the handler`,
+    );
+    const ignored = await within(
+      30_000,
+      client.fetch("/ignored", { method: "POST", body: new Uint8Array(8 * MiB) }),
+    );
+    assert.equal(ignored.status, 401);
+    await ignored.body?.cancel();
+    const next = await within(5_000, client.fetch("/next"), "the request after an unread body");
+    assert.equal(await next.text(), "next");
+  } finally {
+    await client.close();
+    await within(10_000, server.shutdown({ timeout: 1_000 }), "shutdown()");
+  }
+});
+
+test("shutdown({ timeout }) on a pipe closes a connection whose handler never returns", async () => {
+  const name = uniqueName("http-bound");
+  const server = serve(name, () => new Promise<Response>(() => {}));
+  const client = new HttpClient(name, { keepAlive: false });
+  try {
+    const stuck = client.fetch("/stuck").catch((e: unknown) => e);
+    await sleep(300);
+    await within(5_000, server.shutdown({ timeout: 300 }), "shutdown({ timeout: 300 })");
+    assert.ok((await within(5_000, stuck, "the stuck request")) instanceof Error);
+  } finally {
+    await client.close();
+  }
+});
+
 test("Node for Windows' http client against serve() on a pipe", async () => {
   const name = uniqueName("http-node-client");
   const server = serve(name, async (request) => {
