@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { optionsObject, timeoutValue } from "../core/options.ts";
 import { listen, type ListenOptions, type PipeServer } from "../core/server.ts";
+import { longTimeout, type Timer } from "../core/timeouts.ts";
 import { connectionDuplex, drainOrClose, type PipeSocket } from "./duplex.ts";
 
 /** Who is asking: what the endpoint knows of the peer. */
@@ -80,9 +81,6 @@ export interface HttpServer {
 
 /** Bytes of a request body read ahead of the handler. */
 const BODY_QUEUE = 64 * 1024;
-
-/** The longest delay setTimeout keeps (a longer one fires at once). */
-const MAX_DELAY = 2 ** 31 - 1;
 
 /** What {@link HttpServer.shutdown} takes. */
 export interface ShutdownOptions {
@@ -219,7 +217,7 @@ export function serve(
   // `Expect: 100-continue`: a body declared past maxBodySize is refused before the client sends
   // it (respond() answers 413 without reading), where node:http would invite it with a 100.
   http.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
-    if (!(Number(req.headers["content-length"] ?? 0) > maxBodySize)) res.writeContinue();
+    if (!declaredTooLarge(req)) res.writeContinue();
     http.emit("request", req, res);
   });
   http.on("clientError", (error: Error & { code?: string }, socket: PipeSocket) => {
@@ -270,8 +268,7 @@ export function serve(
     let answeredClose = false; // the handler's answer said `Connection: close`
     try {
       if (stopping) res.setHeader("Connection", "close");
-      const declared = Number(req.headers["content-length"] ?? 0);
-      if (declared > maxBodySize) {
+      if (declaredTooLarge(req)) {
         res.writeHead(413, { "Content-Length": "0", Connection: "close" }).end();
         return;
       }
@@ -397,6 +394,11 @@ export function serve(
     }
   }
 
+  /** The request's head declares a body past maxBodySize (answered 413 without reading it). */
+  function declaredTooLarge(req: IncomingMessage): boolean {
+    return Number(req.headers["content-length"] ?? 0) > maxBodySize;
+  }
+
   /**
    * The request's body as a stream, cut at `max` bytes with a 413. It reads only as fast as the
    * handler does: while its queue is full the request and the connection are paused (Bun's
@@ -494,16 +496,12 @@ export function serve(
   let shuttingDown: Promise<void> | undefined;
   /** When the connections still open are closed (a `timeout` given to shutdown()). */
   let forceAt = Infinity;
-  let forceTimer: ReturnType<typeof setTimeout> | undefined;
+  let forceTimer: Timer | undefined;
   const force = () => {
-    forceTimer = undefined;
-    const left = forceAt - performance.now();
-    // setTimeout fires at once past 2^31 - 1 ms: a longer bound waits in steps.
-    if (left > 0) return void (forceTimer = setTimeout(force, Math.min(left, MAX_DELAY)));
     forced = true;
     for (const socket of sockets.keys()) socket.destroy();
   };
-  void drained.then(() => clearTimeout(forceTimer));
+  void drained.then(() => forceTimer?.clear());
   const shutdown = (options: ShutdownOptions = {}): Promise<void> => {
     let timeout: number;
     try {
@@ -517,8 +515,8 @@ export function serve(
     const at = performance.now() + timeout;
     if (at < forceAt) {
       forceAt = at;
-      clearTimeout(forceTimer);
-      forceTimer = setTimeout(force, Math.min(timeout, MAX_DELAY));
+      forceTimer?.clear();
+      forceTimer = longTimeout(force, timeout);
     }
     shuttingDown ??= (async () => {
       stopping = true;

@@ -113,6 +113,8 @@ const ACCEPTCON = 0x10000;
  * no permission to read it).
  */
 export function listeningAt(address: string): boolean {
+  // A relative path is listed as it was bound, from whatever directory: it proves nothing.
+  if (!address.startsWith("/") && !address.startsWith("@")) return false;
   let table: string;
   try {
     table = readText("/proc/net/unix");

@@ -174,7 +174,7 @@ class BunWire implements Wire {
     const n = this.writeNow(bytes);
     if (n === bytes.byteLength) return n;
     this.#rest = { bytes, offset: n, onDone };
-    this.#hold();
+    this.#writeWaits();
     return undefined;
   }
 
@@ -193,20 +193,20 @@ class BunWire implements Wire {
     const n = this.#socket.write(rest.bytes.subarray(rest.offset));
     if (n < 0) {
       this.#rest = null;
-      this.#hold();
+      this.#writeWaits();
       rest.onDone(errorWith("EPIPE"), rest.offset);
       return;
     }
     rest.offset += n;
     if (rest.offset < rest.bytes.byteLength) return;
     this.#rest = null;
-    this.#hold();
+    this.#writeWaits();
     rest.onDone(null, rest.bytes.byteLength);
   }
 
   cancelWrite(): boolean {
     this.#rest = null;
-    this.#hold();
+    this.#writeWaits();
     return true;
   }
 
@@ -238,6 +238,14 @@ class BunWire implements Wire {
   unref(): void {
     this.#refd = false;
     this.#hold();
+  }
+
+  /**
+   * A write began or stopped waiting for room. Until the peer's end the socket is held whatever
+   * the writes do, so this costs the write path nothing then.
+   */
+  #writeWaits(): void {
+    if (this.#peerEnded) this.#hold();
   }
 
   /** Holds the process while the owner wants it and something can still come or go. */

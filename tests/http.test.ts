@@ -11,6 +11,7 @@ import process from "node:process";
 import { after, test } from "node:test";
 import { isWindows, runtimeName } from "../ffi/runtime.ts";
 import { HttpClient, HttpUpgradeError, serve } from "../http/mod.ts";
+import { countingBody } from "./counting_body.ts";
 
 const skip = isWindows() ? "this is Windows: the pipe side runs under tests/win" : false;
 const root = isWindows()
@@ -932,7 +933,8 @@ test("a request body a handler reads slowly is not taken from the client faster 
 }, async () => {
   const path = sock("slowbody");
   const MiB = 1024 * 1024;
-  let pulled = 0;
+  const total = 64 * MiB;
+  const { body, pulled } = countingBody(total);
   let worst = 0;
   await using server = serve(path, async (request) => {
     const reader = request.body!.getReader();
@@ -941,20 +943,12 @@ test("a request body a handler reads slowly is not taken from the client faster 
       const r = await reader.read();
       if (r.done) break;
       read += r.value.byteLength;
-      worst = Math.max(worst, pulled - read);
+      worst = Math.max(worst, pulled() - read);
       if (read < 16 * MiB) await new Promise((t) => setTimeout(t, 5)); // slow at first
     }
     return new Response(String(read));
   });
   await using client = new HttpClient(path);
-  const total = 64 * MiB;
-  const body = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (pulled >= total) return c.close();
-      c.enqueue(new Uint8Array(MiB));
-      pulled += MiB;
-    },
-  }, { highWaterMark: 0 });
   const r = await client.fetch("/up", { method: "POST", body, duplex: "half" } as RequestInit);
   assert.equal(await r.text(), String(total));
   // What the client had sent beyond what the handler had read: the buffers between them, not the

@@ -9,6 +9,7 @@ import process from "node:process";
 import { test } from "node:test";
 import { HttpClient, serve } from "../../http/mod.ts";
 import { connect, type PipeConnection } from "../../mod.ts";
+import { countingBody } from "../counting_body.ts";
 import { assertHandlesBack, settledSnapshot } from "./handles.ts";
 import { sleep, uniqueName, within } from "./server_end.ts";
 
@@ -41,7 +42,8 @@ test("serve() and HttpClient on a named pipe: bodies both ways, 1 MiB", async ()
 test("a request body on a pipe is read as fast as the handler reads it, and one never read is dropped", async () => {
   const name = uniqueName("http-body");
   const MiB = 1024 * 1024;
-  let pulled = 0;
+  const total = 32 * MiB;
+  const { body, pulled } = countingBody(total);
   let worst = 0;
   const server = serve(name, async (request) => {
     if (new URL(request.url).pathname === "/ignored") return new Response("no", { status: 401 });
@@ -52,7 +54,7 @@ test("a request body on a pipe is read as fast as the handler reads it, and one 
       const r = await reader.read();
       if (r.done) break;
       read += r.value.byteLength;
-      worst = Math.max(worst, pulled - read);
+      worst = Math.max(worst, pulled() - read);
       if (read < 8 * MiB) await sleep(5); // slow at first
     }
     return new Response(String(read));
@@ -60,14 +62,6 @@ test("a request body on a pipe is read as fast as the handler reads it, and one 
   // One connection: a request stalled behind an unread body would hold the next one.
   const client = new HttpClient(name, { maxConnections: 1 });
   try {
-    const total = 32 * MiB;
-    const body = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (pulled >= total) return c.close();
-        c.enqueue(new Uint8Array(MiB));
-        pulled += MiB;
-      },
-    }, { highWaterMark: 0 });
     const up = await within(
       60_000,
       client.fetch("/up", { method: "POST", body, duplex: "half" } as RequestInit),
