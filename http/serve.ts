@@ -499,7 +499,12 @@ export function serve(
   let forceTimer: Timer | undefined;
   const force = () => {
     forced = true;
-    for (const socket of sockets.keys()) socket.destroy();
+    for (const socket of sockets.keys()) {
+      // Abortive: destroy() alone closes the connection gracefully, flushing what is queued, and
+      // a client that stopped reading held that flush for the writer's closeTimeout (30 s).
+      void socket.connection?.writer?.stop().catch(() => {});
+      socket.destroy();
+    }
   };
   void drained.then(() => forceTimer?.clear());
   const shutdown = (options: ShutdownOptions = {}): Promise<void> => {

@@ -371,6 +371,20 @@ test("shutdown({ timeout }) ends an event stream a live client reads; its body i
   await client.close();
 });
 
+test("shutdown({ timeout }) ends a long body whose client stopped reading", { skip }, async () => {
+  const path = sock("stalled");
+  const server = serve(path, () =>
+    new Response(
+      new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(1024 * 1024)) }), // endless
+    ));
+  const client = new HttpClient(path, { keepAlive: false });
+  const r = await client.fetch("/big"); // its body is never read: the client stops reading
+  await new Promise((t) => setTimeout(t, 200));
+  await within(5_000, server.shutdown({ timeout: 300 }), "shutdown({ timeout: 300 })");
+  await r.body?.cancel().catch(() => {});
+  await client.close();
+});
+
 test("shutdown({ timeout: 0 }) closes the connections at once", { skip }, async () => {
   const path = sock("now");
   const server = serve(path, () => new Promise<Response>(() => {}));
